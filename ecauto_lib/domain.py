@@ -1,0 +1,67 @@
+"""Domain values passed between the steps of a run (small, frozen, picklable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What one SP-API observation says about an ASIN."""
+
+    IN_STOCK = "in_stock"  # a new offer that ships in time: price_yen is set
+    OUT_OF_STOCK = "out_of_stock"  # NoBuyableOffers / no new offers at all
+    FILTERED_OUT = "filtered_out"  # offers exist, but none passes the delivery-time/condition filter
+    ERROR = "error"  # the API did not give a usable answer: stock is *unknown*
+
+
+class StockState(StrEnum):
+    """Stored stock state of a product (three-state: an error never changes it)."""
+
+    IN_STOCK = "in_stock"
+    OUT_OF_STOCK = "out_of_stock"
+    FILTERED_OUT = "filtered_out"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One getItemOffersBatch answer for one ASIN, reduced to what pricing needs.
+
+    ``price_yen`` is ListingPrice + Shipping of the chosen offer (integer yen); ``points`` are the
+    Amazon points of that offer, recorded but never subtracted. ``reason`` says why the outcome
+    is what it is (``NoBuyableOffers``, ``no new offer ships within 72h``, ``HTTP 400 InvalidInput: ...``).
+    """
+
+    asin: str
+    outcome: Outcome
+    observed_at: datetime
+    price_yen: int | None = None
+    shipping_yen: int | None = None
+    points: int | None = None
+    offer_count: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogInfo:
+    """Catalog facts for an ASIN (searchCatalogItems ``summaries`` + ``images``)."""
+
+    asin: str
+    observed_at: datetime
+    title: str | None = None
+    brand: str | None = None
+    image_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BaseTokens:
+    """One BASE shop's OAuth pair. ``expires_at`` is timezone-aware UTC."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"BaseTokens(access_token=***, refresh_token=***, expires_at={self.expires_at.isoformat()})"
