@@ -1,0 +1,85 @@
+"""Shared fixtures.
+
+Isolation first: every test session gets its own PREFECT_HOME and result storage (Prefect's task
+cache lives there), so nothing leaks between runs or from a developer's own ~/.prefect.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+_SESSION_TMP = tempfile.mkdtemp(prefix="ecauto-tests-")
+os.environ["PREFECT_HOME"] = os.path.join(_SESSION_TMP, "prefect-home")
+os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = os.path.join(_SESSION_TMP, "prefect-results")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Never let a developer's .env or shell credentials reach a test.
+for _name in ("SP_API_REFRESH_TOKEN", "REFRESH_TOKEN", "LWA_APP_ID", "LWA_CLIENT_SECRET", "DATABASE_URL"):
+    os.environ.pop(_name, None)
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ECAUTO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _postgres_available() -> str | None:
+    """None when the server answers, else the reason it does not."""
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The admin URL of the test PostgreSQL server; skips (fails in CI) when it is down."""
+    reason = _postgres_available()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import sqlalchemy as sa
+
+    name = f"ecauto_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    """A fresh SQLite file database for one test."""
+    return f"sqlite:///{tmp_path / 'master.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("postgres_url")
