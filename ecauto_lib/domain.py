@@ -65,3 +65,31 @@ class BaseTokens:
 
     def __repr__(self) -> str:  # never print secrets
         return f"BaseTokens(access_token=***, refresh_token=***, expires_at={self.expires_at.isoformat()})"
+
+
+@dataclass(frozen=True, slots=True)
+class ListingRow:
+    """A listing to register: which shop lists which ASIN under which BASE item id.
+
+    ``base_price`` / ``base_visible`` are what BASE shows now, when known (an import from BASE knows them).
+    """
+
+    account_id: str
+    asin: str
+    base_item_id: int
+    base_price: int | None = None
+    base_visible: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushedChange:
+    """A change BASE confirmed: one field of one item, before and after, and why."""
+
+    account_id: str
+    asin: str
+    base_item_id: int
+    field: str  # "price" | "visible"
+    old_value: int | None  # yen for price, 1/0 for visible
+    new_value: int
+    reason: str
+    at: datetime
