@@ -1,0 +1,293 @@
+"""Settings: environment (and ``.env``), the accounts file, and the sync policy.
+
+Everything is validated up front, before any API call or database write: a missing or malformed
+setting raises :class:`~ecauto_lib.errors.ConfigError` naming it, and the CLI exits with 2.
+Secrets live in fields excluded from ``repr`` so a settings object can be logged safely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from ecauto_lib.errors import ConfigError
+
+DEFAULT_SP_API_ENDPOINT = "https://sellingpartnerapi-fe.amazon.com"
+DEFAULT_LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+JP_MARKETPLACE_ID = "A1VC38T7YXB528"
+DEFAULT_BASE_API_URL = "https://api.thebase.in"
+DEFAULT_ACCOUNTS_FILE = "config/accounts.json"
+DEFAULT_DATABASE_URL = "sqlite:///data/master.db"
+
+
+class SyncMode(StrEnum):
+    """What a run refreshes and pushes."""
+
+    FULL = "full"  # catalog info, price and stock; pushes price and visibility
+    PRICE = "price"  # `--price-only`: stale prices; pushes price changes only
+    STOCK = "stock"  # `--stock-only`: stale stock; pushes visibility changes only
+
+
+@dataclass(frozen=True)
+class SpApiConfig:
+    """Amazon SP-API and Login-with-Amazon settings (one seller × application pair)."""
+
+    endpoint: str
+    lwa_token_url: str
+    marketplace_id: str
+    app_id: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One BASE shop. ``refresh_token`` is only the initial one: rotated tokens live in the master DB."""
+
+    id: str
+    name: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str = ""
+    refresh_token: str = field(repr=False, default="")
+    markup: Decimal = Decimal("1.3")
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    """The rules of a sync: data freshness, pricing and the delivery filter."""
+
+    info_ttl: timedelta = timedelta(days=7)
+    price_ttl: timedelta = timedelta(hours=24)
+    stock_ttl: timedelta = timedelta(hours=1)
+    markup: Decimal = Decimal("1.3")  # default for accounts that set none
+    rounding_yen: int = 10  # new prices are rounded half-up to this unit
+    min_price_change_yen: int = 100  # push a price only when it moves at least this much
+    max_delivery_hours: int = 72  # an offer must ship within this many hours
+    # BASE documents no minimum or maximum price (UNCONFIRMED): these bounds are ours. A computed
+    # price outside them is skipped and flagged in the report, never clamped.
+    min_price_yen: int = 300
+    max_price_yen: int = 1_000_000
+    base_calls_per_hour: int = 5000  # BASE's documented budget per shop
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, validated."""
+
+    sp_api: SpApiConfig | None
+    base_api_url: str
+    accounts: tuple[AccountConfig, ...]
+    database_url: str
+    policy: SyncPolicy
+    accounts_file: str = DEFAULT_ACCOUNTS_FILE
+
+    def account(self, account_id: str) -> AccountConfig:
+        for acc in self.accounts:
+            if acc.id == account_id:
+                return acc
+        known = ", ".join(a.id for a in self.accounts) or "none"
+        raise ConfigError("--account", f"unknown account id {account_id!r} (accounts file has: {known})")
+
+    def select_accounts(self, account_ids: list[str] | None) -> tuple[AccountConfig, ...]:
+        """The named accounts (each must exist), or every active account when none is named."""
+        if account_ids:
+            return tuple(self.account(a) for a in dict.fromkeys(account_ids))
+        return tuple(a for a in self.accounts if a.active)
+
+    def secrets(self) -> list[str]:
+        """Every secret value in these settings (for tests and log scrubbing)."""
+        values: list[str] = []
+        if self.sp_api:
+            values += [self.sp_api.client_secret, self.sp_api.refresh_token]
+        for acc in self.accounts:
+            values += [acc.client_secret, acc.refresh_token]
+        return [v for v in values if v]
+
+
+def merged_environment(
+    env: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env"
+) -> dict[str, str]:
+    """The environment with ``.env`` values filled in underneath (the real environment wins)."""
+    merged: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        merged.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    merged.update(os.environ if env is None else env)
+    return merged
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    *,
+    dotenv_path: str | Path | None = ".env",
+    require_sp_api: bool = True,
+    require_accounts: bool = True,
+) -> Settings:
+    """Read and validate every setting. Raises :class:`ConfigError` naming the first bad one."""
+    values = merged_environment(env, dotenv_path)
+    sp_api = _sp_api_config(values) if require_sp_api else _optional_sp_api_config(values)
+    policy = _policy(values)
+    accounts_file = values.get("ECAUTO_ACCOUNTS_FILE") or DEFAULT_ACCOUNTS_FILE
+    accounts = load_accounts(accounts_file, values, policy.markup) if require_accounts else ()
+    database_url = values.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if "://" not in database_url:
+        raise ConfigError("DATABASE_URL", "must be an SQLAlchemy URL such as sqlite:///data/master.db")
+    return Settings(
+        sp_api=sp_api,
+        base_api_url=_url(values, "BASE_API_URL", DEFAULT_BASE_API_URL),
+        accounts=accounts,
+        database_url=database_url,
+        policy=policy,
+        accounts_file=accounts_file,
+    )
+
+
+def _sp_api_config(values: Mapping[str, str]) -> SpApiConfig:
+    refresh_token = values.get("SP_API_REFRESH_TOKEN") or values.get("REFRESH_TOKEN")
+    if not refresh_token:
+        raise ConfigError("SP_API_REFRESH_TOKEN", "is not set (REFRESH_TOKEN is accepted as an alias)")
+    for name in ("LWA_APP_ID", "LWA_CLIENT_SECRET"):
+        if not values.get(name):
+            raise ConfigError(name, "is not set")
+    return SpApiConfig(
+        endpoint=_url(values, "SP_API_ENDPOINT", DEFAULT_SP_API_ENDPOINT),
+        lwa_token_url=_url(values, "LWA_TOKEN_URL", DEFAULT_LWA_TOKEN_URL),
+        marketplace_id=values.get("SP_API_MARKETPLACE_ID") or JP_MARKETPLACE_ID,
+        app_id=values["LWA_APP_ID"],
+        client_secret=values["LWA_CLIENT_SECRET"],
+        refresh_token=refresh_token,
+    )
+
+
+def _optional_sp_api_config(values: Mapping[str, str]) -> SpApiConfig | None:
+    try:
+        return _sp_api_config(values)
+    except ConfigError:
+        return None
+
+
+def _url(values: Mapping[str, str], name: str, default: str) -> str:
+    url = (values.get(name) or default).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ConfigError(name, f"must be an http(s) URL, got {url!r}")
+    return url
+
+
+def _number(values: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        number = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a number, got {raw!r}") from None
+    if not minimum <= number <= maximum:
+        raise ConfigError(name, f"must be between {minimum:g} and {maximum:g}, got {raw}")
+    return number
+
+
+def _policy(values: Mapping[str, str]) -> SyncPolicy:
+    markup = parse_markup(values.get("ECAUTO_MARKUP") or "1.3", "ECAUTO_MARKUP")
+    policy = SyncPolicy(
+        info_ttl=timedelta(hours=_number(values, "ECAUTO_INFO_TTL_HOURS", 168, minimum=0, maximum=24 * 365)),
+        price_ttl=timedelta(hours=_number(values, "ECAUTO_PRICE_TTL_HOURS", 24, minimum=0, maximum=24 * 90)),
+        stock_ttl=timedelta(hours=_number(values, "ECAUTO_STOCK_TTL_HOURS", 1, minimum=0, maximum=24 * 30)),
+        markup=markup,
+        rounding_yen=int(_number(values, "ECAUTO_PRICE_ROUNDING_YEN", 10, minimum=1, maximum=10_000)),
+        min_price_change_yen=int(
+            _number(values, "ECAUTO_MIN_PRICE_CHANGE_YEN", 100, minimum=0, maximum=1_000_000)
+        ),
+        max_delivery_hours=int(_number(values, "ECAUTO_MAX_DELIVERY_HOURS", 72, minimum=0, maximum=24 * 60)),
+        min_price_yen=int(_number(values, "ECAUTO_MIN_PRICE_YEN", 300, minimum=1, maximum=10_000_000)),
+        max_price_yen=int(_number(values, "ECAUTO_MAX_PRICE_YEN", 1_000_000, minimum=1, maximum=100_000_000)),
+        base_calls_per_hour=int(_number(values, "ECAUTO_BASE_CALLS_PER_HOUR", 5000, minimum=1, maximum=5000)),
+    )
+    if policy.min_price_yen >= policy.max_price_yen:
+        raise ConfigError("ECAUTO_MIN_PRICE_YEN", "must be lower than ECAUTO_MAX_PRICE_YEN")
+    return policy
+
+
+def parse_markup(raw: object, setting: str) -> Decimal:
+    """A markup as an exact Decimal. Below 1.0 would sell under the Amazon price: refused."""
+    try:
+        markup = Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        raise ConfigError(setting, f"markup must be a number such as 1.3, got {raw!r}") from None
+    if not markup.is_finite() or not Decimal("1") <= markup <= Decimal("10"):
+        raise ConfigError(
+            setting, f"markup must be between 1.0 and 10 (below 1.0 sells at a loss), got {raw}"
+        )
+    return markup
+
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_REQUIRED_ACCOUNT_FIELDS = ("id", "name", "client_id", "client_secret", "redirect_uri", "refresh_token")
+
+
+def load_accounts(
+    path: str | Path, env: Mapping[str, str], default_markup: Decimal
+) -> tuple[AccountConfig, ...]:
+    """Read the accounts file (``{"accounts": [...]}``); values may be ``${ENV_VAR}`` references."""
+    setting = f"ECAUTO_ACCOUNTS_FILE ({path})"
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(setting, "file not found (copy config/accounts.example.json and fill it in)")
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            setting, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("accounts"), list):
+        raise ConfigError(setting, 'must be a JSON object with an "accounts" list')
+    accounts = tuple(
+        _account(entry, f"{setting} accounts[{i}]", env, default_markup)
+        for i, entry in enumerate(document["accounts"])
+    )
+    seen: set[str] = set()
+    for acc in accounts:
+        if acc.id in seen:
+            raise ConfigError(setting, f"account id {acc.id!r} appears more than once")
+        seen.add(acc.id)
+    if not accounts:
+        raise ConfigError(setting, "lists no accounts")
+    return accounts
+
+
+def _account(entry: Any, where: str, env: Mapping[str, str], default_markup: Decimal) -> AccountConfig:
+    if not isinstance(entry, dict):
+        raise ConfigError(where, "must be a JSON object")
+    resolved: dict[str, str] = {}
+    for key in _REQUIRED_ACCOUNT_FIELDS:
+        value = entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}.{key}", "is missing or empty")
+        resolved[key] = _expand(value, f"{where}.{key}", env)
+    active = entry.get("active", True)
+    if not isinstance(active, bool):
+        raise ConfigError(f"{where}.active", "must be true or false")
+    markup = (
+        default_markup if entry.get("markup") is None else parse_markup(entry["markup"], f"{where}.markup")
+    )
+    return AccountConfig(markup=markup, active=active, **resolved)
+
+
+def _expand(value: str, where: str, env: Mapping[str, str]) -> str:
+    match = _ENV_REF.match(value.strip())
+    if not match:
+        return value
+    name = match.group(1)
+    if not env.get(name):
+        raise ConfigError(where, f"refers to ${{{name}}}, which is not set")
+    return env[name]

@@ -1,0 +1,53 @@
+"""Builders for listing frames shaped like ``ecauto_lib.db.load_listings`` output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+LISTING_DTYPES: dict[str, str] = {
+    "listing_id": "int64",
+    "account_id": "object",
+    "asin": "object",
+    "base_item_id": "int64",
+    "base_price": "Int64",
+    "base_visible": "boolean",
+    "deferred_at": "datetime64[ns, UTC]",
+    "amazon_price_yen": "Int64",
+    "points": "Int64",
+    "stock_state": "object",
+    "last_outcome": "object",
+    "info_fetched_at": "datetime64[ns, UTC]",
+    "price_fetched_at": "datetime64[ns, UTC]",
+    "stock_fetched_at": "datetime64[ns, UTC]",
+}
+
+_DEFAULTS: dict[str, Any] = {
+    "account_id": "acc1",
+    "base_price": None,
+    "base_visible": True,
+    "deferred_at": None,
+    "amazon_price_yen": None,
+    "points": None,
+    "stock_state": "unknown",
+    "last_outcome": None,
+    "info_fetched_at": None,
+    "price_fetched_at": None,
+    "stock_fetched_at": None,
+}
+
+
+def listings_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A frame from partial rows: missing columns take defaults, ids are numbered."""
+    records = []
+    for i, row in enumerate(rows):
+        record = {"listing_id": i + 1, "base_item_id": 1000 + i, **_DEFAULTS, **row}
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=list(LISTING_DTYPES))
+    for column, dtype in LISTING_DTYPES.items():
+        if dtype.startswith("datetime"):
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+        else:
+            frame[column] = frame[column].astype(dtype)
+    return frame

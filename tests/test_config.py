@@ -1,0 +1,123 @@
+import json
+from decimal import Decimal
+
+import pytest
+
+from ecauto_lib.config import SyncPolicy, load_settings
+from ecauto_lib.errors import ConfigError
+
+ACCOUNT = {
+    "id": "shop1",
+    "name": "森のBAZAAR",
+    "client_id": "cid",
+    "client_secret": "${SHOP1_SECRET}",
+    "redirect_uri": "https://example.invalid/cb",
+    "refresh_token": "rt-initial",
+}
+
+
+@pytest.fixture
+def accounts_file(tmp_path):
+    path = tmp_path / "accounts.json"
+    path.write_text(
+        json.dumps({"accounts": [ACCOUNT, {**ACCOUNT, "id": "shop2", "markup": 1.5, "active": False}]})
+    )
+    return path
+
+
+def env(accounts_file, **extra):
+    base = {
+        "SP_API_REFRESH_TOKEN": "Atzr|secret-refresh",
+        "LWA_APP_ID": "amzn1.app",
+        "LWA_CLIENT_SECRET": "lwa-secret",
+        "ECAUTO_ACCOUNTS_FILE": str(accounts_file),
+        "SHOP1_SECRET": "shop-secret",
+    }
+    base.update(extra)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def test_defaults_and_env_expansion(accounts_file):
+    s = load_settings(env(accounts_file), dotenv_path=None)
+    assert s.sp_api.endpoint == "https://sellingpartnerapi-fe.amazon.com"
+    assert s.sp_api.lwa_token_url == "https://api.amazon.com/auth/o2/token"
+    assert s.sp_api.marketplace_id == "A1VC38T7YXB528"
+    assert s.base_api_url == "https://api.thebase.in"
+    assert s.database_url == "sqlite:///data/master.db"
+    assert s.policy == SyncPolicy()
+    shop1, shop2 = s.accounts
+    assert shop1.client_secret == "shop-secret" and shop1.markup == Decimal("1.3") and shop1.active
+    assert shop2.markup == Decimal("1.5") and not shop2.active
+    assert [a.id for a in s.select_accounts(None)] == ["shop1"]
+    assert [a.id for a in s.select_accounts(["shop2"])] == ["shop2"]
+
+
+def test_refresh_token_alias(accounts_file):
+    s = load_settings(
+        env(accounts_file, SP_API_REFRESH_TOKEN=None, REFRESH_TOKEN="Atzr|alias"), dotenv_path=None
+    )
+    assert s.sp_api.refresh_token == "Atzr|alias"
+
+
+def test_dotenv_fills_in_under_the_environment(accounts_file, tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("LWA_APP_ID=from-dotenv\nLWA_CLIENT_SECRET=dotenv-secret\n")
+    s = load_settings(env(accounts_file, LWA_APP_ID=None, LWA_CLIENT_SECRET=None), dotenv_path=dotenv)
+    assert s.sp_api.app_id == "from-dotenv"
+    s = load_settings(env(accounts_file, LWA_CLIENT_SECRET=None), dotenv_path=dotenv)
+    assert s.sp_api.app_id == "amzn1.app"  # the real environment wins
+
+
+@pytest.mark.parametrize(
+    ("changes", "setting"),
+    [
+        ({"SP_API_REFRESH_TOKEN": None}, "SP_API_REFRESH_TOKEN"),
+        ({"LWA_CLIENT_SECRET": None}, "LWA_CLIENT_SECRET"),
+        ({"SP_API_ENDPOINT": "sellingpartnerapi-fe.amazon.com"}, "SP_API_ENDPOINT"),
+        ({"ECAUTO_STOCK_TTL_HOURS": "one"}, "ECAUTO_STOCK_TTL_HOURS"),
+        ({"ECAUTO_MARKUP": "0.9"}, "ECAUTO_MARKUP"),
+        ({"SHOP1_SECRET": None}, "accounts[0].client_secret"),
+        ({"DATABASE_URL": "data/master.db"}, "DATABASE_URL"),
+    ],
+)
+def test_bad_setting_is_named(accounts_file, changes, setting):
+    with pytest.raises(ConfigError) as err:
+        load_settings(env(accounts_file, **changes), dotenv_path=None)
+    assert setting in str(err.value)
+    assert "secret" not in str(err.value).replace("client_secret", "").replace("SECRET", "")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"shops": []}', '"accounts" list'),
+        ('{"accounts": []}', "lists no accounts"),
+        (json.dumps({"accounts": [{**ACCOUNT, "name": ""}]}), "accounts[0].name: is missing"),
+        (json.dumps({"accounts": [ACCOUNT, ACCOUNT]}), "appears more than once"),
+        (json.dumps({"accounts": [{**ACCOUNT, "markup": "abc"}]}), "accounts[0].markup"),
+        (json.dumps({"accounts": [{**ACCOUNT, "active": "yes"}]}), "accounts[0].active"),
+    ],
+)
+def test_malformed_accounts_file(tmp_path, content, message):
+    path = tmp_path / "accounts.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match="ECAUTO_ACCOUNTS_FILE") as err:
+        load_settings(env(path), dotenv_path=None)
+    assert message in str(err.value)
+
+
+def test_missing_accounts_file_and_unknown_account(tmp_path, accounts_file):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(env(tmp_path / "nope.json"), dotenv_path=None)
+    s = load_settings(env(accounts_file), dotenv_path=None)
+    with pytest.raises(ConfigError, match="unknown account id 'shop9'.*shop1, shop2"):
+        s.select_accounts(["shop9"])
+
+
+def test_secrets_stay_out_of_repr(accounts_file):
+    s = load_settings(env(accounts_file), dotenv_path=None)
+    text = repr(s)
+    for secret in s.secrets():
+        assert secret not in text
+    assert "shop-secret" in s.secrets() and "lwa-secret" in s.secrets()
