@@ -1,0 +1,162 @@
+"""TokenBucket: spacing, burst, set_rate, drain and thread safety, on a fake clock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from ecauto_lib.amazon.pacing import TokenBucket
+
+
+class FakeClock:
+    """A monotonic clock that only moves when told to, or when ``sleep`` is called."""
+
+    def __init__(self, start: float = 1000.0, *, sleep_advances: bool = True) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._advance = sleep_advances
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            if self._advance:
+                self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def bucket(
+    rate: float, burst: int = 1, *, margin: float = 0.0, clock: FakeClock | None = None
+) -> TokenBucket:
+    clock = clock or FakeClock()
+    return TokenBucket(rate, burst, safety_margin=margin, clock=clock, sleep=clock.sleep)
+
+
+def test_starts_full_then_spaces_calls_by_the_rate() -> None:
+    clock = FakeClock()
+    b = bucket(0.5, burst=2, clock=clock)
+    waits = [b.acquire() for _ in range(5)]
+    assert waits[:2] == [0.0, 0.0]  # the burst
+    assert waits[2:] == pytest.approx([2.0, 2.0, 2.0])
+    assert clock.now == pytest.approx(1000.0 + 6.0)
+
+
+def test_safety_margin_stretches_spacing() -> None:
+    clock = FakeClock()
+    b = bucket(0.1, margin=0.02, clock=clock)
+    assert b.spacing == pytest.approx(1 / (0.1 * 0.98))
+    b.acquire()
+    assert b.acquire() == pytest.approx(10.0 / 0.98)
+
+
+def test_wait_is_exact_after_partial_refill_and_never_polls() -> None:
+    clock = FakeClock()
+    b = bucket(1.0, clock=clock)
+    b.acquire()
+    clock.advance(0.3)
+    assert b.acquire() == pytest.approx(0.7)
+    assert clock.sleeps == [pytest.approx(0.7)]  # one sleep for one wait
+
+
+def test_idle_time_refills_only_up_to_burst() -> None:
+    clock = FakeClock()
+    b = bucket(1.0, burst=3, clock=clock)
+    for _ in range(3):
+        b.acquire()
+    clock.advance(100.0)
+    assert [b.acquire() for _ in range(4)] == pytest.approx([0.0, 0.0, 0.0, 1.0])
+
+
+def test_set_rate_credits_earned_tokens_at_the_old_rate() -> None:
+    clock = FakeClock()
+    b = bucket(1.0, clock=clock)
+    b.acquire()
+    clock.advance(0.5)  # half a token earned at 1/s
+    b.set_rate(0.25)
+    assert b.rate == 0.25
+    assert b.acquire() == pytest.approx(0.5 / 0.25)  # the other half at 0.25/s
+    assert b.acquire() == pytest.approx(4.0)
+
+
+def test_drain_empties_a_full_bucket() -> None:
+    clock = FakeClock()
+    b = bucket(2.0, burst=2, clock=clock)
+    b.drain()
+    assert b.acquire() == pytest.approx(0.5)
+
+
+def test_drain_keeps_slots_already_promised() -> None:
+    clock = FakeClock(sleep_advances=False)
+    b = bucket(1.0, clock=clock)
+    b.acquire()
+    assert b.acquire() == pytest.approx(1.0)  # promised, clock has not moved
+    b.drain()
+    assert b.acquire() == pytest.approx(2.0)  # queued behind the promised slot, not in front of it
+
+
+@pytest.mark.parametrize("rate", [0, -1, float("inf"), float("nan"), True, "1"])
+def test_rejects_bad_rates(rate: object) -> None:
+    with pytest.raises(ValueError):
+        TokenBucket(rate)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        TokenBucket(1.0).set_rate(rate)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("burst", "margin"), [(0, 0.02), (1.5, 0.02), (1, 1.0), (1, -0.1)])
+def test_rejects_bad_burst_or_margin(burst: object, margin: float) -> None:
+    with pytest.raises(ValueError):
+        TokenBucket(1.0, burst, safety_margin=margin)  # type: ignore[arg-type]
+
+
+def test_concurrent_callers_get_distinct_exact_slots() -> None:
+    """16 threads at once on a frozen clock: waits are exactly 0, d, 2d, ... with no slot shared."""
+    clock = FakeClock(sleep_advances=False)
+    b = bucket(4.0, burst=2, clock=clock)
+    waits: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(16)
+
+    def worker() -> None:
+        start.wait()
+        w = b.acquire()
+        with lock:
+            waits.append(w)
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expected = [0.0, 0.0] + [0.25 * k for k in range(1, 15)]
+    assert sorted(waits) == pytest.approx(expected)
+
+
+def test_real_clock_threads_keep_the_rate() -> None:
+    """With the real clock, 4 threads sharing a 100/s bucket (burst 1) never beat the spacing."""
+    b = TokenBucket(100.0, 1, safety_margin=0.0)
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(10):
+            b.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - began
+    # 40 tokens, 1 free: at least 39 spacings of 10 ms.
+    assert elapsed >= 0.39 - 0.005
+    assert len(stamps) == 40
