@@ -1,0 +1,171 @@
+"""Login with Amazon (LWA): exchange the seller's refresh token for SP-API access tokens.
+
+``POST {token_url}`` form-encoded ``grant_type=refresh_token, refresh_token, client_id,
+client_secret`` answers ``{access_token, token_type, expires_in, refresh_token}``; the access
+token lives one hour (sp-api.md §1). LWA does not rotate the refresh token, so unlike BASE
+nothing has to be persisted: the access token is cached in memory and reused until shortly
+before it expires.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from ecauto_lib.errors import AuthError, TransientError
+from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, send
+
+SERVICE = "lwa"
+LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+"""The one LWA host every official SP-API client uses, JP included (sp-api.md §1)."""
+
+EARLY_REFRESH_SECONDS = 60.0
+"""Amazon's Java client refreshes 60 s before expiry (``LWAAccessTokenCacheImpl.expiryAdjustment``)."""
+
+
+def refresh_margin(lifetime: float) -> float:
+    """Seconds before expiry at which a token counts as stale: ``min(60, lifetime / 60)``.
+
+    60 s for LWA's one-hour tokens; proportionally less for the short-lived tokens a simulator
+    running at high speed hands out, so that a token is still reused for most of its life.
+    """
+    return min(EARLY_REFRESH_SECONDS, lifetime / 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedToken:
+    value: str
+    expires_at: float  # clock() seconds
+    margin: float
+
+    def __repr__(self) -> str:  # never print the token
+        return f"_CachedToken(value=***, expires_at={self.expires_at:.0f})"
+
+
+class LwaAuth:
+    """Caches one LWA access token and refreshes it when less than :func:`refresh_margin` remains.
+
+    Thread-safe: concurrent callers share one token and at most one token request is in flight.
+    ``token_requests`` counts the token calls made (tests assert reuse).
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        for name, value in (
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("refresh_token", refresh_token),
+        ):
+            if not value:
+                raise ValueError(f"LWA {name} is empty")
+        self.token_url = token_url
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self._refresh_token = refresh_token
+        self._session = session if session is not None else make_session()
+        self._timeout = timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: _CachedToken | None = None
+        self.token_requests = 0
+
+    def access_token(self) -> str:
+        """A valid access token: the cached one, or a fresh one when it is stale or missing."""
+        with self._lock:
+            cached = self._cached
+            if cached is None or self._clock() >= cached.expires_at - cached.margin:
+                cached = self._cached = self._request_token()
+            return cached.value
+
+    def invalidate(self, rejected_token: str | None = None) -> None:
+        """Forget the cached token (SP-API answered 403): the next :meth:`access_token` fetches one.
+
+        With ``rejected_token``, only that token is forgotten: if another thread has already
+        replaced it, the newer token is kept.
+        """
+        with self._lock:
+            if self._cached is not None and rejected_token in (None, self._cached.value):
+                self._cached = None
+
+    def __repr__(self) -> str:
+        state = "cached" if self._cached is not None else "empty"
+        return f"LwaAuth(token_url={self.token_url!r}, client_id={self.client_id!r}, token={state})"
+
+    def _request_token(self) -> _CachedToken:
+        """POST the refresh-token grant (caller holds the lock)."""
+        self.token_requests += 1
+        sent_at = self._clock()
+        response = send(
+            self._session,
+            "POST",
+            self.token_url,
+            service=SERVICE,
+            timeout=self._timeout,
+            data={
+                "grant_type": "refresh_token",
+                "refresh_token": self._refresh_token,
+                "client_id": self.client_id,
+                "client_secret": self._client_secret,
+            },
+            headers={"Accept": "application/json"},
+        )
+        if response.status_code != 200:
+            raise _token_error(response)
+        body = json_object(response, service=SERVICE)
+        token, expires_in = body.get("access_token"), body.get("expires_in")
+        if not isinstance(token, str) or not token or not _is_seconds(expires_in):
+            raise TransientError(
+                "lwa: token response lacks access_token or a numeric expires_in",
+                service=SERVICE,
+                status=200,
+                code="MalformedBody",
+            )
+        lifetime = float(expires_in)
+        # Measured from when the request was sent: the token cannot outlive that by more than expires_in.
+        return _CachedToken(token, sent_at + lifetime, refresh_margin(lifetime))
+
+
+def _is_seconds(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _token_error(response: requests.Response) -> TransientError | AuthError:
+    """Map a non-200 token answer: 429/5xx are transient, any other refusal is an :class:`AuthError`.
+
+    The OAuth2 body ``{"error", "error_description"}`` is quoted (it holds no secret); the exact
+    codes LWA uses (``invalid_grant``, ``invalid_client``...) are UNCONFIRMED (sp-api.md §1).
+    """
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    description = body.get("error_description") if isinstance(body, dict) else None
+    detail = ": ".join(str(part) for part in (error, description) if part) or "no error body"
+    if status == 429 or status >= 500:
+        return TransientError(
+            f"lwa: token endpoint answered HTTP {status} ({detail})",
+            service=SERVICE,
+            status=status,
+            code=error if isinstance(error, str) else None,
+        )
+    return AuthError(
+        f"lwa: the refresh token or client credentials were refused (HTTP {status}, {detail})",
+        service=SERVICE,
+        status=status,
+        code=error if isinstance(error, str) else None,
+    )
