@@ -1,0 +1,294 @@
+"""BASE items API client (list, detail, edit) with typed errors and one re-auth on a dead token.
+
+BASE answers every error with HTTP 400 and ``{"error", "error_description"}`` (base-api.md §6);
+:func:`error_from_answer` maps the ``error`` code to a typed exception. A rejected access token
+(``invalid_request`` mentioning アクセストークン, or an undocumented 401) triggers one
+``auth.refresh(rejected_access_token=...)`` and one retry. The hourly/daily budgets
+(5,000 / 100,000 calls per shop) are the caller's to count, from :attr:`BaseClient.calls`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from ecauto_lib.errors import ApiError, AuthError, PermanentError, TransientError
+from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, send
+
+if TYPE_CHECKING:
+    from ecauto_lib.base.auth import BaseAuth
+
+SERVICE = "base"
+BASE_API_URL = "https://api.thebase.in"
+MAX_PAGE_SIZE = 100
+ORDERS = ("list_order", "created", "modified")
+SORTS = ("asc", "desc")
+INVALID_TOKEN_MARKER = "アクセストークン"  # in error_description of a dead/invalid access token
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+class BaseApiError(PermanentError):
+    """BASE refused the request (``code`` is BASE's ``error``); retrying the same request cannot help."""
+
+
+class BudgetExhaustedError(BaseApiError):
+    """The shop's API budget is used up: wait for the reset instead of retrying now."""
+
+
+class HourLimitError(BudgetExhaustedError):
+    """``hour_api_limit``: 5,000 calls this clock hour (resets at minute 00; timezone UNCONFIRMED)."""
+
+
+class DayLimitError(BudgetExhaustedError):
+    """``day_api_limit``: 100,000 calls today (resets when the date changes; timezone UNCONFIRMED)."""
+
+
+class BadItemIdError(BaseApiError):
+    """``bad_item_id``: the item does not exist (typically deleted in the BASE admin)."""
+
+
+class BaseValidationError(BaseApiError):
+    """``validation_error``: BASE does not say which field failed."""
+
+
+_ERRORS_BY_CODE: dict[str, type[BaseApiError]] = {
+    "hour_api_limit": HourLimitError,
+    "day_api_limit": DayLimitError,
+    "bad_item_id": BadItemIdError,
+    "validation_error": BaseValidationError,
+}
+# BASE's own server-side failures, delivered as HTTP 400 (base-api.md §2, §3). Treating them as
+# retryable is our judgement, UNCONFIRMED by any source.
+_TRANSIENT_CODES = frozenset({"server_error", "db_error"})
+
+
+def base_error_fields(response: requests.Response) -> tuple[str | None, str | None]:
+    """``(error, error_description)`` from a BASE error body, or ``(None, None)`` when there is none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if not isinstance(body, Mapping):
+        return None, None
+    error, description = body.get("error"), body.get("error_description")
+    return (error if isinstance(error, str) else None, description if isinstance(description, str) else None)
+
+
+def is_invalid_token(status: int, error: str | None, description: str | None) -> bool:
+    """True when BASE rejected the access token (400 ``invalid_request`` + アクセストークン, or 401)."""
+    if status == 401:  # undocumented; handled like the documented case to be safe
+        return True
+    return status == 400 and error == "invalid_request" and INVALID_TOKEN_MARKER in (description or "")
+
+
+def error_from_answer(status: int, error: str | None, description: str | None, *, context: str) -> ApiError:
+    """The typed exception for a non-200 BASE answer. ``context`` prefixes the message."""
+    detail = ": ".join(part for part in (error, description) if part) or "no error body"
+    message = f"{context}: HTTP {status} ({detail})"
+    if status >= 500 or status == 429 or error in _TRANSIENT_CODES:
+        return TransientError(message, service=SERVICE, status=status, code=error)
+    cls = _ERRORS_BY_CODE.get(error or "", BaseApiError)
+    return cls(message, service=SERVICE, status=status, code=error)
+
+
+# -- client ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One BASE API endpoint as data (``path`` may hold ``{item_id}``)."""
+
+    name: str
+    method: str
+    path: str
+
+
+LIST_ITEMS = Endpoint("items", "GET", "/1/items")
+ITEM_DETAIL = Endpoint("items/detail", "GET", "/1/items/detail/{item_id}")  # id in the path, not the query
+EDIT_ITEM = Endpoint("items/edit", "POST", "/1/items/edit")
+
+
+def form_value(name: str, value: Any) -> str:
+    """A form-encoded value: bools as ``1``/``0``, ints and strings as they are."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | str):
+        return str(value)
+    raise ValueError(f"{name} must be an int, str or bool for items/edit, got {type(value).__name__}")
+
+
+def edit_form(
+    item_id: int, *, price: int | None = None, visible: bool | None = None, **fields: Any
+) -> dict[str, str]:
+    """The ``items/edit`` form: ``item_id`` plus only the given fields. Raises ValueError before any call."""
+    if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id <= 0:
+        raise ValueError(f"item_id must be a positive int, got {item_id!r}")
+    if price is not None and (isinstance(price, bool) or not isinstance(price, int) or price < 0):
+        raise ValueError(f"price must be an int number of yen >= 0, got {price!r}")
+    if visible is not None and not isinstance(visible, bool):
+        raise ValueError(f"visible must be a bool, got {visible!r}")
+    if "item_id" in fields:
+        raise ValueError("item_id is given positionally")
+    changes = {"price": price, "visible": visible, **fields}
+    form = {name: form_value(name, value) for name, value in changes.items() if value is not None}
+    if not form:
+        raise ValueError("items/edit needs at least one field to change")
+    return {"item_id": str(item_id), **form}
+
+
+class BaseClient:
+    """One BASE shop's items API. Thread-safe; ``calls`` counts API calls made (token calls excluded)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        auth: BaseAuth,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.auth = auth
+        self._session = session if session is not None else make_session()
+        self._timeout = timeout
+        self._calls_lock = threading.Lock()
+        self.calls = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"BaseClient(api_url={self.api_url!r}, account_id={self.auth.account_id!r}, calls={self.calls})"
+        )
+
+    def list_items(
+        self, *, limit: int = 100, offset: int = 0, order: str = "list_order", sort: str = "asc"
+    ) -> list[dict]:
+        """One page of ``GET /1/items`` (BASE gives no total count)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be 1..{MAX_PAGE_SIZE}, got {limit!r}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"offset must be an int >= 0, got {offset!r}")
+        if order not in ORDERS or sort not in SORTS:
+            raise ValueError(
+                f"order must be one of {ORDERS} and sort one of {SORTS}, got {order!r}, {sort!r}"
+            )
+        params = {"limit": limit, "offset": offset, "order": order, "sort": sort}
+        body = self._call(LIST_ITEMS, params=params)
+        return _list_field(body, "items", LIST_ITEMS)
+
+    def iter_items(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[dict]:
+        """Every item of the shop, paging by ``offset`` until a page comes back short."""
+        offset = 0
+        while True:
+            page = self.list_items(limit=page_size, offset=offset)
+            yield from page
+            if len(page) < page_size:
+                return
+            offset += len(page)
+
+    def item_detail(self, item_id: int) -> dict | None:
+        """``GET /1/items/detail/{item_id}``'s item, or None when BASE answers ``no_item``."""
+        if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id <= 0:
+            raise ValueError(f"item_id must be a positive int, got {item_id!r}")
+        try:
+            body = self._call(ITEM_DETAIL, path_args={"item_id": item_id})
+        except BaseApiError as exc:
+            if exc.code == "no_item":
+                return None
+            raise
+        return _object_field(body, "item", ITEM_DETAIL)
+
+    def edit_item(
+        self, item_id: int, *, price: int | None = None, visible: bool | None = None, **fields: Any
+    ) -> dict:
+        """``POST /1/items/edit`` with ``item_id`` and only the given fields; returns BASE's updated item."""
+        form = edit_form(item_id, price=price, visible=visible, **fields)
+        body = self._call(EDIT_ITEM, data=form)
+        return _object_field(body, "item", EDIT_ITEM)
+
+    # -- transport --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        endpoint: Endpoint,
+        *,
+        params: dict[str, Any] | None = None,
+        data: dict[str, str] | None = None,
+        path_args: dict[str, Any] | None = None,
+    ) -> dict:
+        """Send with the shop's access token; on a rejected token refresh once and retry once."""
+        url = self.api_url + endpoint.path.format(**(path_args or {}))
+        token = self.auth.access_token()
+        response = self._send(endpoint, url, token, params=params, data=data)
+        error, description = _error_fields_if_failed(response)
+        if is_invalid_token(response.status_code, error, description):
+            token = self.auth.refresh(rejected_access_token=token)
+            response = self._send(endpoint, url, token, params=params, data=data)
+            error, description = _error_fields_if_failed(response)
+            if is_invalid_token(response.status_code, error, description):
+                raise AuthError(
+                    f"base {endpoint.name} for account {self.auth.account_id}: the access token was "
+                    f"rejected again right after a refresh (HTTP {response.status_code}, {error}: {description})",
+                    service=SERVICE,
+                    status=response.status_code,
+                    code=error,
+                )
+        if response.status_code == 200:
+            return json_object(response, service=SERVICE)
+        context = f"base {endpoint.name} for account {self.auth.account_id}"
+        raise error_from_answer(response.status_code, error, description, context=context)
+
+    def _send(
+        self,
+        endpoint: Endpoint,
+        url: str,
+        token: str,
+        *,
+        params: dict[str, Any] | None,
+        data: dict[str, str] | None,
+    ) -> requests.Response:
+        with self._calls_lock:
+            self.calls += 1
+        return send(
+            self._session,
+            endpoint.method,
+            url,
+            service=SERVICE,
+            timeout=self._timeout,
+            params=params,
+            data=data,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+
+
+def _error_fields_if_failed(response: requests.Response) -> tuple[str | None, str | None]:
+    return (None, None) if response.status_code == 200 else base_error_fields(response)
+
+
+def _list_field(body: dict, name: str, endpoint: Endpoint) -> list[dict]:
+    value = body.get(name)
+    if not isinstance(value, list):
+        raise TransientError(
+            f"base {endpoint.name}: the answer has no {name!r} list",
+            service=SERVICE,
+            status=200,
+            code="MalformedBody",
+        )
+    return [entry for entry in value if isinstance(entry, dict)]
+
+
+def _object_field(body: dict, name: str, endpoint: Endpoint) -> dict:
+    value = body.get(name)
+    if not isinstance(value, dict):
+        raise TransientError(
+            f"base {endpoint.name}: the answer has no {name!r} object",
+            service=SERVICE,
+            status=200,
+            code="MalformedBody",
+        )
+    return value
