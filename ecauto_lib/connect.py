@@ -1,0 +1,42 @@
+"""Building the API clients from validated settings (one place, so flows and scripts agree)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ecauto_lib.amazon.client import SpApiClient
+from ecauto_lib.amazon.lwa import LwaAuth
+from ecauto_lib.base.auth import BaseAuth, TokenStore
+from ecauto_lib.base.client import BaseClient
+from ecauto_lib.config import AccountConfig, Settings
+from ecauto_lib.errors import ConfigError
+
+
+def sp_api_client(settings: Settings) -> SpApiClient:
+    """An SP-API client for the seller in ``settings`` (LWA token cached inside)."""
+    if settings.sp_api is None:
+        raise ConfigError("SP_API_REFRESH_TOKEN", "SP-API credentials are required for this command")
+    sp = settings.sp_api
+    auth = LwaAuth(sp.lwa_token_url, sp.app_id, sp.client_secret, sp.refresh_token)
+    return SpApiClient(sp.endpoint, auth, sp.marketplace_id)
+
+
+def base_client(settings: Settings, account: AccountConfig, store: TokenStore) -> BaseClient:
+    """A BASE client for one shop; its OAuth pairs are read from and saved to ``store``."""
+    auth = BaseAuth(
+        account.id,
+        client_id=account.client_id,
+        client_secret=account.client_secret,
+        redirect_uri=account.redirect_uri,
+        initial_refresh_token=account.refresh_token,
+        store=store,
+        token_url=f"{settings.base_api_url}/1/oauth/token",
+    )
+    return BaseClient(settings.base_api_url, auth)
+
+
+def seller_scope(settings: Settings) -> str:
+    """A non-secret fingerprint of *which* seller and endpoint a fetch is for (cache keys use it)."""
+    sp = settings.sp_api
+    text = "" if sp is None else f"{sp.endpoint}|{sp.marketplace_id}|{sp.app_id}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,152 @@
+"""Pushing planned changes to one BASE shop, within its hourly call budget.
+
+One ``items/edit`` per item carries only the fields that change. What BASE confirms is handed to
+``on_pushed`` at once (the caller writes it to the master DB), so a crash mid-push loses nothing
+that BASE already has. An item BASE no longer knows (``bad_item_id``) is checked with item detail
+and reported as gone; ``hour_api_limit`` / ``day_api_limit`` stop the shop's push and the rest is
+reported as deferred (it goes first next run). Other errors fail that item only: its listing keeps
+the old values, so the next run plans the same change again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from ecauto_lib.domain import PushedChange
+from ecauto_lib.errors import EcAutoError
+
+
+class ItemEditor(Protocol):
+    """What pushing needs from a BASE client (``ecauto_lib.base.BaseClient`` provides it)."""
+
+    calls: int
+
+    def edit_item(
+        self, item_id: int, *, price: int | None = None, visible: bool | None = None, **fields: Any
+    ) -> dict: ...
+
+    def item_detail(self, item_id: int) -> dict | None: ...
+
+
+@dataclass
+class PushResult:
+    """What happened to one shop's planned updates."""
+
+    account_id: str
+    pushed: list[PushedChange] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)  # asin, base_item_id, fields, error
+    deferred: list[dict[str, Any]] = field(default_factory=list)  # the planned updates not sent
+    delisted: list[dict[str, Any]] = field(default_factory=list)  # asin, base_item_id, reason
+    calls: int = 0
+    stopped_by: str | None = None  # "hour_api_limit" | "day_api_limit" | "budget" when the push stopped early
+    seconds: float = 0.0
+
+    @property
+    def items_pushed(self) -> int:
+        return len({c.base_item_id for c in self.pushed})
+
+    def count(self, field_name: str, new_value: int | None = None) -> int:
+        return sum(
+            1
+            for c in self.pushed
+            if c.field == field_name and (new_value is None or c.new_value == new_value)
+        )
+
+
+def push_updates(
+    account_id: str,
+    updates: Sequence[dict[str, Any]],
+    client: ItemEditor,
+    *,
+    call_budget: int,
+    on_pushed: Callable[[list[PushedChange]], None],
+    on_delisted: Callable[[int, str], None],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> PushResult:
+    """Send ``updates`` (from :func:`ecauto_lib.pricing.item_updates`) to one shop, in order."""
+    from ecauto_lib.base.client import BadItemIdError, BudgetExhaustedError, DayLimitError
+
+    started = time.monotonic()
+    result = PushResult(account_id=account_id)
+    calls_at_start = client.calls
+    for index, update in enumerate(updates):
+        if client.calls - calls_at_start >= call_budget:
+            result.stopped_by = "budget"
+            result.deferred.extend(updates[index:])
+            break
+        fields = update["fields"]
+        try:
+            client.edit_item(
+                update["base_item_id"],
+                price=fields.get("price"),
+                visible=None if "visible" not in fields else bool(fields["visible"]),
+            )
+        except BudgetExhaustedError as exc:
+            result.stopped_by = "day_api_limit" if isinstance(exc, DayLimitError) else "hour_api_limit"
+            result.deferred.extend(updates[index:])
+            break
+        except BadItemIdError as exc:
+            _handle_missing_item(update, client, exc, result, on_delisted)
+            continue
+        except EcAutoError as exc:
+            result.failed.append(_failure(update, exc))
+            continue
+        at = clock()
+        confirmed = [
+            PushedChange(
+                account_id=account_id,
+                asin=update["asin"],
+                base_item_id=update["base_item_id"],
+                field=name,
+                old_value=update["old"].get(name),
+                new_value=value,
+                reason=update["reasons"].get(name, ""),
+                at=at,
+            )
+            for name, value in fields.items()
+        ]
+        on_pushed(confirmed)
+        result.pushed.extend(confirmed)
+    result.calls = client.calls - calls_at_start
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _handle_missing_item(
+    update: dict[str, Any],
+    client: ItemEditor,
+    exc: Exception,
+    result: PushResult,
+    on_delisted: Callable[[int, str], None],
+) -> None:
+    """``bad_item_id``: confirm with item detail; a gone item is delisted, never retried."""
+    try:
+        detail = client.item_detail(update["base_item_id"])
+    except EcAutoError as detail_exc:
+        result.failed.append(_failure(update, detail_exc))
+        return
+    if detail is None:
+        reason = "deleted in BASE (bad_item_id, item detail: no_item)"
+        on_delisted(update["base_item_id"], reason)
+        result.delisted.append(
+            {"asin": update["asin"], "base_item_id": update["base_item_id"], "reason": reason}
+        )
+    else:
+        # BASE refused the id for editing but still shows the item (e.g. an item type the API
+        # cannot edit): report it, keep the listing.
+        result.failed.append(_failure(update, exc))
+
+
+def _failure(update: dict[str, Any], exc: Exception) -> dict[str, Any]:
+    code = getattr(exc, "code", None) or type(exc).__name__
+    return {
+        "asin": update["asin"],
+        "base_item_id": update["base_item_id"],
+        "fields": dict(update["fields"]),
+        "error": code,
+        "message": str(exc),
+    }

@@ -1,0 +1,296 @@
+"""The run report: per step and per account, in the format sellers know from the original system.
+
+The same numbers are printed in the terminal and stored as Prefect artifacts (a markdown summary
+and a table of every change). Labels are Japanese, as in the original report, with English glosses.
+Nothing here ever receives a secret: only counts, ASINs, item ids, prices and error codes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+STATUS_TEXT = {
+    0: "完了 ✅ (succeeded)",
+    1: "完了・一部失敗 ⚠️ (finished with item failures)",
+    2: "設定エラー ❌ (configuration error)",
+}
+
+
+@dataclass
+class FetchSummary:
+    """Step 1: TTL diff and SP-API fetches."""
+
+    listings: int = 0  # listings loaded (all accounts)
+    asins: int = 0  # unique ASINs among them
+    fresh: int = 0  # nothing to fetch (キャッシュOK)
+    stale: int = 0  # offers needed
+    info_stale: int = 0  # catalog info needed
+    batches: int = 0
+    cached_batches: int = 0  # answered from Prefect's task cache (a rerun after a crash)
+    in_stock: int = 0
+    out_of_stock: int = 0
+    filtered_out: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # reason → ASIN count
+    catalog_fetched: int = 0
+    catalog_failed: int = 0
+    throttled: int = 0  # 429s received (each retried)
+    seconds: float = 0.0
+
+    @property
+    def fetched(self) -> int:
+        return self.in_stock + self.out_of_stock + self.filtered_out
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+    def add_outcomes(self, outcomes: list[str], reasons: list[str | None]) -> None:
+        counts = Counter(outcomes)
+        self.in_stock += counts.get("in_stock", 0)
+        self.out_of_stock += counts.get("out_of_stock", 0)
+        self.filtered_out += counts.get("filtered_out", 0)
+        for outcome, reason in zip(outcomes, reasons, strict=True):
+            if outcome == "error":
+                key = _reason_key(reason)
+                self.errors[key] = self.errors.get(key, 0) + 1
+
+
+@dataclass
+class AccountSummary:
+    """Steps 2-3 for one shop: what was planned and what BASE confirmed."""
+
+    account_id: str
+    name: str
+    listings: int = 0
+    in_stock: int = 0
+    out_of_stock: int = 0
+    unknown_stock: int = 0
+    price_changes: int = 0  # planned
+    hides: int = 0  # planned
+    publishes: int = 0  # planned
+    flagged: int = 0  # prices refused (out of bounds)
+    prices_changed: int = 0  # confirmed by BASE
+    hidden: int = 0
+    published: int = 0
+    deferred: int = 0  # items held back by the hourly budget
+    delisted: int = 0  # items gone from BASE
+    errors: int = 0  # items that failed
+    calls: int = 0  # BASE API calls
+    stopped_by: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class RunReport:
+    """Everything one run did."""
+
+    mode: str
+    dry_run: bool
+    started_at: datetime
+    finished_at: datetime | None = None
+    run_id: int | None = None
+    fetch: FetchSummary = field(default_factory=FetchSummary)
+    accounts: list[AccountSummary] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # every change planned/pushed
+    flagged: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    exit_code: int = 0
+
+    @property
+    def seconds(self) -> float:
+        end = self.finished_at or self.started_at
+        return (end - self.started_at).total_seconds()
+
+    @property
+    def item_failures(self) -> int:
+        return self.fetch.failed + sum(a.errors for a in self.accounts)
+
+    def counts(self) -> dict[str, Any]:
+        """Flat counts for the run record in the master DB."""
+        return {
+            "fetch": {**asdict(self.fetch), "fetched": self.fetch.fetched, "failed": self.fetch.failed},
+            "accounts": {a.account_id: asdict(a) for a in self.accounts},
+            "changes": len(self.changes),
+            "flagged": len(self.flagged),
+            "item_failures": self.item_failures,
+        }
+
+
+def _reason_key(reason: str | None) -> str:
+    """Group error reasons by their kind (``HTTP 500 InternalFailure: ...`` → ``HTTP 500 InternalFailure``)."""
+    if not reason:
+        return "unknown error"
+    return reason.split(":", 1)[0].strip()[:80]
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if value else "-"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(report: RunReport) -> str:
+    """The run summary as markdown (terminal and the Prefect ``sync-summary`` artifact)."""
+    f = report.fetch
+    mode = {
+        "full": "完全同期 (full)",
+        "price": "価格のみ (--price-only)",
+        "stock": "在庫のみ (--stock-only)",
+    }[report.mode]
+    if report.dry_run:
+        mode += " · DRY RUN (BASE・DBへの書き込みなし / nothing written)"
+    total = report.seconds
+    rate = f"{f.stale / f.seconds:.2f} ASIN/秒" if f.seconds > 0 and f.stale else "-"
+    lines = [
+        "# 実行結果レポート (EC Auto run report)",
+        "",
+        f"**実行モード (mode)**: {mode}" + (f" · run #{report.run_id}" if report.run_id else ""),
+        "",
+        "## 実行サマリー (summary)",
+        "",
+        *_table(
+            ("項目", "結果"),
+            [
+                ("開始時刻 (started)", _fmt_time(report.started_at)),
+                ("終了時刻 (finished)", _fmt_time(report.finished_at)),
+                ("**実行時間 (duration)**", f"**{total:.1f}秒**"),
+                ("処理ASIN数 (ASINs checked)", f.asins),
+                ("出品数 (listings)", f.listings),
+                ("総エラー数 (item failures)", f"**{report.item_failures}件**"),
+                ("最終ステータス (status)", f"**{STATUS_TEXT.get(report.exit_code, report.exit_code)}**"),
+            ],
+        ),
+        "",
+        "## Step 1: キャッシュ検証・差分補完 (TTL diff + SP-API fetch)",
+        "",
+        *_table(
+            ("指標", "件数"),
+            [
+                ("全ASIN数 (ASINs)", f.asins),
+                ("キャッシュOK (fresh)", f.fresh),
+                ("更新が必要 (stale offers)", f.stale),
+                ("カタログ更新が必要 (stale catalog info)", f.info_stale),
+                ("SP-API成功 (fetched)", f"**{f.fetched}**"),
+                ("　在庫あり (in stock)", f.in_stock),
+                ("　在庫切れ (out of stock)", f.out_of_stock),
+                ("　条件外 (filtered out: condition/delivery)", f.filtered_out),
+                ("SP-API失敗 (failed)", f.failed),
+                ("バッチ数 (batch calls)", f"{f.batches} (cache {f.cached_batches})"),
+                ("429 再試行 (throttled, retried)", f.throttled),
+                ("カタログ取得 (catalog fetched / failed)", f"{f.catalog_fetched} / {f.catalog_failed}"),
+                ("所要時間 (duration)", f"{f.seconds:.1f}秒 · {rate}"),
+            ],
+        ),
+    ]
+    if f.errors:
+        lines += ["", "**失敗の内訳 (failures by reason)**", ""]
+        lines += _table(("理由 (reason)", "件数"), sorted(f.errors.items(), key=lambda kv: -kv[1]))
+    acc_rows = [
+        (
+            f"{a.account_id} ({a.name})",
+            a.listings,
+            a.prices_changed if not report.dry_run else f"({a.price_changes})",
+            a.hidden if not report.dry_run else f"({a.hides})",
+            a.published if not report.dry_run else f"({a.publishes})",
+            a.flagged,
+            a.deferred,
+            a.delisted,
+            a.errors,
+            a.calls,
+            f"{a.seconds:.1f}秒",
+        )
+        for a in report.accounts
+    ]
+    lines += [
+        "",
+        "## Step 2-3: 価格同期・在庫同期 (price and visibility push, per account)",
+        "",
+        *_table(
+            (
+                "アカウント",
+                "出品",
+                "価格更新",
+                "非公開に変更",
+                "公開に変更",
+                "価格保留",
+                "延期",
+                "削除済",
+                "エラー",
+                "API呼出",
+                "所要時間",
+            ),
+            acc_rows,
+        ),
+        "",
+        "_(価格更新 = prices changed, 非公開に変更 = hidden, 公開に変更 = published, 価格保留 = price outside bounds "
+        "(flagged, not pushed), 延期 = deferred by the BASE hourly limit (first next run), 削除済 = gone from BASE "
+        "(delisted). In a dry run the planned counts are shown in brackets.)_",
+    ]
+    stock_rows = [(a.account_id, a.in_stock, a.out_of_stock, a.unknown_stock) for a in report.accounts]
+    lines += ["", *_table(("アカウント", "在庫あり", "在庫切れ・条件外", "不明 (unknown)"), stock_rows)]
+    if report.changes:
+        lines += ["", f"## 変更一覧 (changes, {len(report.changes)})", ""]
+        lines += _table(
+            ("ASIN", "アカウント", "item", "項目", "変更前", "変更後", "理由", "結果"),
+            [
+                (
+                    c["asin"],
+                    c["account_id"],
+                    c["base_item_id"],
+                    c["field"],
+                    _value(c["field"], c["old_value"]),
+                    _value(c["field"], c["new_value"]),
+                    c["reason"],
+                    c["result"],
+                )
+                for c in report.changes[:200]
+            ],
+        )
+        if len(report.changes) > 200:
+            lines.append(f"… and {len(report.changes) - 200} more (see the `sync-changes` table artifact)")
+    if report.flagged:
+        lines += ["", f"## 価格保留 (prices flagged, not pushed: {len(report.flagged)})", ""]
+        lines += _table(
+            ("ASIN", "アカウント", "Amazon価格", "計算価格", "理由"),
+            [
+                (
+                    r["asin"],
+                    r["account_id"],
+                    f"¥{r['amazon_price_yen']:,}",
+                    f"¥{r['computed_price']:,}",
+                    r["reason"],
+                )
+                for r in report.flagged[:100]
+            ],
+        )
+    if report.failures:
+        lines += ["", f"## エラー (failures: {len(report.failures)})", ""]
+        lines += _table(
+            ("ASIN", "アカウント", "item", "エラー", "詳細"),
+            [
+                (
+                    r.get("asin", "-"),
+                    r.get("account_id", "-"),
+                    r.get("base_item_id", "-"),
+                    r["error"],
+                    r.get("message", ""),
+                )
+                for r in report.failures[:100]
+            ],
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _value(field_name: str, value: Any) -> str:
+    if value is None:
+        return "?"
+    if field_name == "visible":
+        return "公開" if value else "非公開"
+    return f"¥{int(value):,}"

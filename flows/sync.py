@@ -1,0 +1,372 @@
+"""EC Auto inventory sync: keep every BASE listing's price and visibility in step with Amazon.
+
+    python flows/sync.py [--dry-run] [--price-only | --stock-only] [--account ID ...] [--limit N] [--demo]
+
+The flow reads as the pipeline's table of contents; each step is a task in ``tasks/`` wrapping
+plain code in ``ecauto_lib/``. Exit codes: 0 every item succeeded, 1 finished with item failures
+(or deferred items), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python flows/sync.py` from a checkout: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from ecauto_lib.amazon.offers import error_observations
+from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
+from ecauto_lib.connect import seller_scope, sp_api_client
+from ecauto_lib.domain import CatalogInfo, Observation
+from ecauto_lib.errors import ConfigError
+from ecauto_lib.freshness import batches
+from ecauto_lib.observations import apply_catalog, apply_observations
+from ecauto_lib.pricing import PricingPlan, item_updates
+from ecauto_lib.push import PushResult
+from ecauto_lib.report import AccountSummary, FetchSummary, RunReport
+from tasks.amazon import fetch_catalog_batch, fetch_offers_batch
+from tasks.base import push_account
+from tasks.freshness import diff_ttls
+from tasks.listings import load_listings, prepare_database
+from tasks.pricing import compute_changes
+from tasks.report import publish_report
+from tasks.store import finish_run_record, start_run_record, write_observations
+
+BATCH_SIZE = 20  # getItemOffersBatch and searchCatalogItems both take at most 20
+
+
+@flow(name="ecauto-sync", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
+def sync(
+    mode: str = "full", dry_run: bool = False, accounts: list[str] | None = None, limit: int | None = None
+) -> dict:
+    """Load listings → diff TTLs → fetch stale ASINs → compute changes → push to BASE → record and report."""
+    settings = load_settings()
+    sync_mode = SyncMode(mode)
+    selected = settings.select_accounts(accounts)
+    report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=datetime.now(UTC))
+
+    prepare_database(settings.database_url, dry_run=dry_run)
+    if not dry_run:
+        report.run_id = start_run_record(
+            settings.database_url, sync_mode.value, [a.id for a in selected], report.started_at
+        )
+    listings = load_listings(settings.database_url, [a.id for a in selected])
+    stale = diff_ttls(listings, settings.policy, report.started_at, sync_mode)
+    if limit is not None:
+        stale = stale.head(limit)
+
+    observations, infos = fetch_stale(settings, listings, stale, report.fetch)
+    if not dry_run:
+        write_observations(settings.database_url, observations, infos)
+    current = apply_catalog(apply_observations(listings, observations), infos)
+
+    plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
+    results = {} if dry_run else push_changes(settings, selected, plan, report.run_id)
+
+    summarise(report, selected, current, observations, plan, results)
+    print(publish_report(report))
+    if not dry_run:
+        finish_run_record(
+            settings.database_url,
+            report.run_id,
+            "succeeded" if report.exit_code == 0 else "finished_with_failures",
+            report.exit_code,
+            report.counts(),
+            report.finished_at,
+        )
+    return {"exit_code": report.exit_code, "run_id": report.run_id, **report.counts()}
+
+
+def fetch_stale(
+    settings: Settings, listings: pd.DataFrame, stale: pd.DataFrame, summary: FetchSummary
+) -> tuple[list[Observation], list[CatalogInfo]]:
+    """One task run per batch of 20: offers for stale price/stock, catalog for stale info.
+
+    Offer batches are submitted most urgent first; catalog batches are interleaved so their own
+    (much larger) quota is used in parallel. The client's pacer keeps each operation within its
+    quota across the worker threads.
+    """
+    logger = get_run_logger()
+    started = datetime.now(UTC)
+    summary.listings, summary.asins = len(listings), int(listings["asin"].nunique())
+    offer_asins = stale.loc[stale["needs_offers"], "asin"].tolist()
+    info_asins = stale.loc[stale["needs_info"], "asin"].tolist()
+    summary.stale, summary.info_stale = len(offer_asins), len(info_asins)
+    summary.fresh = summary.asins - len(stale)
+    if not offer_asins and not info_asins:
+        return [], []
+
+    client = sp_api_client(settings)
+    scope = seller_scope(settings)
+    versions = _stored_versions(stale)
+    offers_task = fetch_offers_batch.with_options(cache_expiration=settings.policy.stock_ttl)
+    catalog_task = fetch_catalog_batch.with_options(cache_expiration=settings.policy.info_ttl)
+    offer_batches, info_batches = batches(offer_asins, BATCH_SIZE), batches(info_asins, BATCH_SIZE)
+    offer_futures, info_futures = [], []
+    for i in range(max(len(offer_batches), len(info_batches))):
+        if i < len(offer_batches):
+            b = offer_batches[i]
+            offer_futures.append(
+                (
+                    b,
+                    offers_task.submit(
+                        client,
+                        b,
+                        max_delivery_hours=settings.policy.max_delivery_hours,
+                        scope=scope,
+                        versions=",".join(versions[a] for a in b),
+                        label=f"batch {i + 1}/{len(offer_batches)}",
+                    ),
+                )
+            )
+        if i < len(info_batches):
+            b = info_batches[i]
+            info_futures.append(
+                (b, catalog_task.submit(client, b, scope=scope, versions=",".join(versions[a] for a in b)))
+            )
+
+    observations: list[Observation] = []
+    for b, future in offer_futures:
+        result = future.result(raise_on_failure=False)
+        if isinstance(result, BaseException):
+            result = error_observations(
+                b, f"batch failed after retries: {_describe(result)}", datetime.now(UTC)
+            )
+        elif future.state.name == "Cached":
+            summary.cached_batches += 1
+        observations.extend(result)
+    infos: list[CatalogInfo] = []
+    for b, future in info_futures:
+        result = future.result(raise_on_failure=False)
+        if isinstance(result, BaseException):
+            summary.catalog_failed += len(b)
+            logger.warning("catalog batch failed after retries: %s", _describe(result))
+            continue
+        infos.extend(result)
+    summary.catalog_fetched = len(infos)
+    summary.batches = len(offer_batches)
+    summary.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
+    summary.throttled = sum(int(s.get("throttled", 0)) for s in client.stats.values())
+    summary.seconds = (datetime.now(UTC) - started).total_seconds()
+    logger.info(
+        "fetched %d ASINs in %.1f s (%d errors, %d throttled answers retried)",
+        len(observations),
+        summary.seconds,
+        summary.failed,
+        summary.throttled,
+    )
+    return observations, infos
+
+
+def _stored_versions(stale: pd.DataFrame) -> dict[str, str]:
+    """Per ASIN, the stored fetch times: part of the cache key, so a DB update invalidates it."""
+    stock = stale["stock_fetched_at"].astype(str)
+    price = stale["price_fetched_at"].astype(str)
+    return dict(zip(stale["asin"], stale["asin"] + "@" + stock + "/" + price, strict=True))
+
+
+def _describe(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    status = getattr(exc, "status", None)
+    head = " ".join(str(x) for x in (f"HTTP {status}" if status else None, code) if x)
+    return f"{head or type(exc).__name__}: {exc}"
+
+
+def push_changes(
+    settings: Settings, accounts: tuple[AccountConfig, ...], plan: PricingPlan, run_id: int | None
+) -> dict[str, PushResult]:
+    """One task per shop, in parallel; each shop's updates in plan order (deferred ones first)."""
+    updates = item_updates(plan.changes)
+    futures = {}
+    for account in accounts:
+        mine = [u for u in updates if u["account_id"] == account.id]
+        if mine:
+            futures[account.id] = push_account.submit(settings, account, mine, run_id)
+    results: dict[str, PushResult] = {}
+    for account_id, future in futures.items():
+        result = future.result(raise_on_failure=False)
+        if isinstance(result, BaseException):
+            failed = PushResult(account_id=account_id)
+            failed.failed = [
+                {**_failure_row(u), "error": type(result).__name__, "message": _describe(result)}
+                for u in updates
+                if u["account_id"] == account_id
+            ]
+            result = failed
+        results[account_id] = result
+    return results
+
+
+def _failure_row(update: dict[str, Any]) -> dict[str, Any]:
+    return {"asin": update["asin"], "base_item_id": update["base_item_id"], "fields": dict(update["fields"])}
+
+
+def summarise(
+    report: RunReport,
+    accounts: tuple[AccountConfig, ...],
+    current: pd.DataFrame,
+    observations: list[Observation],
+    plan: PricingPlan,
+    results: dict[str, PushResult],
+) -> None:
+    """Fill the report's per-account numbers, change table, failures and exit code."""
+    outcome_of: dict[tuple[str, int, str], str] = {}
+    for result in results.values():
+        for c in result.pushed:
+            outcome_of[(c.account_id, c.base_item_id, c.field)] = "pushed"
+        for f in result.failed:
+            for name in f["fields"]:
+                outcome_of[(result.account_id, f["base_item_id"], name)] = f"failed: {f['error']}"
+        for d in result.deferred:
+            for name in d["fields"]:
+                outcome_of[(result.account_id, d["base_item_id"], name)] = "deferred"
+        for d in result.delisted:
+            for name in ("price", "visible"):
+                outcome_of[(result.account_id, d["base_item_id"], name)] = "delisted"
+    default = "planned (dry run)" if report.dry_run else "not sent"
+    report.changes = [
+        {
+            **row,
+            "old_value": None if pd.isna(row["old_value"]) else int(row["old_value"]),
+            "result": outcome_of.get((row["account_id"], int(row["base_item_id"]), row["field"]), default),
+        }
+        for row in plan.changes.to_dict("records")
+    ]
+    report.flagged = plan.flagged.to_dict("records")
+    report.failures = [
+        {"asin": o.asin, "account_id": "-", "error": "fetch", "message": o.reason or ""}
+        for o in observations
+        if o.outcome == "error"
+    ]
+    changes = plan.changes
+    for account in accounts:
+        mine = current[current["account_id"] == account.id]
+        planned = changes[changes["account_id"] == account.id]
+        result = results.get(account.id, PushResult(account_id=account.id))
+        report.accounts.append(
+            AccountSummary(
+                account_id=account.id,
+                name=account.name,
+                listings=len(mine),
+                in_stock=int(mine["stock_state"].eq("in_stock").sum()),
+                out_of_stock=int(mine["stock_state"].isin(["out_of_stock", "filtered_out"]).sum()),
+                unknown_stock=int(
+                    (~mine["stock_state"].isin(["in_stock", "out_of_stock", "filtered_out"])).sum()
+                ),
+                price_changes=int(planned["field"].eq("price").sum()),
+                hides=int((planned["field"].eq("visible") & planned["new_value"].eq(0)).sum()),
+                publishes=int((planned["field"].eq("visible") & planned["new_value"].eq(1)).sum()),
+                flagged=int((plan.flagged["account_id"] == account.id).sum()),
+                prices_changed=result.count("price"),
+                hidden=result.count("visible", 0),
+                published=result.count("visible", 1),
+                deferred=len(result.deferred),
+                delisted=len(result.delisted),
+                errors=len(result.failed),
+                calls=result.calls,
+                stopped_by=result.stopped_by,
+                seconds=result.seconds,
+            )
+        )
+        report.failures += [{**f, "account_id": account.id} for f in result.failed]
+    deferred = sum(a.deferred for a in report.accounts)
+    report.exit_code = 1 if report.item_failures or deferred else 0
+    report.finished_at = datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: SyncMode
+    dry_run: bool
+    accounts: list[str] | None
+    limit: int | None
+    demo: bool
+
+
+def parse_args(argv: list[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python flows/sync.py", description="Sync BASE listings' prices and visibility with Amazon."
+    )
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
+        "--price-only", action="store_true", help="refresh stale prices and push price changes only"
+    )
+    only.add_argument(
+        "--stock-only", action="store_true", help="refresh stale stock and push visibility changes only"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="compute and report every change; write nothing"
+    )
+    parser.add_argument("--account", action="append", metavar="ID", help="only this account (repeatable)")
+    parser.add_argument(
+        "--limit", type=int, metavar="N", help="fetch at most N stale ASINs (most urgent first)"
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against the local simulated marketplace (no credentials needed)",
+    )
+    args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 0:
+        parser.error("--limit must be 0 or more")
+    mode = SyncMode.PRICE if args.price_only else SyncMode.STOCK if args.stock_only else SyncMode.FULL
+    return Options(mode, args.dry_run, args.account, args.limit, args.demo)
+
+
+def preflight(options: Options) -> None:
+    """Validate settings, accounts and the database before any API call or DB write."""
+    from ecauto_lib.db import check_database
+
+    settings = load_settings()
+    settings.select_accounts(options.accounts)
+    check_database(settings.database_url)
+
+
+def run(options: Options) -> int:
+    """Run the flow once; map its outcome to the exit code."""
+    try:
+        preflight(options)
+    except ConfigError as exc:
+        print(f"設定エラー / configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = sync(
+            mode=options.mode.value, dry_run=options.dry_run, accounts=options.accounts, limit=options.limit
+        )
+    except ConfigError as exc:
+        print(f"設定エラー / configuration error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the flow crashed: Prefect has logged the traceback
+        print(f"実行エラー / the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return int(result["exit_code"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    if options.demo:
+        from flows.demo import run_demo
+
+        return run_demo(options, run)
+    return run(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Step 0-1: make sure the master DB is ready, then load the listings to sync."""
+
+from __future__ import annotations
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+
+from ecauto_lib import db
+from ecauto_lib.config import AccountConfig, Settings
+from ecauto_lib.connect import base_client
+from ecauto_lib.domain import ListingRow
+from ecauto_lib.errors import ConfigError
+from tasks._common import engine_for, retry_transient
+
+
+@task(name="prepare-database", cache_policy=NO_CACHE)
+def prepare_database(database_url: str, *, dry_run: bool) -> None:
+    """Apply pending migrations; a dry run writes nothing, so it only checks the schema is current."""
+    engine = engine_for(database_url)
+    if dry_run:
+        if not db.schema_is_current(engine):
+            raise ConfigError(
+                "DATABASE_URL", "the database schema is missing or out of date; run once without --dry-run"
+            )
+        return
+    db.upgrade(engine)
+
+
+@task(name="load-listings", cache_policy=NO_CACHE)
+def load_listings(database_url: str, account_ids: list[str]) -> pd.DataFrame:
+    """The listed items of these accounts, each joined with what we know of its product."""
+    listings = db.load_listings(engine_for(database_url), account_ids)
+    get_run_logger().info(
+        "loaded %d listings (%d ASINs) for %s",
+        len(listings),
+        listings["asin"].nunique(),
+        ", ".join(account_ids),
+    )
+    return listings
+
+
+@task(
+    name="fetch-shop-items",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_transient,
+    task_run_name="fetch-items-{account.id}",
+)
+def fetch_shop_items(settings: Settings, account: AccountConfig) -> list[dict]:
+    """Every item of one BASE shop (pages of 100 until a short page)."""
+    client = base_client(settings, account, db.DbTokenStore(engine_for(settings.database_url)))
+    items = list(client.iter_items(page_size=100))
+    get_run_logger().info("%s: %d items in %d calls", account.id, len(items), client.calls)
+    return items
+
+
+@task(name="register-listings", cache_policy=NO_CACHE)
+def register_listings(database_url: str, rows: list[ListingRow]) -> db.ImportResult:
+    """Insert new listings; report conflicts with what is registered already."""
+    return db.upsert_listings(engine_for(database_url), rows)

@@ -1,0 +1,28 @@
+"""Step 4: prices and visibility, on pandas frames."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from ecauto_lib.config import SyncMode, SyncPolicy
+from ecauto_lib.pricing import PricingPlan, plan_changes
+
+
+@task(name="compute-changes", cache_policy=NO_CACHE)
+def compute_changes(
+    listings: pd.DataFrame, policy: SyncPolicy, markups: dict[str, Decimal], mode: SyncMode
+) -> PricingPlan:
+    """Every price and visibility change the listings call for, and the prices refused."""
+    plan = plan_changes(listings, policy, markups, mode)
+    fields = plan.changes["field"].value_counts().to_dict()
+    get_run_logger().info(
+        "planned %d price changes, %d visibility changes, %d prices flagged",
+        fields.get("price", 0),
+        fields.get("visible", 0),
+        len(plan.flagged),
+    )
+    return plan
