@@ -1,0 +1,77 @@
+import pytest
+
+from ecauto_lib.asin import asin_in_identifier, is_asin, normalize_asin
+from ecauto_lib.errors import InvalidAsinError
+from ecauto_lib.listings_import import listings_from_base_items, listings_from_csv
+
+
+@pytest.mark.parametrize(
+    ("identifier", "asin"),
+    [
+        ("B0FGQJ45HW", "B0FGQJ45HW"),
+        ("b-B0FGQJ45HW-20251120123456", "B0FGQJ45HW"),
+        ("b0fgqj45hw", "B0FGQJ45HW"),
+        ("4062938421", "4062938421"),
+        ("SKU-123", None),
+        ("", None),
+        (None, None),
+        ("B0FGQJ45HW-B07YV55TNL", None),  # two ASINs: ambiguous
+        ("xB0FGQJ45HW", None),
+    ],
+)
+def test_asin_in_identifier(identifier, asin):
+    assert asin_in_identifier(identifier) == asin
+
+
+def test_normalize_asin_message():
+    assert normalize_asin(" b07yv55tnl ") == "B07YV55TNL"
+    assert is_asin("B07YV55TNL") and not is_asin("B07YV55TN")
+    with pytest.raises(InvalidAsinError, match="malformed ASIN 'B07-YV55'"):
+        normalize_asin("B07-YV55")
+
+
+def test_from_base_items_keeps_price_and_visibility_and_skips_non_amazon_items():
+    items = [
+        {"item_id": 11, "identifier": "B0FGQJ45HW", "price": 1300, "visible": 1},
+        {"item_id": 12, "identifier": "b-B07YV55TNL-20251120123456", "price": 2990, "visible": 0},
+        {"item_id": 13, "identifier": "handmade-001", "price": 500, "visible": 1},
+        {"item_id": 14, "identifier": "B0FGQJ45HW", "price": 1300, "visible": 1},
+    ]
+    parsed = listings_from_base_items("shop", items)
+    assert [(r.asin, r.base_item_id, r.base_price, r.base_visible) for r in parsed.rows] == [
+        ("B0FGQJ45HW", 11, 1300, True),
+        ("B07YV55TNL", 12, 2990, False),
+    ]
+    assert parsed.skipped == 1
+    assert parsed.problems == [
+        "shop: ASIN B0FGQJ45HW is listed twice (items 11 and 14); item 14 not imported"
+    ]
+
+
+def test_csv_bad_rows_reported_with_line_numbers_good_rows_kept(tmp_path):
+    path = tmp_path / "listings.csv"
+    path.write_text(
+        "account_id,asin,base_item_id\n"
+        "shop,B0FGQJ45HW,101\n"  # line 2 ok
+        "shop,B0FGQJ45H,102\n"  # 3 malformed ASIN
+        "ghost,B07YV55TNL,103\n"  # 4 unknown account
+        "shop,B07YV55TNL,abc\n"  # 5 bad id
+        "shop,B0FGQJ45HW,101\n"  # 6 exact duplicate: ignored
+        "shop,B0FGQJ45HW,104\n"  # 7 conflicting item id
+        "shop,B06Y69FKT2,101\n"  # 8 item id reused for another ASIN
+        "shop,b06y69fkt2,105\n",  # 9 ok (normalised)
+        encoding="utf-8",
+    )
+    parsed = listings_from_csv(path, {"shop"})
+    assert [(r.asin, r.base_item_id) for r in parsed.rows] == [("B0FGQJ45HW", 101), ("B06Y69FKT2", 105)]
+    lines = [p.split(": line ")[1].split(":")[0] for p in parsed.problems]
+    assert lines == ["3", "4", "5", "7", "8"]
+    assert "unknown account id 'ghost'" in parsed.problems[1]
+    assert "has item 104 here but item 101 on line 2" in parsed.problems[3]
+
+
+def test_csv_missing_columns(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("account,asin\nshop,B0FGQJ45HW\n")
+    parsed = listings_from_csv(path, {"shop"})
+    assert not parsed.rows and "missing column(s) account_id, base_item_id" in parsed.problems[0]
