@@ -92,6 +92,8 @@ class Settings:
     database_url: str
     policy: SyncPolicy
     accounts_file: str = DEFAULT_ACCOUNTS_FILE
+    # First retry delay of SP-API/BASE tasks; doubled each retry (2, 4, 8, 16, 32 s), with jitter.
+    retry_base_delay_seconds: float = 2.0
 
     def account(self, account_id: str) -> AccountConfig:
         for acc in self.accounts:
@@ -150,6 +152,9 @@ def load_settings(
         database_url=database_url,
         policy=policy,
         accounts_file=accounts_file,
+        retry_base_delay_seconds=_number(
+            values, "ECAUTO_RETRY_BASE_DELAY_SECONDS", 2.0, minimum=0, maximum=60
+        ),
     )
 
 

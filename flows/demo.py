@@ -35,7 +35,9 @@ _DEMO_KEYS = (
 def demo_environment(sandbox: Any, workdir: Path) -> dict[str, str]:
     """The environment that points every setting at ``sandbox`` and a fresh database in ``workdir``."""
     accounts_file = workdir / "accounts.json"
-    accounts_file.write_text(json.dumps(sandbox.accounts_config(), ensure_ascii=False, indent=2), encoding="utf-8")
+    accounts_file.write_text(
+        json.dumps(sandbox.accounts_config(), ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     return {
         **sandbox.env(),
         "ECAUTO_ACCOUNTS_FILE": str(accounts_file),

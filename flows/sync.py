@@ -23,6 +23,7 @@ if __package__ in (None, ""):  # `python flows/sync.py` from a checkout: make th
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
 
 from ecauto_lib.amazon.offers import error_observations
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
@@ -109,8 +110,13 @@ def fetch_stale(
     client = sp_api_client(settings)
     scope = seller_scope(settings)
     versions = _stored_versions(stale)
-    offers_task = fetch_offers_batch.with_options(cache_expiration=settings.policy.stock_ttl)
-    catalog_task = fetch_catalog_batch.with_options(cache_expiration=settings.policy.info_ttl)
+    backoff = exponential_backoff(backoff_factor=settings.retry_base_delay_seconds)
+    offers_task = fetch_offers_batch.with_options(
+        cache_expiration=settings.policy.stock_ttl, retry_delay_seconds=backoff
+    )
+    catalog_task = fetch_catalog_batch.with_options(
+        cache_expiration=settings.policy.info_ttl, retry_delay_seconds=backoff
+    )
     offer_batches, info_batches = batches(offer_asins, BATCH_SIZE), batches(info_asins, BATCH_SIZE)
     offer_futures, info_futures = [], []
     for i in range(max(len(offer_batches), len(info_batches))):
