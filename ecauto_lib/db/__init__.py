@@ -1,0 +1,56 @@
+"""The master DB: schema (Alembic migrations), engines, bulk reads/writes, the BASE token store.
+
+SQLite at ``data/master.db`` by default, or any SQLAlchemy URL in ``DATABASE_URL`` (PostgreSQL,
+``postgresql+psycopg://...``, when several workers write). Plain Python: no Prefect here.
+"""
+
+from ecauto_lib.db.engine import (
+    DEFAULT_DATABASE_URL,
+    begin_write,
+    check_database,
+    make_engine,
+    safe_url,
+    schema_is_current,
+    upgrade,
+)
+from ecauto_lib.db.models import UtcDateTime
+from ecauto_lib.db.repo import (
+    LISTING_COLUMNS,
+    LISTING_DTYPES,
+    ImportResult,
+    apply_pushed_changes,
+    finish_run,
+    load_listings,
+    mark_deferred,
+    mark_delisted,
+    start_run,
+    upsert_catalog,
+    upsert_listings,
+    upsert_observations,
+)
+from ecauto_lib.db.tokens import DbTokenStore, TokenStoreError
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "LISTING_COLUMNS",
+    "LISTING_DTYPES",
+    "DbTokenStore",
+    "ImportResult",
+    "TokenStoreError",
+    "UtcDateTime",
+    "apply_pushed_changes",
+    "begin_write",
+    "check_database",
+    "finish_run",
+    "load_listings",
+    "make_engine",
+    "mark_deferred",
+    "mark_delisted",
+    "safe_url",
+    "schema_is_current",
+    "start_run",
+    "upgrade",
+    "upsert_catalog",
+    "upsert_listings",
+    "upsert_observations",
+]
