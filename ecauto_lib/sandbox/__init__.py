@@ -1,0 +1,36 @@
+"""The simulated marketplace: SP-API (pricing + catalog), LWA and BASE on 127.0.0.1.
+
+Used by the tests, the demo (``python flows/sync.py --demo``) and the benchmarks. It follows the
+reference material closely enough that code passing against it should work against the real
+services, but it is not Amazon or BASE: docs/sandbox.md lists what it does not simulate.
+
+    from ecauto_lib.sandbox import Sandbox, Scenario, Faults
+    with Sandbox(Scenario.demo(), speed=100) as sb:
+        ...  # sb.url, sb.lwa_credentials, sb.shops, sb.sell_out(asin), sb.requests
+"""
+
+from ecauto_lib.sandbox.app import Sandbox
+from ecauto_lib.sandbox.clock import VirtualClock
+from ecauto_lib.sandbox.demo import DEMO_PLAN
+from ecauto_lib.sandbox.faults import Faults
+from ecauto_lib.sandbox.records import RequestRecord
+from ecauto_lib.sandbox.scenario import MARKETPLACE_ID, BaseItem, Expectation, Offer, Product, Scenario, Shop
+from ecauto_lib.sandbox.state import LwaCredentials, SandboxError, ShopCredentials
+
+__all__ = [
+    "DEMO_PLAN",
+    "MARKETPLACE_ID",
+    "BaseItem",
+    "Expectation",
+    "Faults",
+    "LwaCredentials",
+    "Offer",
+    "Product",
+    "RequestRecord",
+    "Sandbox",
+    "SandboxError",
+    "Scenario",
+    "Shop",
+    "ShopCredentials",
+    "VirtualClock",
+]

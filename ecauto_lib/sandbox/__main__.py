@@ -1,0 +1,87 @@
+"""Run the simulated marketplace until Ctrl-C.
+
+    python -m ecauto_lib.sandbox --port 8700 --scenario demo --speed 1
+    python -m ecauto_lib.sandbox --scenario generated --asins 10000 --shops 3 --seed 7 --speed 100 \\
+        --accounts-out /tmp/sandbox-accounts.json
+
+Prints the ``export ...`` lines that point the pipeline at it (and writes the accounts file when
+asked). The credentials are fake, made for this sandbox only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from ecauto_lib.sandbox.app import Sandbox
+from ecauto_lib.sandbox.faults import Faults
+from ecauto_lib.sandbox.scenario import Scenario
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m ecauto_lib.sandbox", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--port", type=int, default=8700, help="port on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--scenario", choices=("demo", "generated"), default="demo")
+    parser.add_argument("--asins", type=int, default=1000, help="generated: number of ASINs")
+    parser.add_argument("--shops", type=int, default=2, help="generated: number of BASE shops")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed", type=float, default=1.0, help="virtual clock speed (100 = 100x faster)")
+    parser.add_argument("--no-quotas", action="store_true", help="switch the SP-API token buckets off")
+    parser.add_argument("--no-rotation", action="store_true", help="BASE hands back the same refresh token")
+    parser.add_argument("--accounts-out", type=Path, help="write the BASE accounts JSON file here")
+    return parser.parse_args(argv)
+
+
+def export_lines(env: dict[str, str]) -> list[str]:
+    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.scenario == "demo":
+        scenario = Scenario.demo()
+    else:
+        scenario = Scenario.generate(args.asins, args.shops, seed=args.seed)
+    sandbox = Sandbox(
+        scenario,
+        speed=args.speed,
+        seed=args.seed,
+        faults=Faults(seed=args.seed),
+        port=args.port,
+        enforce_quotas=not args.no_quotas,
+        rotate_refresh_tokens=not args.no_rotation,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with sandbox as sb:
+        env = sb.env()
+        if args.accounts_out:
+            args.accounts_out.parent.mkdir(parents=True, exist_ok=True)
+            args.accounts_out.write_text(
+                json.dumps(sb.accounts_config(), ensure_ascii=False, indent=2) + "\n"
+            )
+            env["ECAUTO_ACCOUNTS_FILE"] = str(args.accounts_out)
+        print(
+            f"# ecauto sandbox ({scenario.name}) at {sb.url}, speed {sb.speed:g}; Ctrl-C to stop", flush=True
+        )
+        print(f"# admin: {sb.url}/_sandbox/state   (fake credentials: for this sandbox only)", flush=True)
+        print("\n".join(export_lines(env)), flush=True)
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    print("# sandbox stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
