@@ -2,8 +2,11 @@
 
 A refresh may rotate the refresh token (UNCONFIRMED whether BASE does: see base-api.md §2), so
 :meth:`DbTokenStore.save` commits before it returns: the new pair is durable before anyone uses it.
-Token values never appear in reprs, exception messages or logs: database errors are re-raised as
-:class:`TokenStoreError` with only the account id and the error type.
+
+Token values never appear in reprs, exception messages or logs. Database errors are replaced by a
+:class:`TokenStoreError` holding only the account id and the error type, with no chained
+exception: a driver message can quote the failing row (PostgreSQL's "Failing row contains ..."),
+which here would include the tokens.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from ecauto_lib.db.engine import begin_write, dialect_insert, safe_url
+from ecauto_lib.db.engine import begin_write, dialect_insert
 from ecauto_lib.db.models import base_tokens
 from ecauto_lib.domain import BaseTokens
 from ecauto_lib.errors import EcAutoError
+
+_TOKEN_COLUMNS = ("access_token", "refresh_token", "expires_at", "updated_at")
 
 
 class TokenStoreError(EcAutoError):
@@ -29,20 +34,21 @@ class DbTokenStore:
         self._engine = engine
 
     def __repr__(self) -> str:
-        return f"DbTokenStore({safe_url(str(self._engine.url))})"
+        return f"DbTokenStore({self._engine.url.render_as_string(hide_password=True)})"
 
     def load(self, account_id: str) -> BaseTokens | None:
         """The stored pair of ``account_id``, or None when the shop was never authorised."""
         stmt = sa.select(
             base_tokens.c.access_token, base_tokens.c.refresh_token, base_tokens.c.expires_at
         ).where(base_tokens.c.account_id == account_id)
+        failure: str | None = None
         try:
             with self._engine.connect() as conn:
                 row = conn.execute(stmt).first()
         except sa.exc.SQLAlchemyError as exc:
-            raise TokenStoreError(
-                f"cannot load BASE tokens of account {account_id}: {type(exc).__name__}"
-            ) from None
+            failure = type(exc).__name__
+        if failure is not None:  # raised outside the handler: nothing chained
+            raise TokenStoreError(f"cannot load BASE tokens of account {account_id}: {failure}")
         if row is None:
             return None
         return BaseTokens(
@@ -51,28 +57,35 @@ class DbTokenStore:
 
     def save(self, account_id: str, tokens: BaseTokens) -> None:
         """Insert or replace the pair of ``account_id``; committed when this returns."""
-        expires_at = tokens.expires_at
-        if expires_at.tzinfo is None or expires_at.utcoffset() is None:
-            raise ValueError(f"expires_at of account {account_id}'s BASE tokens must be timezone-aware")
+        _check_tokens(account_id, tokens)
         values = {
             "account_id": account_id,
             "access_token": tokens.access_token,
             "refresh_token": tokens.refresh_token,
-            "expires_at": expires_at,
+            "expires_at": tokens.expires_at,
             "updated_at": datetime.now(UTC),
         }
+        failure: str | None = None
         try:
             with begin_write(self._engine) as conn:
                 stmt = dialect_insert(conn, base_tokens)
                 stmt = stmt.on_conflict_do_update(
                     index_elements=[base_tokens.c.account_id],
-                    set_={
-                        c: stmt.excluded[c]
-                        for c in ("access_token", "refresh_token", "expires_at", "updated_at")
-                    },
+                    set_={c: stmt.excluded[c] for c in _TOKEN_COLUMNS},
                 )
                 conn.execute(stmt, values)
         except sa.exc.SQLAlchemyError as exc:
-            raise TokenStoreError(
-                f"cannot save BASE tokens of account {account_id}: {type(exc).__name__}"
-            ) from None
+            failure = type(exc).__name__
+        if failure is not None:  # raised outside the handler: nothing chained
+            raise TokenStoreError(f"cannot save BASE tokens of account {account_id}: {failure}")
+
+
+def _check_tokens(account_id: str, tokens: BaseTokens) -> None:
+    """Refuse a pair that must not be stored (empty token, naive expiry), naming only the field."""
+    for name in ("access_token", "refresh_token"):
+        value = getattr(tokens, name)
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"BASE tokens of account {account_id}: {name} is missing or not a string")
+    expires_at = tokens.expires_at
+    if expires_at.tzinfo is None or expires_at.utcoffset() is None:
+        raise ValueError(f"BASE tokens of account {account_id}: expires_at must be timezone-aware")
