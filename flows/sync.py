@@ -75,7 +75,13 @@ def sync(
     results = {} if dry_run else push_changes(settings, selected, plan, report.run_id)
 
     summarise(report, selected, current, observations, plan, results)
-    print(publish_report(report))
+    markdown = publish_report(report)
+    get_run_logger().info(
+        "run finished: exit code %d, %d changes, %d item failures",
+        report.exit_code,
+        len(report.changes),
+        report.item_failures,
+    )
     if not dry_run:
         finish_run_record(
             settings.database_url,
@@ -85,7 +91,7 @@ def sync(
             report.counts(),
             report.finished_at,
         )
-    return {"exit_code": report.exit_code, "run_id": report.run_id, **report.counts()}
+    return {"exit_code": report.exit_code, "run_id": report.run_id, "report": markdown, **report.counts()}
 
 
 def fetch_stale(
@@ -176,8 +182,8 @@ def fetch_stale(
 
 def _stored_versions(stale: pd.DataFrame) -> dict[str, str]:
     """Per ASIN, the stored fetch times: part of the cache key, so a DB update invalidates it."""
-    stock = stale["stock_fetched_at"].astype(str)
-    price = stale["price_fetched_at"].astype(str)
+    stock = stale["stock_fetched_at"].astype(str).fillna("never")
+    price = stale["price_fetched_at"].astype(str).fillna("never")
     return dict(zip(stale["asin"], stale["asin"] + "@" + stock + "/" + price, strict=True))
 
 
@@ -360,6 +366,8 @@ def run(options: Options) -> int:
     except Exception as exc:  # the flow crashed: Prefect has logged the traceback
         print(f"実行エラー / the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    print()
+    print(result["report"])
     return int(result["exit_code"])
 
 
