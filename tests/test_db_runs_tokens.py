@@ -202,3 +202,40 @@ def test_parallel_writers_do_not_fail(engine):
         assert conn.execute(sa.select(sa.func.count()).select_from(change_history)).scalar_one() == 160
     frame = load_listings(engine)
     assert frame["base_price"].tolist() == [650 + n for _ in accounts for n in range(len(asins))]
+
+
+def test_concurrent_upserts_of_the_same_asins_in_opposite_orders(db_url):
+    """Two workers (separate engines) upsert overlapping batches: no deadlock, no lost row."""
+    asins = [f"B0{i:08d}" for i in range(300)]
+    engines = [make_engine(db_url) for _ in range(2)]
+    upgrade(engines[0])
+    errors: list[BaseException] = []
+
+    def work(engine: sa.Engine, order: list[str], price: int) -> None:
+        try:
+            for _ in range(5):
+                upsert_observations(
+                    engine, [Observation(a, Outcome.IN_STOCK, T1, price_yen=price) for a in order]
+                )
+                upsert_listings(
+                    engine, [ListingRow("shop1", a, 1000 + n, price) for n, a in enumerate(asins)]
+                )
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(engines[0], asins, 700)),
+        threading.Thread(target=work, args=(engines[1], asins[::-1], 800)),
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        frame = load_listings(engines[0])
+        assert len(frame) == 300 and frame["listing_id"].is_unique
+        assert set(frame["amazon_price_yen"]) <= {700, 800}
+    finally:
+        for engine in engines:
+            engine.dispose()

@@ -75,7 +75,8 @@ def _occurrence_rounds(rows: list[dict[str, Any]], key: str) -> list[list[dict[s
     """Split ``rows`` so no round holds the same ``key`` twice, keeping each key's order.
 
     One upsert statement must not touch a row twice (PostgreSQL refuses it when batched);
-    round *k* holds the *k*-th occurrence of every key. Usually there is a single round.
+    round *k* holds the *k*-th occurrence of every key. Usually there is a single round. Each
+    round is sorted by ``key``, so concurrent writers lock rows in the same order (no deadlock).
     """
     seen: Counter[Any] = Counter()
     rounds: list[list[dict[str, Any]]] = []
@@ -85,7 +86,7 @@ def _occurrence_rounds(rows: list[dict[str, Any]], key: str) -> list[list[dict[s
         if index == len(rounds):
             rounds.append([])
         rounds[index].append(row)
-    return rounds
+    return [sorted(batch, key=lambda row: row[key]) for batch in rounds]
 
 
 def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
@@ -438,7 +439,7 @@ def upsert_listings(engine: sa.Engine, rows: Iterable[ListingRow]) -> ImportResu
             result.updated += plan.updated
             result.unchanged += plan.unchanged
             result.conflicts.extend(plan.conflicts)
-            _update_known(conn, list(plan.updates.values()), now)
+            _update_known(conn, sorted(plan.updates.values(), key=lambda e: e.id or 0), now)
             inserted = _insert_new(conn, plan.inserts, now)
             result.inserted += len(inserted)
             pending = [
@@ -498,6 +499,7 @@ def _insert_new(conn: sa.Connection, entries: list[_Known], now: datetime) -> se
     """Insert new listings (and bare products); the (account, asin, item id) keys actually inserted."""
     if not entries:
         return set()
+    entries = sorted(entries, key=lambda e: (e.account_id, e.asin))  # one lock order for all writers
     product_stmt = dialect_insert(conn, products).on_conflict_do_nothing(index_elements=[products.c.asin])
     conn.execute(
         product_stmt, [{"asin": asin, "updated_at": now} for asin in sorted({e.asin for e in entries})]
@@ -546,7 +548,8 @@ def apply_pushed_changes(engine: sa.Engine, run_id: int | None, changes: Iterabl
                     "_new": bool(c.new_value) if field_name == "visible" else c.new_value,
                     "_at": c.at,
                 }
-                for c in changes
+                # sorted (stably) so concurrent writers lock rows in the same order
+                for c in sorted(changes, key=lambda c: (c.account_id, c.base_item_id))
                 if c.field == field_name
             ]
             if params:
