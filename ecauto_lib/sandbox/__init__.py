@@ -15,7 +15,7 @@ from ecauto_lib.sandbox.demo import DEMO_PLAN
 from ecauto_lib.sandbox.faults import Faults
 from ecauto_lib.sandbox.records import RequestRecord
 from ecauto_lib.sandbox.scenario import MARKETPLACE_ID, BaseItem, Expectation, Offer, Product, Scenario, Shop
-from ecauto_lib.sandbox.state import LwaCredentials, SandboxError, ShopCredentials
+from ecauto_lib.sandbox.state import LwaCredentials, SandboxError, ShopCredentials, UnknownObjectError
 
 __all__ = [
     "DEMO_PLAN",
@@ -32,5 +32,6 @@ __all__ = [
     "Scenario",
     "Shop",
     "ShopCredentials",
+    "UnknownObjectError",
     "VirtualClock",
 ]

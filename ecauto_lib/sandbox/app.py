@@ -32,7 +32,8 @@ class Sandbox:
     ``enforce_quotas=False`` switches the SP-API token buckets off; ``rotate_refresh_tokens=False``
     makes BASE hand back the same refresh token; ``start_at`` (aware) anchors the virtual clock
     (default: now, UTC). ``base_hour_limit`` / ``base_day_limit`` override BASE's budgets and
-    ``log_limit`` caps the request log (oldest entries dropped).
+    ``log_limit`` caps the request log (oldest entries dropped). ``clock`` replaces the virtual
+    clock (tests drive a fake monotonic time through it; it brings its own speed).
     """
 
     def __init__(
@@ -49,8 +50,11 @@ class Sandbox:
         base_hour_limit: int = BASE_HOUR_LIMIT,
         base_day_limit: int = BASE_DAY_LIMIT,
         log_limit: int | None = 200_000,
+        clock: VirtualClock | None = None,
     ) -> None:
-        self._clock = VirtualClock(speed, start_at)
+        if clock is not None and (float(speed) not in (1.0, clock.speed) or start_at is not None):
+            raise ValueError("give either clock or speed/start_at, not both")
+        self._clock = clock or VirtualClock(speed, start_at)
         self._state = SandboxState(
             scenario,
             clock=self._clock,
@@ -71,7 +75,9 @@ class Sandbox:
         """Bind 127.0.0.1:``port`` (0 = any free port) and serve in a daemon thread."""
         if self._server is not None:
             raise RuntimeError("sandbox already started")
-        self._server = SandboxHTTPServer(self._port, self._dispatch, self._record, self._clock.now)
+        self._server = SandboxHTTPServer(
+            self._port, self._dispatch, self._record, self._clock.now, monotonic=self._clock.monotonic
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},

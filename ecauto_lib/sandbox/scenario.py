@@ -482,7 +482,11 @@ class _Generator:
     ) -> BaseItem:
         rng = self.rng
         offers = (product.offers or product.stashed_offers) if product else []
-        amazon = min((o.total_yen for o in offers if o.condition == "new"), default=self.base_price())
+        chosen = Product(asin, "", "", offers=offers).chosen_offer()
+        fallback = (
+            min((o.total_yen for o in offers if o.condition == "new"), default=None) or self.base_price()
+        )
+        amazon = chosen.total_yen if chosen else fallback
         price = round_half_up(amazon, markup_percent, 100)
         visible = 1
         if kind == "in_stock":

@@ -83,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _handle(self, method: str) -> None:
-        arrived = time.monotonic()
+        arrived = self.server.monotonic()
         body = self._read_body()
         parts = urlsplit(self.path)
         request = Request(
@@ -103,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(reply.delay)
         payload = reply.body_bytes()
         # Logged before the answer leaves, so a client that got its answer finds the call in the log.
-        self.server.record(request, reply, time.monotonic() - arrived)
+        self.server.record(request, reply, self.server.monotonic() - arrived)
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -122,11 +122,17 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, port: int, dispatch: Dispatcher, record: Recorder, virtual_now: Callable[[], datetime]
+        self,
+        port: int,
+        dispatch: Dispatcher,
+        record: Recorder,
+        virtual_now: Callable[[], datetime],
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.dispatch = dispatch
         self.record = record
         self.virtual_now = virtual_now
+        self.monotonic = monotonic
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)

@@ -45,7 +45,11 @@ TOO_SOON_DELAY = timedelta(hours=4)  # OffersAvailableTime = request time + 4 h 
 
 
 class SandboxError(ValueError):
-    """A Python-API or admin call the simulator cannot carry out (unknown ASIN, shop, item...)."""
+    """A Python-API or admin call the simulator cannot carry out (bad value, unknown object...)."""
+
+
+class UnknownObjectError(SandboxError, LookupError):
+    """The ASIN, shop or item named does not exist in the simulation (admin API: 404)."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,7 @@ class SandboxState:
     def _product(self, asin: str) -> Product:
         product = self.products.get(asin)
         if product is None:
-            raise SandboxError(f"unknown ASIN {asin!r}")
+            raise UnknownObjectError(f"unknown ASIN {asin!r}")
         return product
 
     def product(self, asin: str) -> Product | None:
@@ -298,7 +302,7 @@ class SandboxState:
     def _shop(self, shop_id: str) -> dict[int, BaseItem]:
         items = self.items.get(shop_id)
         if items is None:
-            raise SandboxError(f"unknown shop {shop_id!r} (known: {', '.join(self.items)})")
+            raise UnknownObjectError(f"unknown shop {shop_id!r} (known: {', '.join(self.items)})")
         return items
 
     def live_item(self, shop_id: str, item_id: int) -> BaseItem | None:
@@ -311,6 +315,7 @@ class SandboxState:
 
     def sorted_items(self, shop_id: str, order: str) -> list[BaseItem]:
         """Live items ordered by ``list_order`` / ``created`` / ``modified`` (ascending; ties by item_id)."""
+        self._shop(shop_id)
         version = self.list_versions[shop_id]
         cached = self.list_cache.get((shop_id, order))
         if cached and cached[0] == version:
@@ -325,7 +330,7 @@ class SandboxState:
         with self.lock:
             item = self._shop(shop_id).get(item_id)
             if item is None or item.deleted:
-                raise SandboxError(f"shop {shop_id} has no item {item_id}")
+                raise UnknownObjectError(f"shop {shop_id} has no item {item_id}")
             item.deleted = True
             self.touch_shop(shop_id)
 
