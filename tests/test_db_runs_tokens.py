@@ -77,8 +77,6 @@ def test_start_and_finish_run(engine):
     assert row["counts"] == {"fetched": 40, "errors": 2, "pushed": {"price": 3, "visible": 1}}
     assert run_row(engine, second)["status"] == "running"
 
-
-def test_finish_unknown_run_raises(engine):
     with pytest.raises(LookupError, match="no run with id 4242"):
         finish_run(engine, 4242, status="failed", exit_code=2, counts={}, finished_at=T1)
 

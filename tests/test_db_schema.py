@@ -36,7 +36,8 @@ def _diff(engine: sa.Engine, target: sa.MetaData) -> list:
         return compare_metadata(context, target)
 
 
-def test_upgrade_creates_schema_and_is_idempotent(bare_engine):
+def test_upgrade_creates_schema_and_is_idempotent(bare_engine, db_url):
+    check_database(db_url)  # reachable: no exception
     assert schema_is_current(bare_engine) is False
     upgrade(bare_engine)
     assert schema_is_current(bare_engine) is True
@@ -150,10 +151,6 @@ def test_timestamps_are_utc_aware_and_naive_is_rejected(bare_engine):
         conn.execute(
             sa.insert(runs).values(started_at=datetime(2025, 3, 1, 9, 30), mode="full", accounts="a")
         )
-
-
-def test_check_database_accepts_a_reachable_database(db_url):
-    check_database(db_url)  # no exception
 
 
 def test_check_database_unreachable_names_setting_without_password():

@@ -335,7 +335,7 @@ class ImportResult:
 
 
 @dataclass
-class _Known:
+class KnownListing:
     """A listing as stored (``id`` None: about to be inserted by this import)."""
 
     id: int | None
@@ -348,15 +348,17 @@ class _Known:
 
 
 @dataclass
-class _ImportPlan:
-    inserts: list[_Known] = field(default_factory=list)
-    updates: dict[int, _Known] = field(default_factory=dict)  # stored id → new values
+class ImportPlan:
+    """What an import will write: new listings, changed stored listings, counts and conflicts."""
+
+    inserts: list[KnownListing] = field(default_factory=list)
+    updates: dict[int, KnownListing] = field(default_factory=dict)  # stored id → new values
     updated: int = 0
     unchanged: int = 0
     conflicts: list[str] = field(default_factory=list)
 
 
-def plan_listing_import(known: Iterable[_Known], rows: Iterable[ListingRow]) -> _ImportPlan:
+def plan_listing_import(known: Iterable[KnownListing], rows: Iterable[ListingRow]) -> ImportPlan:
     """Decide, without touching the DB, what registering ``rows`` does against ``known`` listings.
 
     Same (account, ASIN, item id) → unchanged, or updated when it was delisted or BASE's price /
@@ -364,12 +366,12 @@ def plan_listing_import(known: Iterable[_Known], rows: Iterable[ListingRow]) -> 
     item id, or same (account, item id) with another ASIN → conflict. Otherwise → insert.
     Rows are taken in order, so a later row in the same import conflicts with an earlier one.
     """
-    by_asin: dict[tuple[str, str], _Known] = {}
-    by_item: dict[tuple[str, int], _Known] = {}
+    by_asin: dict[tuple[str, str], KnownListing] = {}
+    by_item: dict[tuple[str, int], KnownListing] = {}
     for entry in known:
         by_asin[(entry.account_id, entry.asin)] = entry
         by_item[(entry.account_id, entry.base_item_id)] = entry
-    plan = _ImportPlan()
+    plan = ImportPlan()
     for row in rows:
         same_asin = by_asin.get((row.account_id, row.asin))
         same_item = by_item.get((row.account_id, row.base_item_id))
@@ -378,7 +380,7 @@ def plan_listing_import(known: Iterable[_Known], rows: Iterable[ListingRow]) -> 
         elif same_asin is not None or same_item is not None:
             plan.conflicts.append(_conflict_message(row, same_asin, same_item))
         else:
-            entry = _Known(
+            entry = KnownListing(
                 None, row.account_id, row.asin, row.base_item_id, row.base_price, row.base_visible, True
             )
             plan.inserts.append(entry)
@@ -387,7 +389,7 @@ def plan_listing_import(known: Iterable[_Known], rows: Iterable[ListingRow]) -> 
     return plan
 
 
-def _plan_known_listing(plan: _ImportPlan, entry: _Known, row: ListingRow) -> None:
+def _plan_known_listing(plan: ImportPlan, entry: KnownListing, row: ListingRow) -> None:
     """Count ``row`` (same ids as ``entry``) as updated or unchanged, refreshing ``entry``."""
     price = row.base_price if row.base_price is not None else entry.base_price
     visible = row.base_visible if row.base_visible is not None else entry.base_visible
@@ -402,7 +404,7 @@ def _plan_known_listing(plan: _ImportPlan, entry: _Known, row: ListingRow) -> No
         plan.unchanged += 1
 
 
-def _conflict_message(row: ListingRow, same_asin: _Known | None, same_item: _Known | None) -> str:
+def _conflict_message(row: ListingRow, same_asin: KnownListing | None, same_item: KnownListing | None) -> str:
     """Why ``row`` was refused, naming the account, ASINs and BASE item ids involved."""
     problems = []
     if same_asin is not None:
@@ -455,7 +457,7 @@ def upsert_listings(engine: sa.Engine, rows: Iterable[ListingRow]) -> ImportResu
     return result
 
 
-def _read_known(conn: sa.Connection, account_ids: set[str]) -> list[_Known]:
+def _read_known(conn: sa.Connection, account_ids: set[str]) -> list[KnownListing]:
     """Every stored listing (listed or not) of ``account_ids``."""
     stmt = sa.select(
         listings.c.id,
@@ -467,12 +469,14 @@ def _read_known(conn: sa.Connection, account_ids: set[str]) -> list[_Known]:
         listings.c.status,
     ).where(listings.c.account_id.in_(sorted(account_ids)))
     return [
-        _Known(r.id, r.account_id, r.asin, r.base_item_id, r.base_price, r.base_visible, r.status == "listed")
+        KnownListing(
+            r.id, r.account_id, r.asin, r.base_item_id, r.base_price, r.base_visible, r.status == "listed"
+        )
         for r in conn.execute(stmt)
     ]
 
 
-def _update_known(conn: sa.Connection, entries: list[_Known], now: datetime) -> None:
+def _update_known(conn: sa.Connection, entries: list[KnownListing], now: datetime) -> None:
     """List again and refresh BASE's price/visibility of stored listings (never with NULL)."""
     if not entries:
         return
@@ -495,7 +499,7 @@ def _update_known(conn: sa.Connection, entries: list[_Known], now: datetime) -> 
     )
 
 
-def _insert_new(conn: sa.Connection, entries: list[_Known], now: datetime) -> set[tuple[str, str, int]]:
+def _insert_new(conn: sa.Connection, entries: list[KnownListing], now: datetime) -> set[tuple[str, str, int]]:
     """Insert new listings (and bare products); the (account, asin, item id) keys actually inserted."""
     if not entries:
         return set()
@@ -595,7 +599,8 @@ def _listing_change_update(column: str) -> sa.Update:
 def mark_deferred(engine: sa.Engine, account_id: str, base_item_ids: Iterable[int], at: datetime) -> None:
     """Flag items whose change the hourly BASE budget held back, so they go first next run.
 
-    An item already deferred keeps its older ``deferred_at``.
+    An item already deferred keeps its older ``deferred_at``. ``updated_at`` is left alone: a
+    deferral schedules a change, it does not change the listing.
     """
     _require_aware(at, "deferral time")
     item_ids = sorted({int(i) for i in base_item_ids})
