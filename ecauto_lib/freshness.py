@@ -37,17 +37,16 @@ def stale_asins(listings: pd.DataFrame, policy: SyncPolicy, now: datetime, mode:
     stock_stale = _older_than(products["stock_fetched_at"], now_ts - policy.stock_ttl)
     price_stale = _older_than(products["price_fetched_at"], now_ts - policy.price_ttl)
     info_stale = _older_than(products["info_fetched_at"], now_ts - policy.info_ttl)
+    # An item known to be out of stock has no price to refresh: its price counts as stale only
+    # once its stock is stale too (else a sold-out item would be re-asked on every run).
+    price_due = price_stale & (products["stock_state"].eq("in_stock") | stock_stale)
+    no_info = pd.Series(False, index=products.index)
     if mode is SyncMode.PRICE:
-        # An item known to be out of stock has no price to refresh: re-ask only once its stock is stale too.
-        in_stock = products["stock_state"].eq("in_stock")
-        needs_offers = price_stale & (in_stock | stock_stale)
-        needs_info = pd.Series(False, index=products.index)
+        needs_offers, needs_info = price_due, no_info
     elif mode is SyncMode.STOCK:
-        needs_offers = stock_stale
-        needs_info = pd.Series(False, index=products.index)
+        needs_offers, needs_info = stock_stale, no_info
     else:
-        needs_offers = stock_stale | price_stale
-        needs_info = info_stale
+        needs_offers, needs_info = stock_stale | price_due, info_stale
     stale = products.assign(
         needs_offers=needs_offers,
         needs_info=needs_info,

@@ -82,7 +82,7 @@ def test_modes_price_only_and_stock_only():
     assert stale_asins(frame, POLICY, NOW, SyncMode.STOCK)["asin"].tolist() == ["B000000001"]
     assert stale_asins(frame, POLICY, NOW, SyncMode.PRICE)["asin"].tolist() == ["B000000002"]
     full = stale_asins(frame, POLICY, NOW, SyncMode.FULL)
-    assert sorted(full["asin"]) == ["B000000001", "B000000002", "B000000003", "B000000004"]
+    assert sorted(full["asin"]) == ["B000000001", "B000000002", "B000000004"]
 
 
 def test_configurable_ttls():
@@ -96,3 +96,11 @@ def test_batches_of_twenty_keep_order():
     cut = batches(asins, 20)
     assert [len(b) for b in cut] == [20, 20, 5]
     assert sum(cut, []) == asins
+
+
+def test_sold_out_item_without_price_is_not_refetched_while_its_stock_is_fresh():
+    frame = listings_frame(
+        [{"asin": "B000000001", **fresh(stock_state="out_of_stock", price_fetched_at=None)}]
+    )
+    assert stale_asins(frame, POLICY, NOW, SyncMode.FULL).empty
+    assert stale_asins(frame, POLICY, NOW, SyncMode.PRICE).empty

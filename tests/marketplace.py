@@ -1,0 +1,73 @@
+"""Flow-test helpers: a simulated marketplace wired into the settings, and DB snapshots."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from ecauto_lib.sandbox import Faults, Sandbox, Scenario
+from flows.demo import demo_environment
+
+
+@contextmanager
+def marketplace(
+    tmp_path: Path,
+    database_url: str,
+    scenario: Scenario | None = None,
+    *,
+    speed: float = 100.0,
+    faults: Faults | None = None,
+    extra_env: dict[str, str] | None = None,
+    **sandbox_options: Any,
+) -> Iterator[Sandbox]:
+    """A running simulator with every setting pointed at it (restored afterwards)."""
+    with Sandbox(scenario or Scenario.demo(), speed=speed, faults=faults, **sandbox_options) as sb:
+        env = {
+            **demo_environment(sb, tmp_path),
+            "DATABASE_URL": database_url,
+            "ECAUTO_RETRY_BASE_DELAY_SECONDS": "0.05",
+            **(extra_env or {}),
+        }
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield sb
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+def snapshot(database_url: str) -> dict[str, list[tuple]]:
+    """Every row of every table (ordered), to prove a run changed nothing."""
+    engine = sa.create_engine(database_url)
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine)
+        with engine.connect() as conn:
+            return {
+                name: sorted(tuple(map(repr, row)) for row in conn.execute(sa.select(table)))
+                for name, table in meta.tables.items()
+            }
+    finally:
+        engine.dispose()
+
+
+def rows(database_url: str, sql: str, **params: Any) -> list[tuple]:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql), params)]
+    finally:
+        engine.dispose()
+
+
+def calls(sb: Sandbox, operation: str, since: int = 0) -> list:
+    return [r for r in sb.requests[since:] if r.operation == operation]

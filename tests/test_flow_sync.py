@@ -1,0 +1,261 @@
+"""The sync flow end to end against the simulated marketplace, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ecauto_lib.sandbox import DEMO_PLAN, Faults, Scenario
+from flows.import_listings import import_listings
+from flows.sync import sync
+from tests.marketplace import calls, marketplace, rows, snapshot
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
+
+EXPECTED_EDITS = {  # from the simulator's own statement of what the demo's first sync must do
+    "price_up": "price",
+    "price_down": "price",
+    "hide": "visible",
+    "publish": "visible",
+}
+
+
+def item_id_of(sb, shop_id: str, asin: str) -> int:
+    for item in sb.items(shop_id):
+        if asin in (item.get("identifier") or ""):
+            return item["item_id"]
+    raise AssertionError(f"{asin} not listed in {shop_id}")
+
+
+def edits_by_asin(sb, since: int = 0) -> dict[str, dict]:
+    """itemsEdit bodies (form fields other than item_id) keyed by the ASIN of the edited item."""
+    asin_of = {}
+    for shop in sb.shops:
+        for item in sb.items(shop.id):
+            for asin in DEMO_PLAN:
+                if asin in (item.get("identifier") or ""):
+                    asin_of[int(item["item_id"])] = asin
+    out = {}
+    for record in calls(sb, "itemsEdit", since):
+        assert record.status == 200, record
+        body = dict(record.body)
+        out[asin_of[int(body.pop("item_id"))]] = body
+    return out
+
+
+def test_demo_full_sync_pushes_exactly_the_planned_changes_then_a_rerun_does_nothing(tmp_path, db_url):
+    with marketplace(tmp_path, db_url) as sb:
+        assert import_listings(source="base")["inserted"] == 11
+        sb.clear_requests()
+        result = sync()
+        assert result["exit_code"] == 0
+
+        offer_calls = calls(sb, "getItemOffersBatch")
+        assert len(offer_calls) == 1 and sorted(offer_calls[0].asins) == sorted(DEMO_PLAN)
+        assert len(calls(sb, "searchCatalogItems")) == 1
+        assert len(calls(sb, "lwaToken")) == 1  # one LWA token for the whole run
+
+        edits = edits_by_asin(sb)
+        expected = {
+            asin: EXPECTED_EDITS[kind] for asin, (_, kind, _) in DEMO_PLAN.items() if kind in EXPECTED_EDITS
+        }
+        assert {asin: set(body) for asin, body in edits.items()} == {a: {f} for a, f in expected.items()}
+        assert edits["B0FGQJ45HW"] == {"price": "5170"}
+        assert edits["B08HXN835J"] == {"price": "7770"}
+        assert edits["B06Y69FKT2"] == {"visible": "0"}
+        assert edits["B07JHV82ST"] == {"visible": "1"}
+
+        # The DB agrees with what BASE now shows, item by item.
+        db_listings = dict(
+            ((acc, asin), (price, visible))
+            for acc, asin, price, visible in rows(
+                db_url, "select account_id, asin, base_price, base_visible from listings"
+            )
+        )
+        for shop in sb.shops:
+            for item in sb.items(shop.id):
+                asin = next(a for a in DEMO_PLAN if a in item["identifier"])
+                assert db_listings[(shop.id, asin)] == (item["price"], bool(item["visible"]))
+        history = rows(
+            db_url, "select asin, field, old_value, new_value from change_history order by asin, field"
+        )
+        assert ("B08HXN835J", "price", 9880, 7770) in history and len(history) == len(expected)
+        status, exit_code = rows(db_url, "select status, exit_code from runs")[0]
+        assert (status, exit_code) == ("succeeded", 0)
+        assert result["fetch"]["in_stock"] == 9 and result["fetch"]["out_of_stock"] == 1
+        assert result["fetch"]["filtered_out"] == 1
+
+        # A second run right after: nothing stale, nothing to push.
+        sb.clear_requests()
+        again = sync()
+        assert again["exit_code"] == 0
+        assert [r.operation for r in sb.requests] == []
+        assert again["changes"] == 0
+
+
+def test_one_batch_call_per_20_stale_asins_each_asin_once_across_accounts(tmp_path, sqlite_url):
+    scenario = Scenario.generate(n_asins=70, n_shops=3, seed=3, overlap=0.5)
+    with marketplace(tmp_path, sqlite_url, scenario) as sb:
+        import_listings(source="base")
+        listed = rows(sqlite_url, "select count(*), count(distinct asin) from listings")[0]
+        assert listed[0] > listed[1]  # some ASINs are listed by several shops
+        unique = listed[1]
+        sb.clear_requests()
+        sync()
+        batches = calls(sb, "getItemOffersBatch")
+        assert len(batches) == math.ceil(unique / 20)
+        asked = [a for r in batches for a in r.asins]
+        assert len(asked) == len(set(asked)) == unique
+        sizes = sorted(len(r.asins) for r in batches)
+        assert sizes == [unique % 20 or 20] + [20] * (len(batches) - 1)
+
+        # Age the stock of 7 ASINs: the next run asks for exactly those, in one call.
+        aged = [r[0] for r in rows(sqlite_url, "select asin from products order by asin limit 7")]
+        engine_rows = rows(sqlite_url, "select stock_fetched_at from products where asin = :a", a=aged[0])
+        assert engine_rows[0][0] is not None
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(sqlite_url)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "update products set stock_fetched_at = '2000-01-01 00:00:00.000000', "
+                    "price_fetched_at = '2000-01-01 00:00:00.000000' where asin in ("
+                    + ",".join(f"'{a}'" for a in aged)
+                    + ")"
+                )
+            )
+        engine.dispose()
+        sb.clear_requests()
+        sync()
+        batches = calls(sb, "getItemOffersBatch")
+        assert len(batches) == 1 and sorted(batches[0].asins) == sorted(aged)
+
+
+def test_dry_run_leaves_base_and_the_database_untouched(tmp_path, db_url):
+    with marketplace(tmp_path, db_url) as sb:
+        import_listings(source="base")
+        before_db = snapshot(db_url)
+        before_items = {s.id: sb.items(s.id) for s in sb.shops}
+        sb.clear_requests()
+        result = sync(dry_run=True)
+        assert result["exit_code"] == 0 and result["run_id"] is None
+        assert {r.service for r in sb.requests} <= {"sp-api", "lwa"}  # not one BASE call
+        assert snapshot(db_url) == before_db
+        assert {s.id: sb.items(s.id) for s in sb.shops} == before_items
+        assert "DRY RUN" in result["report"]
+        assert result["changes"] == 7  # every change computed and reported
+
+
+@pytest.mark.parametrize(("mode", "field"), [("price", "price"), ("stock", "visible")])
+def test_price_only_and_stock_only_touch_only_their_field(tmp_path, sqlite_url, mode, field):
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        sb.clear_requests()
+        assert sync(mode=mode)["exit_code"] == 0
+        edits = edits_by_asin(sb)
+        assert edits and all(set(body) == {field} for body in edits.values())
+        other = {"price": "visible", "visible": "price"}[field]
+        assert rows(sqlite_url, "select count(*) from change_history where field = :f", f=other)[0][0] == 0
+
+
+def test_sell_out_hides_restock_publishes_and_an_unknown_answer_changes_nothing(tmp_path, sqlite_url):
+    with marketplace(tmp_path, sqlite_url, extra_env={"ECAUTO_STOCK_TTL_HOURS": "0"}) as sb:
+        import_listings(source="base")
+        sync()
+        shop = "base_account_1"
+        sold, unsure = "B0FGQJ45HW", "B07YV55TNL"
+        sold_id, unsure_id = item_id_of(sb, shop, sold), item_id_of(sb, shop, unsure)
+        assert sb.item(shop, sold_id)["visible"] == 1 and sb.item(shop, unsure_id)["visible"] == 1
+
+        sb.sell_out(sold)
+        sb.sell_out(unsure)
+        sb.set_status(unsure, "ActiveButTooSoonForProcessing")  # an answer that says nothing about stock
+        sb.clear_requests()
+        result = sync(mode="stock")
+        assert sb.item(shop, sold_id)["visible"] == 0
+        assert sb.item(shop, unsure_id)["visible"] == 1  # unknown → nothing
+        assert rows(
+            sqlite_url, "select stock_state, last_outcome from products where asin = :a", a=unsure
+        ) == [("in_stock", "error")]
+        assert result["exit_code"] == 1  # the unknown answer is an item failure, reported
+
+        sb.restock(sold)
+        sb.set_status(unsure, None)
+        sync(mode="stock")
+        assert sb.item(shop, sold_id)["visible"] == 1
+
+
+def test_base_tokens_refresh_and_rotate_across_runs(tmp_path, sqlite_url):
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        first = dict(rows(sqlite_url, "select account_id, refresh_token from base_tokens"))
+        assert set(first) == {"base_account_1", "base_account_2"}
+        sb.expire_tokens()
+        sb.clear_requests()
+        assert sync()["exit_code"] == 0
+        token_calls = calls(sb, "baseToken")
+        assert len(token_calls) == 2 and all(r.status == 200 for r in token_calls)
+        second = dict(rows(sqlite_url, "select account_id, refresh_token from base_tokens"))
+        for shop in sb.shops:
+            assert second[shop.id] != first[shop.id] != shop.refresh_token
+            assert second[shop.id] == sb.current_refresh_token(shop.id)  # the saved one is the live one
+        # BASE rejected nothing: every edit went through on the refreshed token.
+        assert all(r.status == 200 for r in calls(sb, "itemsEdit")) and calls(sb, "itemsEdit")
+
+
+def test_429_storm_is_retried_without_losing_an_item(tmp_path, sqlite_url):
+    scenario = Scenario.generate(n_asins=60, n_shops=2, seed=5)
+    with marketplace(tmp_path, sqlite_url, scenario, faults=Faults(seed=9, sp_429_rate=0.4)) as sb:
+        import_listings(source="base")
+        sb.clear_requests()
+        result = sync()
+        throttled = [r for r in calls(sb, "getItemOffersBatch") if r.status == 429]
+        assert throttled, "the fault injection should have produced 429s"
+        assert result["fetch"]["throttled"] >= len(throttled)
+        answered = {a for r in calls(sb, "getItemOffersBatch") if r.status == 200 for a in r.asins}
+        listed = {r[0] for r in rows(sqlite_url, "select distinct asin from listings")}
+        assert answered == listed
+        missing = rows(sqlite_url, "select count(*) from products where stock_fetched_at is null")[0][0]
+        assert missing == sum(
+            1 for a in listed if scenario.products[a].status == "ActiveButTooSoonForProcessing"
+        )
+
+
+def test_hour_api_limit_defers_the_shop_and_its_items_go_first_next_hour(tmp_path, sqlite_url):
+    with marketplace(tmp_path, sqlite_url, speed=3600) as sb:  # one virtual hour = one real second
+        import_listings(source="base")
+        sb.exhaust_base_hour("base_account_2")
+        result = sync()
+        assert result["exit_code"] == 1
+        acc2 = result["accounts"]["base_account_2"]
+        assert (acc2["deferred"], acc2["stopped_by"], acc2["prices_changed"]) == (4, "hour_api_limit", 0)
+        assert result["accounts"]["base_account_1"]["prices_changed"] == 2
+        deferred = rows(sqlite_url, "select asin from listings where deferred_at is not null order by asin")
+        assert [r[0] for r in deferred] == ["B07CZKGD7X", "B07JHV82ST", "B0C6X64277", "B0DRCNW4GZ"]
+
+        import time
+
+        time.sleep(1.1)  # the next virtual clock hour
+        sb.clear_requests()
+        again = sync()
+        assert again["exit_code"] == 0
+        assert again["accounts"]["base_account_2"]["prices_changed"] == 2
+        assert rows(sqlite_url, "select count(*) from listings where deferred_at is not null")[0][0] == 0
+
+
+def test_item_deleted_in_base_is_checked_and_delisted(tmp_path, sqlite_url):
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        gone = item_id_of(sb, "base_account_1", "B08HXN835J")  # due a price change
+        sb.delete_item("base_account_1", gone)
+        result = sync()
+        assert result["accounts"]["base_account_1"]["delisted"] == 1
+        assert [r.status for r in calls(sb, "itemsDetail")] == [400]  # checked: no_item
+        assert rows(sqlite_url, "select status from listings where base_item_id = :i", i=gone) == [
+            ("delisted",)
+        ]
+        sb.clear_requests()
+        sync()
+        assert not calls(sb, "itemsEdit")  # a delisted listing is left alone
