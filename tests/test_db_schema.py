@@ -121,6 +121,18 @@ def test_make_engine_sqlite_settings(tmp_path):
         engine.dispose()
 
 
+def test_schema_is_current_does_not_create_a_missing_sqlite_file(tmp_path):
+    path = tmp_path / "data" / "master.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        assert schema_is_current(engine) is False
+        assert not path.exists()
+        upgrade(engine)
+        assert path.exists() and schema_is_current(engine) is True
+    finally:
+        engine.dispose()
+
+
 def test_make_engine_postgres_pings_pool(postgres_url):
     engine = make_engine(postgres_url)
     try:

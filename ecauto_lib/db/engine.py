@@ -136,11 +136,24 @@ def upgrade(engine: sa.Engine) -> None:
 
 
 def schema_is_current(engine: sa.Engine) -> bool:
-    """True when the database is at the newest migration (False for an empty database)."""
+    """True when the database is at the newest migration (False for an empty database).
+
+    A SQLite file that does not exist yet is not created by asking (a dry run writes nothing).
+    """
+    if _sqlite_file_missing(engine.url):
+        return False
     heads = set(ScriptDirectory.from_config(_alembic_config()).get_heads())
     with engine.connect() as conn:
         current = set(MigrationContext.configure(conn).get_current_heads())
     return current == heads
+
+
+def _sqlite_file_missing(url: sa.URL) -> bool:
+    """True for a SQLite file URL whose file does not exist."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return False
+    return not database.startswith("file:") and not Path(database).expanduser().exists()
 
 
 def safe_url(url: str) -> str:
