@@ -196,7 +196,10 @@ def test_set_status_too_soon_until_a_time(live):
 
 def test_the_sandbox_never_mutates_its_scenario():
     demo = Scenario.demo()
-    with Sandbox(demo, speed=100) as sb:
+    with Sandbox(demo, speed=100, enforce_quotas=False) as sb:
         sb.sell_out("B0FGQJ45HW")
+        sb.set_price("B07YV55TNL", 999, shipping_yen=500)
         sb.delete_item("base_account_1", 127641203)
+        SandboxProbe(sb).edit_item("base_account_1", 127668412, price=3000, title="別の名前")
+        assert sb.item("base_account_1", 127668412)["price"] == 3000
     assert demo == Scenario.demo()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from ecauto_lib.domain import Outcome
@@ -183,6 +183,29 @@ class Scenario:
     products: dict[str, Product]
     shops: list[Shop]
     name: str = "custom"
+
+    def copy(self) -> Scenario:
+        """A deep copy (much faster than ``copy.deepcopy`` for 10,000-product scenarios)."""
+        products = {
+            asin: replace(
+                p,
+                offers=[replace(o) for o in p.offers],
+                stashed_offers=[replace(o) for o in p.stashed_offers],
+            )
+            for asin, p in self.products.items()
+        }
+        shops = [
+            Shop(
+                s.id,
+                s.name,
+                [
+                    replace(i, images=list(i.images), variations=[dict(v) for v in i.variations])
+                    for i in s.items
+                ],
+            )
+            for s in self.shops
+        ]
+        return Scenario(products=products, shops=shops, name=self.name)
 
     def listings(self) -> list[tuple[str, str, int]]:
         """``(shop_id, asin, item_id)`` for every item that lists an ASIN."""

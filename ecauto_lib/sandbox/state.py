@@ -113,7 +113,7 @@ class SandboxState:
         self.enforce_quotas = enforce_quotas
         self.rotate_refresh_tokens = rotate_refresh_tokens
         self.scenario_name = scenario.name
-        scenario = copy.deepcopy(scenario)
+        scenario = scenario.copy()
         self.products: dict[str, Product] = scenario.products
         self.shop_names: dict[str, str] = {s.id: s.name for s in scenario.shops}
         self.items: dict[str, dict[int, BaseItem]] = {
