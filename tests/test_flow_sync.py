@@ -259,3 +259,31 @@ def test_item_deleted_in_base_is_checked_and_delisted(tmp_path, sqlite_url):
         sb.clear_requests()
         sync()
         assert not calls(sb, "itemsEdit")  # a delisted listing is left alone
+
+
+def test_reconcile_repairs_price_visibility_and_deleted_items(tmp_path, sqlite_url):
+    from flows.reconcile import reconcile
+
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        assert reconcile()["exit_code"] == 0  # just imported: no drift
+        shop = "base_account_1"
+        edited, deleted = item_id_of(sb, shop, "B07YV55TNL"), item_id_of(sb, shop, "B006OHKDW8")
+        with sb.state.lock:  # the seller edits the item in BASE's admin
+            item = sb.state.live_item(shop, edited)
+            item.price, item.visible = 3333, 0
+            sb.state.touch_shop(shop)
+        sb.delete_item(shop, deleted)
+        before = snapshot(sqlite_url)
+        dry = reconcile(dry_run=True)
+        assert dry["accounts"][shop]["deleted"] == 1 and snapshot(sqlite_url) == before
+        result = reconcile()
+        assert result["exit_code"] == 1
+        assert rows(sqlite_url, "select status from listings where base_item_id = :i", i=deleted) == [
+            ("delisted",)
+        ]
+        live = sb.item(shop, edited)
+        assert rows(
+            sqlite_url, "select base_price, base_visible from listings where base_item_id = :i", i=edited
+        ) == [(live["price"], bool(live["visible"]))]
+        assert reconcile()["exit_code"] == 0  # repaired
