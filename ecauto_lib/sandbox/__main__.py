@@ -36,6 +36,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speed", type=float, default=1.0, help="virtual clock speed (100 = 100x faster)")
     parser.add_argument("--no-quotas", action="store_true", help="switch the SP-API token buckets off")
     parser.add_argument("--no-rotation", action="store_true", help="BASE hands back the same refresh token")
+    parser.add_argument(
+        "--log-limit", type=int, default=50_000, help="request-log entries kept (oldest dropped)"
+    )
     parser.add_argument("--accounts-out", type=Path, help="write the BASE accounts JSON file here")
     return parser.parse_args(argv)
 
@@ -58,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         enforce_quotas=not args.no_quotas,
         rotate_refresh_tokens=not args.no_rotation,
+        log_limit=args.log_limit,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -49,7 +49,7 @@ class Sandbox:
         *,
         base_hour_limit: int = BASE_HOUR_LIMIT,
         base_day_limit: int = BASE_DAY_LIMIT,
-        log_limit: int | None = 200_000,
+        log_limit: int | None = 50_000,
         clock: VirtualClock | None = None,
     ) -> None:
         if clock is not None and (float(speed) not in (1.0, clock.speed) or start_at is not None):

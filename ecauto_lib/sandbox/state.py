@@ -105,7 +105,7 @@ class SandboxState:
         rotate_refresh_tokens: bool = True,
         base_hour_limit: int = BASE_HOUR_LIMIT,
         base_day_limit: int = BASE_DAY_LIMIT,
-        log_limit: int | None = 200_000,
+        log_limit: int | None = 50_000,
     ) -> None:
         self.lock = threading.RLock()
         self.clock = clock
