@@ -94,6 +94,8 @@ class Settings:
     accounts_file: str = DEFAULT_ACCOUNTS_FILE
     # First retry delay of SP-API/BASE tasks; doubled each retry (2, 4, 8, 16, 32 s), with jitter.
     retry_base_delay_seconds: float = 2.0
+    # Hide only on a confirmed sell-out: a new "out of stock" is re-fetched once in the same run.
+    confirm_sell_outs: bool = True
 
     def account(self, account_id: str) -> AccountConfig:
         for acc in self.accounts:
@@ -155,6 +157,7 @@ def load_settings(
         retry_base_delay_seconds=_number(
             values, "ECAUTO_RETRY_BASE_DELAY_SECONDS", 2.0, minimum=0, maximum=60
         ),
+        confirm_sell_outs=_flag(values, "ECAUTO_CONFIRM_SELL_OUTS", True),
     )
 
 
@@ -200,6 +203,17 @@ def _number(values: Mapping[str, str], name: str, default: float, *, minimum: fl
     if not minimum <= number <= maximum:
         raise ConfigError(name, f"must be between {minimum:g} and {maximum:g}, got {raw}")
     return number
+
+
+def _flag(values: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (values.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(name, f"must be true or false, got {raw!r}")
 
 
 def _policy(values: Mapping[str, str]) -> SyncPolicy:

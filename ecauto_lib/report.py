@@ -30,6 +30,7 @@ class FetchSummary:
     info_stale: int = 0  # catalog info needed
     batches: int = 0
     cached_batches: int = 0  # answered from Prefect's task cache (a rerun after a crash)
+    confirmations: int = 0  # new sell-outs re-fetched before anything is hidden
     in_stock: int = 0
     out_of_stock: int = 0
     filtered_out: int = 0
@@ -183,6 +184,7 @@ def render_markdown(report: RunReport) -> str:
                 ("　条件外 (filtered out: condition/delivery)", f.filtered_out),
                 ("SP-API失敗 (failed)", f.failed),
                 ("バッチ数 (batch calls)", f"{f.batches} (cache {f.cached_batches})"),
+                ("在庫切れ再確認 (sell-outs re-checked)", f.confirmations),
                 ("429 再試行 (throttled, retried)", f.throttled),
                 ("カタログ取得 (catalog fetched / failed)", f"{f.catalog_fetched} / {f.catalog_failed}"),
                 ("所要時間 (duration)", f"{f.seconds:.1f}秒 · {rate}"),

@@ -22,15 +22,18 @@ if __package__ in (None, ""):  # `python flows/sync.py` from a checkout: make th
 
 import pandas as pd
 from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
+from ecauto_lib.amazon.client import SpApiClient
 from ecauto_lib.amazon.offers import error_observations
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import seller_scope, sp_api_client
 from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.freshness import batches
+from ecauto_lib.guards import confirm_sell_outs, sell_outs_to_confirm
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import PushResult
@@ -101,7 +104,7 @@ def fetch_stale(
 
     Offer batches are submitted most urgent first; catalog batches are interleaved so their own
     (much larger) quota is used in parallel. The client's pacer keeps each operation within its
-    quota across the worker threads.
+    quota across the worker threads. New sell-outs are re-fetched once to be confirmed.
     """
     logger = get_run_logger()
     started = datetime.now(UTC)
@@ -114,49 +117,28 @@ def fetch_stale(
         return [], []
 
     client = sp_api_client(settings)
-    scope = seller_scope(settings)
-    versions = _stored_versions(stale)
-    backoff = exponential_backoff(backoff_factor=settings.retry_base_delay_seconds)
-    offers_task = fetch_offers_batch.with_options(
-        cache_expiration=settings.policy.stock_ttl, retry_delay_seconds=backoff
-    )
-    catalog_task = fetch_catalog_batch.with_options(
-        cache_expiration=settings.policy.info_ttl, retry_delay_seconds=backoff
-    )
+    fetch = _BatchFetcher(settings, client, _stored_versions(stale))
     offer_batches, info_batches = batches(offer_asins, BATCH_SIZE), batches(info_asins, BATCH_SIZE)
     offer_futures, info_futures = [], []
     for i in range(max(len(offer_batches), len(info_batches))):
         if i < len(offer_batches):
-            b = offer_batches[i]
-            offer_futures.append(
-                (
-                    b,
-                    offers_task.submit(
-                        client,
-                        b,
-                        max_delivery_hours=settings.policy.max_delivery_hours,
-                        scope=scope,
-                        versions=",".join(versions[a] for a in b),
-                        label=f"batch {i + 1}/{len(offer_batches)}",
-                    ),
-                )
-            )
+            offer_futures.append(fetch.offers(offer_batches[i], f"batch {i + 1}/{len(offer_batches)}"))
         if i < len(info_batches):
-            b = info_batches[i]
-            info_futures.append(
-                (b, catalog_task.submit(client, b, scope=scope, versions=",".join(versions[a] for a in b)))
-            )
+            info_futures.append(fetch.catalog(info_batches[i]))
+    observations = fetch.collect_offers(offer_futures, summary)
 
-    observations: list[Observation] = []
-    for b, future in offer_futures:
-        result = future.result(raise_on_failure=False)
-        if isinstance(result, BaseException):
-            result = error_observations(
-                b, f"batch failed after retries: {_describe(result)}", datetime.now(UTC)
-            )
-        elif future.state.name == "Cached":
-            summary.cached_batches += 1
-        observations.extend(result)
+    if settings.confirm_sell_outs:
+        stored = dict(zip(listings["asin"], listings["stock_state"], strict=True))
+        doubtful = sell_outs_to_confirm(observations, stored)
+        if doubtful:
+            logger.info("re-fetching %d new sell-outs to confirm them before hiding anything", len(doubtful))
+            rounds = batches(doubtful, BATCH_SIZE)
+            futures = [
+                fetch.offers(b, f"confirm {i + 1}/{len(rounds)}", confirm=True) for i, b in enumerate(rounds)
+            ]
+            observations = confirm_sell_outs(observations, fetch.collect_offers(futures, summary))
+            summary.confirmations = len(doubtful)
+
     infos: list[CatalogInfo] = []
     for b, future in info_futures:
         result = future.result(raise_on_failure=False)
@@ -166,7 +148,6 @@ def fetch_stale(
             continue
         infos.extend(result)
     summary.catalog_fetched = len(infos)
-    summary.batches = len(offer_batches)
     summary.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
     summary.throttled = sum(int(s.get("throttled", 0)) for s in client.stats.values())
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
@@ -178,6 +159,61 @@ def fetch_stale(
         summary.throttled,
     )
     return observations, infos
+
+
+class _BatchFetcher:
+    """Submits batch tasks with the run's options (cache scope, stored versions, back-off)."""
+
+    def __init__(self, settings: Settings, client: SpApiClient, versions: dict[str, str]) -> None:
+        backoff = exponential_backoff(backoff_factor=settings.retry_base_delay_seconds)
+        self.settings, self.client, self.versions = settings, client, versions
+        self.scope = seller_scope(settings)
+        self.offers_task = fetch_offers_batch.with_options(
+            cache_expiration=settings.policy.stock_ttl, retry_delay_seconds=backoff
+        )
+        self.catalog_task = fetch_catalog_batch.with_options(
+            cache_expiration=settings.policy.info_ttl, retry_delay_seconds=backoff
+        )
+
+    def _versions(self, asins: list[str], prefix: str = "") -> str:
+        return prefix + ",".join(self.versions[a] for a in asins)
+
+    def offers(
+        self, asins: list[str], label: str, *, confirm: bool = False
+    ) -> tuple[list[str], PrefectFuture]:
+        future = self.offers_task.submit(
+            self.client,
+            asins,
+            max_delivery_hours=self.settings.policy.max_delivery_hours,
+            scope=self.scope,
+            # A confirmation must be a fresh answer, never the first answer from the cache.
+            versions=self._versions(asins, f"confirm@{datetime.now(UTC).isoformat()}:" if confirm else ""),
+            label=label,
+        )
+        return asins, future
+
+    def catalog(self, asins: list[str]) -> tuple[list[str], PrefectFuture]:
+        return asins, self.catalog_task.submit(
+            self.client, asins, scope=self.scope, versions=self._versions(asins)
+        )
+
+    @staticmethod
+    def collect_offers(
+        futures: list[tuple[list[str], PrefectFuture]], summary: FetchSummary
+    ) -> list[Observation]:
+        """Each batch's observations; a batch that failed after its retries gives error observations."""
+        observations: list[Observation] = []
+        for asins, future in futures:
+            result = future.result(raise_on_failure=False)
+            if isinstance(result, BaseException):
+                result = error_observations(
+                    asins, f"batch failed after retries: {_describe(result)}", datetime.now(UTC)
+                )
+            elif future.state.name == "Cached":
+                summary.cached_batches += 1
+            summary.batches += 1
+            observations.extend(result)
+        return observations
 
 
 def _stored_versions(stale: pd.DataFrame) -> dict[str, str]:

@@ -52,6 +52,14 @@ def test_defaults_and_env_expansion(accounts_file):
     assert [a.id for a in s.select_accounts(["shop2"])] == ["shop2"]
 
 
+def test_flags(accounts_file):
+    assert load_settings(env(accounts_file), dotenv_path=None).confirm_sell_outs is True
+    off = load_settings(env(accounts_file, ECAUTO_CONFIRM_SELL_OUTS="false"), dotenv_path=None)
+    assert off.confirm_sell_outs is False
+    with pytest.raises(ConfigError, match="ECAUTO_CONFIRM_SELL_OUTS: must be true or false"):
+        load_settings(env(accounts_file, ECAUTO_CONFIRM_SELL_OUTS="maybe"), dotenv_path=None)
+
+
 def test_refresh_token_alias(accounts_file):
     s = load_settings(
         env(accounts_file, SP_API_REFRESH_TOKEN=None, REFRESH_TOKEN="Atzr|alias"), dotenv_path=None
