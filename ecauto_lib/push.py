@@ -1,8 +1,9 @@
 """Pushing planned changes to one BASE shop, within its hourly call budget.
 
-One ``items/edit`` per item carries only the fields that change. What BASE confirms is handed to
-``on_pushed`` at once (the caller writes it to the master DB), so a crash mid-push loses nothing
-that BASE already has. An item BASE no longer knows (``bad_item_id``) is checked with item detail
+One ``items/edit`` per item carries only the fields that change. Each edit is handed to
+``on_sending`` before it goes out (the caller journals it) and what BASE confirms to ``on_pushed``
+at once (the caller writes it to the master DB in the same transaction as the journal), so a
+crash mid-push loses nothing that BASE already has; :func:`settle_unconfirmed` finishes the job. An item BASE no longer knows (``bad_item_id``) is checked with item detail
 and reported as gone; ``hour_api_limit`` / ``day_api_limit`` stop the shop's push and the rest is
 reported as deferred (it goes first next run). Other errors fail that item only: its listing keeps
 the old values, so the next run plans the same change again.
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ecauto_lib.domain import PushedChange
-from ecauto_lib.errors import EcAutoError
+from ecauto_lib.errors import EcAutoError, TransientError
 
 
 class ItemEditor(Protocol):
@@ -63,8 +64,10 @@ def push_updates(
     client: ItemEditor,
     *,
     call_budget: int,
-    on_pushed: Callable[[list[PushedChange]], None],
+    on_pushed: Callable[[Any, list[PushedChange]], None],
     on_delisted: Callable[[int, str], None],
+    on_sending: Callable[[dict[str, Any]], Any] = lambda update: None,
+    on_failed: Callable[[Any], None] = lambda token: None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> PushResult:
     """Send ``updates`` (from :func:`ecauto_lib.pricing.item_updates`) to one shop, in order."""
@@ -79,6 +82,7 @@ def push_updates(
             result.deferred.extend(updates[index:])
             break
         fields = update["fields"]
+        token = on_sending(update)
         try:
             client.edit_item(
                 update["base_item_id"],
@@ -86,13 +90,19 @@ def push_updates(
                 visible=None if "visible" not in fields else bool(fields["visible"]),
             )
         except BudgetExhaustedError as exc:
+            on_failed(token)  # refused before doing anything: nothing changed in BASE
             result.stopped_by = "day_api_limit" if isinstance(exc, DayLimitError) else "hour_api_limit"
             result.deferred.extend(updates[index:])
             break
         except BadItemIdError as exc:
+            on_failed(token)
             _handle_missing_item(update, client, exc, result, on_delisted)
             continue
         except EcAutoError as exc:
+            # A refused edit (4xx) changed nothing; after a timeout/5xx BASE may or may not have
+            # applied it, so the journal entry stays "sent" and the next run settles it.
+            if not isinstance(exc, TransientError):
+                on_failed(token)
             result.failed.append(_failure(update, exc))
             continue
         at = clock()
@@ -109,7 +119,7 @@ def push_updates(
             )
             for name, value in fields.items()
         ]
-        on_pushed(confirmed)
+        on_pushed(token, confirmed)
         result.pushed.extend(confirmed)
     result.calls = client.calls - calls_at_start
     result.seconds = time.monotonic() - started
@@ -150,3 +160,51 @@ def _failure(update: dict[str, Any], exc: Exception) -> dict[str, Any]:
         "error": code,
         "message": str(exc),
     }
+
+
+@dataclass
+class Settlement:
+    """What became of edits a crashed run left unconfirmed."""
+
+    recovered: list[PushedChange] = field(default_factory=list)  # BASE had them: now recorded
+    abandoned: int = 0  # BASE did not show them: the next plan decides afresh
+    failed: int = 0  # BASE could not be asked: left for the next run
+
+
+def settle_unconfirmed(
+    entries: Sequence[Any],
+    client: ItemEditor,
+    *,
+    on_recovered: Callable[[Any, list[PushedChange]], None],
+    on_abandoned: Callable[[Any], None],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Settlement:
+    """For each unconfirmed journal entry, ask BASE whether the edit landed; never re-send it."""
+    settlement = Settlement()
+    for entry in entries:
+        try:
+            item = client.item_detail(entry.base_item_id)
+        except EcAutoError:
+            settlement.failed += 1
+            continue
+        landed = item is not None and all(
+            _as_int(item.get(name)) == value for name, value in entry.fields.items()
+        )
+        if landed:
+            changes = entry.changes(clock(), reason_prefix="recovered after a crash: ")
+            on_recovered(entry, changes)
+            settlement.recovered.extend(changes)
+        else:
+            on_abandoned(entry)
+            settlement.abandoned += 1
+    return settlement
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None

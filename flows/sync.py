@@ -30,6 +30,7 @@ from ecauto_lib.amazon.client import SpApiClient
 from ecauto_lib.amazon.offers import error_observations
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import seller_scope, sp_api_client
+from ecauto_lib.db.locks import AlreadyRunningError, account_locks
 from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.freshness import batches
@@ -38,8 +39,9 @@ from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import PushResult
 from ecauto_lib.report import AccountSummary, FetchSummary, RunReport
+from tasks._common import engine_for
 from tasks.amazon import fetch_catalog_batch, fetch_offers_batch
-from tasks.base import push_account
+from tasks.base import push_account, settle_journal
 from tasks.freshness import diff_ttls
 from tasks.listings import load_listings, prepare_database
 from tasks.pricing import compute_changes
@@ -60,10 +62,34 @@ def sync(
     report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=datetime.now(UTC))
 
     prepare_database(settings.database_url, dry_run=dry_run)
-    if not dry_run:
+    if dry_run:
+        return _pipeline(settings, sync_mode, selected, report, limit)
+    with account_locks(engine_for(settings.database_url), [a.id for a in selected]):
         report.run_id = start_run_record(
             settings.database_url, sync_mode.value, [a.id for a in selected], report.started_at
         )
+        settle_interrupted_pushes(settings, selected)
+        result = _pipeline(settings, sync_mode, selected, report, limit)
+        finish_run_record(
+            settings.database_url,
+            report.run_id,
+            "succeeded" if report.exit_code == 0 else "finished_with_failures",
+            report.exit_code,
+            report.counts(),
+            report.finished_at,
+        )
+        return result
+
+
+def _pipeline(
+    settings: Settings,
+    sync_mode: SyncMode,
+    selected: tuple[AccountConfig, ...],
+    report: RunReport,
+    limit: int | None,
+) -> dict:
+    """The steps of one run (a dry run computes everything and writes nothing)."""
+    dry_run = report.dry_run
     listings = load_listings(settings.database_url, [a.id for a in selected])
     stale = diff_ttls(listings, settings.policy, report.started_at, sync_mode)
     if limit is not None:
@@ -85,16 +111,14 @@ def sync(
         len(report.changes),
         report.item_failures,
     )
-    if not dry_run:
-        finish_run_record(
-            settings.database_url,
-            report.run_id,
-            "succeeded" if report.exit_code == 0 else "finished_with_failures",
-            report.exit_code,
-            report.counts(),
-            report.finished_at,
-        )
     return {"exit_code": report.exit_code, "run_id": report.run_id, "report": markdown, **report.counts()}
+
+
+def settle_interrupted_pushes(settings: Settings, accounts: tuple[AccountConfig, ...]) -> None:
+    """Before planning: finish what an interrupted run left in the push journal (per shop, in parallel)."""
+    futures = [settle_journal.submit(settings, account) for account in accounts]
+    for future in futures:
+        future.result()
 
 
 def fetch_stale(
@@ -399,6 +423,9 @@ def run(options: Options) -> int:
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)
         return 2
+    except AlreadyRunningError as exc:
+        print(f"実行中 / already running: {exc}", file=sys.stderr)
+        return 3
     except Exception as exc:  # the flow crashed: Prefect has logged the traceback
         print(f"実行エラー / the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

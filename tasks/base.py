@@ -1,4 +1,9 @@
-"""Step 5: push one shop's changes to BASE (shops run in parallel, each within its budget)."""
+"""Step 5: push one shop's changes to BASE (shops run in parallel, each within its budget).
+
+Every edit goes through the push journal: recorded before it is sent, confirmed in the same
+transaction that updates the listing. ``settle_journal`` runs first in every run and finishes
+what a crashed run left unconfirmed, without sending anything twice.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,41 @@ from prefect.cache_policies import NO_CACHE
 from ecauto_lib import db
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.connect import base_client
-from ecauto_lib.push import PushResult, push_updates
+from ecauto_lib.db import journal
+from ecauto_lib.push import PushResult, Settlement, push_updates, settle_unconfirmed
 from tasks._common import engine_for
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@task(name="settle-journal", cache_policy=NO_CACHE, task_run_name="settle-{account.id}")
+def settle_journal(settings: Settings, account: AccountConfig) -> Settlement:
+    """Edits a crashed run left unconfirmed: record those BASE has, abandon the others."""
+    engine = engine_for(settings.database_url)
+    entries = journal.unconfirmed(engine, account.id)
+    if not entries:
+        return Settlement()
+    client = base_client(settings, account, db.DbTokenStore(engine))
+    settlement = settle_unconfirmed(
+        entries,
+        client,
+        on_recovered=lambda entry, changes: journal.record_confirmed(
+            engine, entry.id, entry.run_id, changes, status="recovered"
+        ),
+        on_abandoned=lambda entry: journal.record_outcome(engine, entry.id, "abandoned", _now()),
+    )
+    get_run_logger().warning(
+        "%s: %d unconfirmed edits from an interrupted run: %d already in BASE (recorded), %d not (re-planned), "
+        "%d could not be checked",
+        account.id,
+        len(entries),
+        len({c.base_item_id for c in settlement.recovered}),
+        settlement.abandoned,
+        settlement.failed,
+    )
+    return settlement
 
 
 @task(name="push-account", cache_policy=NO_CACHE, task_run_name="push-{account.id}")
@@ -24,11 +62,8 @@ def push_account(
     engine = engine_for(settings.database_url)
     client = base_client(settings, account, db.DbTokenStore(engine))
 
-    def on_pushed(changes) -> None:  # noqa: ANN001
-        db.apply_pushed_changes(engine, run_id, changes)
-
     def on_delisted(item_id: int, reason: str) -> None:
-        db.mark_delisted(engine, account.id, item_id, reason, datetime.now(UTC))
+        db.mark_delisted(engine, account.id, item_id, reason, _now())
         logger.warning("%s: item %s is gone from BASE, listing marked delisted", account.id, item_id)
 
     result = push_updates(
@@ -36,11 +71,13 @@ def push_account(
         updates,
         client,
         call_budget=settings.policy.base_calls_per_hour,
-        on_pushed=on_pushed,
+        on_sending=lambda update: journal.record_sending(engine, run_id, update, _now()),
+        on_pushed=lambda entry_id, changes: journal.record_confirmed(engine, entry_id, run_id, changes),
+        on_failed=lambda entry_id: journal.record_outcome(engine, entry_id, "failed", _now()),
         on_delisted=on_delisted,
     )
     if result.deferred:
-        db.mark_deferred(engine, account.id, [u["base_item_id"] for u in result.deferred], datetime.now(UTC))
+        db.mark_deferred(engine, account.id, [u["base_item_id"] for u in result.deferred], _now())
         logger.warning(
             "%s: %s — %d items deferred to the next run", account.id, result.stopped_by, len(result.deferred)
         )

@@ -46,7 +46,7 @@ def push(updates, shop, budget=5000):
         updates,
         shop,
         call_budget=budget,
-        on_pushed=pushed.extend,
+        on_pushed=lambda token, changes: pushed.extend(changes),
         on_delisted=lambda i, r: delisted.append(i),
         clock=lambda: AT,
     )

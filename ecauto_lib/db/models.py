@@ -188,9 +188,54 @@ class Run(Base):
     counts: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
 
+JOURNAL_STATUSES = ("sent", "confirmed", "recovered", "abandoned", "failed")
+
+
+class PushJournalEntry(Base):
+    """One BASE edit, recorded *before* it is sent and marked when BASE confirms it.
+
+    ``sent`` = about to be (or maybe) sent; ``confirmed`` = BASE answered and the listing was
+    updated in the same transaction; ``recovered`` = found unconfirmed after a crash, and BASE
+    already showed the new values; ``abandoned`` = found unconfirmed and BASE did not show them
+    (the next plan decides afresh); ``failed`` = BASE refused it.
+    """
+
+    __tablename__ = "push_journal"
+    __table_args__ = (
+        sa.Index("ix_push_journal_account_id_status", "account_id", "status"),
+        sa.CheckConstraint(_one_of("status", JOURNAL_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(sa.Integer, sa.ForeignKey("runs.id"))
+    account_id: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    asin: Mapped[str] = mapped_column(sa.String(10), nullable=False)
+    base_item_id: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    fields: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
+    old_values: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
+    reasons: Mapped[dict[str, Any]] = mapped_column(sa.JSON, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
+class AccountLock(Base):
+    """Who is syncing an account right now (one sync per account at a time)."""
+
+    __tablename__ = "account_locks"
+
+    account_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    run_id: Mapped[int | None] = mapped_column(sa.Integer)
+    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
 products: sa.Table = Product.__table__  # type: ignore[assignment]
 listings: sa.Table = Listing.__table__  # type: ignore[assignment]
 change_history: sa.Table = ChangeHistory.__table__  # type: ignore[assignment]
 base_tokens: sa.Table = BaseTokenRow.__table__  # type: ignore[assignment]
 runs: sa.Table = Run.__table__  # type: ignore[assignment]
+push_journal: sa.Table = PushJournalEntry.__table__  # type: ignore[assignment]
+account_locks: sa.Table = AccountLock.__table__  # type: ignore[assignment]
 metadata = Base.metadata

@@ -536,45 +536,58 @@ def apply_pushed_changes(engine: sa.Engine, run_id: int | None, changes: Iterabl
     (field ``visible``, 1/0 → True/False) of its (account, item id), clears ``deferred_at``,
     sets ``updated_at`` to the change's time, and adds one ``change_history`` row.
     """
+    changes = _checked_changes(changes)
+    if not changes:
+        return
+    with begin_write(engine) as conn:
+        write_pushed_changes(conn, run_id, changes)
+
+
+def _checked_changes(changes: Iterable[PushedChange]) -> list[PushedChange]:
     changes = list(changes)
     for change in changes:
         if change.field not in CHANGE_FIELDS:
             raise ValueError(f"unknown change field {change.field!r} (expected one of {CHANGE_FIELDS})")
         _require_aware(change.at, f"time of the {change.field} change of item {change.base_item_id}")
+    return changes
+
+
+def write_pushed_changes(conn: sa.Connection, run_id: int | None, changes: Sequence[PushedChange]) -> None:
+    """The body of :func:`apply_pushed_changes`, inside the caller's transaction."""
+    changes = _checked_changes(changes)
     if not changes:
         return
-    with begin_write(engine) as conn:
-        for field_name, column in (("price", "base_price"), ("visible", "base_visible")):
-            params = [
-                {
-                    "_account": c.account_id,
-                    "_item": c.base_item_id,
-                    "_new": bool(c.new_value) if field_name == "visible" else c.new_value,
-                    "_at": c.at,
-                }
-                # sorted (stably) so concurrent writers lock rows in the same order
-                for c in sorted(changes, key=lambda c: (c.account_id, c.base_item_id))
-                if c.field == field_name
-            ]
-            if params:
-                conn.execute(_listing_change_update(column), params)
-        conn.execute(
-            sa.insert(change_history),
-            [
-                {
-                    "run_id": run_id,
-                    "account_id": c.account_id,
-                    "asin": c.asin,
-                    "base_item_id": c.base_item_id,
-                    "field": c.field,
-                    "old_value": c.old_value,
-                    "new_value": c.new_value,
-                    "reason": c.reason,
-                    "at": c.at,
-                }
-                for c in changes
-            ],
-        )
+    for field_name, column in (("price", "base_price"), ("visible", "base_visible")):
+        params = [
+            {
+                "_account": c.account_id,
+                "_item": c.base_item_id,
+                "_new": bool(c.new_value) if field_name == "visible" else c.new_value,
+                "_at": c.at,
+            }
+            # sorted (stably) so concurrent writers lock rows in the same order
+            for c in sorted(changes, key=lambda c: (c.account_id, c.base_item_id))
+            if c.field == field_name
+        ]
+        if params:
+            conn.execute(_listing_change_update(column), params)
+    conn.execute(
+        sa.insert(change_history),
+        [
+            {
+                "run_id": run_id,
+                "account_id": c.account_id,
+                "asin": c.asin,
+                "base_item_id": c.base_item_id,
+                "field": c.field,
+                "old_value": c.old_value,
+                "new_value": c.new_value,
+                "reason": c.reason,
+                "at": c.at,
+            }
+            for c in changes
+        ],
+    )
 
 
 def _listing_change_update(column: str) -> sa.Update:
