@@ -1,0 +1,448 @@
+"""prefect.yaml: parsed as `prefect deploy` parses it, served, deployed, and run by a real worker.
+
+The first tests need no server. The ``flow`` tests start their own ``prefect server start`` on a
+free port (own PREFECT_HOME, scheduler off so no scheduled run can interfere), deploy through the
+CLI exactly as docs/deploy.md says, and run one deployment through ``prefect worker start``
+against the simulated marketplace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+import yaml
+
+from ecauto_lib.errors import ConfigError
+from flows.serve import read_deployment_specs, require_prefect_server, runner_deployments
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PREFECT_YAML = PROJECT_DIR / "prefect.yaml"
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+TOKYO = ZoneInfo("Asia/Tokyo")
+POOL = "ecauto-process"
+SYNC_MODES = {"stock", "price", "full"}
+
+
+def prefect_yaml() -> Any:
+    """prefect.yaml through Prefect's own model (private, but it is what `prefect deploy` uses)."""
+    from prefect.cli.deploy._models import PrefectYamlModel
+
+    return PrefectYamlModel.model_validate(yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8")))
+
+
+def fire_times(cron: str, timezone: str, day: datetime) -> list[datetime]:
+    """When Prefect's scheduler would start runs during the 24 hours from ``day``."""
+    from prefect.server.schemas.schedules import CronSchedule
+
+    dates = asyncio.run(
+        CronSchedule(cron=cron, timezone=timezone).get_dates(start=day, end=day + timedelta(days=1))
+    )
+    end = day + timedelta(days=1)
+    return [datetime.fromtimestamp(d.timestamp(), TOKYO) for d in dates if d < end]
+
+
+# --------------------------------------------------------------------------------------------
+# Without a server
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_deployment_loads_its_flow_and_validates_its_parameters():
+    from prefect.flows import load_flow_from_entrypoint
+
+    model = prefect_yaml()
+    assert model.prefect_version == "3.9.1"
+    assert model.pull == [
+        {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PROJECT_DIR }}"}}
+    ]
+    modes = []
+    for d in model.deployments:
+        flow = load_flow_from_entrypoint(str(PROJECT_DIR / d.entrypoint))
+        params = flow.validate_parameters(d.parameters)  # raises on an unknown or mistyped parameter
+        assert params["dry_run"] is False, d.name
+        assert d.work_pool.name == POOL and d.work_pool.work_queue_name == "default", d.name
+        assert d.concurrency_limit.limit == 1, d.name
+        assert d.concurrency_limit.collision_strategy == "CANCEL_NEW", d.name
+        [schedule] = d.schedules
+        assert schedule.timezone == "Asia/Tokyo", d.name
+        if flow.name == "ecauto-sync":
+            modes.append(params["mode"])
+            assert params["accounts"] is None and params["limit"] is None, d.name
+        else:
+            assert (d.entrypoint, flow.name) == ("flows/reconcile.py:reconcile", "ecauto-reconcile")
+    assert sorted(modes) == sorted(SYNC_MODES)  # each sync mode scheduled exactly once
+
+
+def test_schedules_in_japan_time_are_staggered_and_reconcile_precedes_the_nightly_full_sync():
+    day = datetime(2025, 3, 12, tzinfo=TOKYO)
+    starts: dict[str, list[datetime]] = {}
+    for d in prefect_yaml().deployments:
+        [schedule] = d.schedules
+        key = d.parameters.get("mode", "reconcile")
+        starts[key] = fire_times(schedule.cron, schedule.timezone, day)
+
+    assert len(starts["stock"]) == 24  # hourly
+    assert 4 <= len(starts["price"]) <= 8  # every few hours, evenly spaced
+    gaps = {b - a for a, b in zip(starts["price"], starts["price"][1:], strict=False)}
+    assert len(gaps) == 1
+    assert len(starts["full"]) == len(starts["reconcile"]) == 1  # nightly / daily
+    full, reconcile = starts["full"][0], starts["reconcile"][0]
+    assert 0 <= full.hour < 6 and 0 <= reconcile.hour < 6  # at night, Japan time
+    assert reconcile < full
+
+    every = sorted((t, kind) for kind, times in starts.items() for t in times)
+    closest = min(b[0] - a[0] for a, b in zip(every, every[1:], strict=False))
+    assert closest >= timedelta(minutes=10), every  # no two jobs start together
+
+
+def test_serve_reads_the_same_deployments_as_prefect_deploy(monkeypatch):
+    model = prefect_yaml()
+    specs = read_deployment_specs(PREFECT_YAML)
+    assert [(s.name, s.entrypoint, s.parameters) for s in specs] == [
+        (d.name, d.entrypoint, d.parameters) for d in model.deployments
+    ]
+    monkeypatch.chdir(PROJECT_DIR)
+    built = runner_deployments(specs, PROJECT_DIR)
+    for d, runner in zip(model.deployments, built, strict=True):
+        assert (runner.name, runner.entrypoint, runner.parameters) == (d.name, d.entrypoint, d.parameters)
+        [schedule] = runner.schedules
+        assert (schedule.schedule.cron, schedule.schedule.timezone) == (
+            d.schedules[0].cron,
+            d.schedules[0].timezone,
+        )
+        assert runner.concurrency_limit == d.concurrency_limit.limit
+        assert runner.concurrency_options.collision_strategy.value == d.concurrency_limit.collision_strategy
+        assert runner.work_pool_name is None  # served deployments need no pool
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"schedules": [{"interval": 3600}]}, "only `cron:` schedules"),
+        ({"schedules": [{"cron": "61 * * * *", "timezone": "Asia/Tokyo"}]}, "bad cron schedule '61 * * * *'"),
+        ({"entrypoint": "flows/sync.py"}, "`entrypoint` must look like"),
+        ({"concurrency_limit": {"limit": 1, "collision_strategy": "SKIP"}}, "bad `concurrency_limit`"),
+        ({"concurrency_limit": "one"}, "`concurrency_limit` must be a number"),
+    ],
+)
+def test_serve_refuses_a_deployment_it_cannot_serve_and_names_it(tmp_path, change, message):
+    document = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))
+    document["deployments"][1].update(change)
+    path = tmp_path / "prefect.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        read_deployment_specs(path)
+    assert message in str(caught.value)
+    assert f"deployments[1] ({document['deployments'][1]['name']})" in str(caught.value)
+
+
+def test_serving_without_a_prefect_server_says_how_to_start_one():
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}), pytest.raises(ConfigError) as caught:
+        require_prefect_server()
+    assert caught.value.setting == "PREFECT_API_URL"
+    assert "prefect server start" in str(caught.value) and "cannot schedule" in str(caught.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Against a real Prefect server
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrefectServer:
+    url: str  # the API URL: http://127.0.0.1:<port>/api
+    env: dict[str, str]  # the environment of a CLI or worker talking to it
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PROJECT_DIR")}
+    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="INFO", **extra)
+    return env
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+@contextmanager
+def background(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A process (in its own group, output to ``log``) that is always stopped afterwards."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, grace: float = 15) -> None:
+    """SIGTERM the process group we started, SIGKILL it if it lingers."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, log: Path | None = None) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` (and a log tail)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{_tail(log) if log else ''}")
+
+
+def cli(server: PrefectServer, *args: str) -> str:
+    """Run ``prefect <args>`` in the project directory; its output (fails the test on non-zero exit)."""
+    done = subprocess.run(
+        [PREFECT, *args],
+        env=server.env,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, (
+        f"prefect {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    )
+    return done.stdout
+
+
+@contextmanager
+def api(server: PrefectServer) -> Iterator[Any]:
+    """A synchronous Prefect client on ``server`` (whatever server the session may use elsewhere)."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: server.url}), get_client(sync_client=True) as client:
+        yield client
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/health", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
+    """`prefect server start` on a free port with its own PREFECT_HOME; stopped afterwards."""
+    root = tmp_path_factory.mktemp("prefect-server")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    logs = root / "server.log"
+    cmd = [
+        PREFECT,
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-scheduler",
+        "--no-ui",
+    ]
+    with background(cmd, _base_env(PREFECT_HOME=str(root / "server-home")), logs) as proc:
+        wait_for(lambda: proc.poll() is not None or _healthy(url), 90, "prefect server start", logs)
+        assert proc.poll() is None, _tail(logs)
+        yield PrefectServer(url, _base_env(PREFECT_HOME=str(root / "client-home"), PREFECT_API_URL=url))
+
+
+@pytest.fixture(scope="module")
+def deployed(prefect_server: PrefectServer) -> PrefectServer:
+    """The work pool and every deployment of prefect.yaml, created through the CLI as documented."""
+    cli(prefect_server, "work-pool", "create", POOL, "--type", "process")
+    cli(prefect_server, "--no-prompt", "deploy", "--all")
+    return prefect_server
+
+
+def _deployments(client: Any) -> dict[str, Any]:
+    flows = {f.id: f.name for f in client.read_flows()}
+    return {f"{flows[d.flow_id]}/{d.name}": d for d in client.read_deployments()}
+
+
+def _assert_matches_yaml(deployment: Any, spec: Any) -> None:
+    [schedule] = deployment.schedules
+    assert schedule.active
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == (spec.schedules[0].cron, "Asia/Tokyo")
+    assert deployment.parameters == spec.parameters
+    assert deployment.entrypoint == spec.entrypoint
+    assert deployment.global_concurrency_limit.limit == 1
+    assert deployment.concurrency_options.collision_strategy.value == "CANCEL_NEW"
+
+
+@pytest.mark.flow
+def test_served_deployments_carry_the_yaml_schedules_and_pause_on_shutdown(prefect_server, tmp_path):
+    # A copy with renamed deployments, so serving never touches what `prefect deploy` creates.
+    document = yaml.safe_load(PREFECT_YAML.read_text(encoding="utf-8"))
+    for d in document["deployments"]:
+        d["name"] += "-served"
+        d["entrypoint"] = str(PROJECT_DIR / d["entrypoint"])
+    served_yaml = tmp_path / "prefect.yaml"
+    served_yaml.write_text(yaml.safe_dump(document), encoding="utf-8")
+    specs = {d.name: d for d in prefect_yaml().deployments}
+    # The scheduler is off, so no run can start; an accidental one would fail on its settings.
+    env = {
+        **prefect_server.env,
+        "ECAUTO_ACCOUNTS_FILE": str(tmp_path / "absent.json"),
+        "PREFECT_LOGGING_LEVEL": "DEBUG",  # for "Starting runner...": its SIGTERM handler is set
+    }
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, str(PROJECT_DIR / "flows" / "serve.py"), str(served_yaml)]
+    with api(prefect_server) as client, background(cmd, env, log) as proc:
+
+        def served() -> dict[str, Any]:
+            assert proc.poll() is None, _tail(log)
+            found = {k: d for k, d in _deployments(client).items() if k.endswith("-served")}
+            return found if len(found) == len(specs) else {}
+
+        found = wait_for(served, 60, "the served deployments", log)
+        for key, deployment in found.items():
+            name = key.split("/", 1)[1].removesuffix("-served")
+            spec = specs[name]
+            assert deployment.parameters == spec.parameters
+            [schedule] = deployment.schedules
+            assert (schedule.schedule.cron, schedule.schedule.timezone) == (
+                spec.schedules[0].cron,
+                "Asia/Tokyo",
+            )
+            assert deployment.global_concurrency_limit.limit == 1
+            assert deployment.work_pool_name is None and not deployment.paused
+        wait_for(lambda: "Starting runner" in log.read_text(errors="replace"), 30, "the runner", log)
+        stop(proc)
+        assert all(client.read_deployment(d.id).paused for d in found.values()), _tail(log)
+
+
+@pytest.mark.flow
+def test_prefect_deploy_all_creates_every_deployment_as_written(deployed):
+    specs = prefect_yaml().deployments
+    with api(deployed) as client:
+        found = _deployments(client)
+        for spec in specs:
+            flow_name = (
+                "ecauto-reconcile" if spec.entrypoint.startswith("flows/reconcile.py") else "ecauto-sync"
+            )
+            deployment = found[f"{flow_name}/{spec.name}"]
+            _assert_matches_yaml(deployment, spec)
+            assert (deployment.work_pool_name, deployment.work_queue_name) == (POOL, "default")
+            assert not deployment.paused
+            # left for the worker to resolve at run time (PROJECT_DIR was unset while deploying)
+            assert deployment.pull_steps == [
+                {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $PROJECT_DIR }}"}}
+            ]
+
+
+def _register_listings() -> int:
+    """What `import_listings(source="base")` does, without a flow run (keeps this process off the server)."""
+    from ecauto_lib import db
+    from ecauto_lib.config import load_settings
+    from ecauto_lib.connect import base_client
+    from ecauto_lib.listings_import import listings_from_base_items
+
+    settings = load_settings(require_sp_api=False, dotenv_path=None)
+    engine = db.make_engine(settings.database_url)
+    try:
+        db.upgrade(engine)
+        rows = []
+        for account in settings.accounts:
+            items = list(base_client(settings, account, db.DbTokenStore(engine)).iter_items(page_size=100))
+            rows += listings_from_base_items(account.id, items).rows
+        return db.upsert_listings(engine, rows).inserted
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.flow
+def test_a_worker_runs_the_stock_deployment_against_the_simulator(deployed, tmp_path, sqlite_url):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from ecauto_lib.sandbox import DEMO_PLAN
+    from tests.marketplace import calls, marketplace
+
+    visibility = {"hide": "0", "publish": "1"}  # a stock sync pushes visibility only
+    expected = {asin: visibility[kind] for asin, (_, kind, _) in DEMO_PLAN.items() if kind in visibility}
+    worker_log = tmp_path / "worker.log"
+    with marketplace(tmp_path, sqlite_url) as sb:
+        assert _register_listings() == len(DEMO_PLAN)
+        sb.clear_requests()
+        worker_env = {
+            **_base_env(),  # now carries the simulator's settings and the test database
+            **{k: deployed.env[k] for k in ("PREFECT_API_URL", "PREFECT_HOME")},
+            "PROJECT_DIR": str(PROJECT_DIR),
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+        }
+        worker_cmd = [PREFECT, "worker", "start", "--pool", POOL, "--type", "process"]
+        with background(worker_cmd, worker_env, worker_log), api(deployed) as client:
+            out = cli(deployed, "deployment", "run", "ecauto-sync/stock-hourly")
+            flow_run_id = uuid.UUID(re.search(r"UUID: ([0-9a-f-]{36})", out).group(1))
+
+            def finished() -> Any:
+                run = client.read_flow_run(flow_run_id)
+                return run if run.state and run.state.is_final() else None
+
+            run = wait_for(finished, 75, "the flow run to finish", worker_log)
+            assert run.state.is_completed(), f"{run.state}\n{_tail(worker_log)}"
+            assert run.parameters == {"mode": "stock", "dry_run": False}
+            artifacts = client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+            )
+
+        by_key = {a.key: a for a in artifacts}
+        assert {"sync-summary", "sync-changes"} <= set(by_key)
+        changes = json.loads(by_key["sync-changes"].data)
+        assert {(c["asin"], c["field"], c["new_value"], c["result"]) for c in changes} == {
+            (asin, "visible", int(value), "pushed") for asin, value in expected.items()
+        }
+        # The simulator saw exactly those BASE edits, and no catalog call (stock mode).
+        item_asin = {
+            int(item["item_id"]): asin
+            for shop in sb.shops
+            for item in sb.items(shop.id)
+            for asin in DEMO_PLAN
+            if asin in (item.get("identifier") or "")
+        }
+        edits = {}
+        for record in calls(sb, "itemsEdit"):
+            assert record.status == 200, record
+            body = dict(record.body)
+            edits[item_asin[int(body.pop("item_id"))]] = body
+        assert edits == {asin: {"visible": value} for asin, value in expected.items()}
+        assert calls(sb, "searchCatalogItems") == []
+        # Every listed ASIN asked once; later calls only re-confirm new sell-outs before hiding.
+        first, *confirmations = calls(sb, "getItemOffersBatch")
+        assert sorted(first.asins) == sorted(DEMO_PLAN)
+        hidden = {asin for asin, value in expected.items() if value == "0"}
+        assert {a for r in confirmations for a in r.asins} <= hidden
