@@ -1,0 +1,140 @@
+"""Crash safety end to end: a run dies mid-push, the next one finishes with nothing lost or sent twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ecauto_lib.config import SyncMode
+from ecauto_lib.db import locks
+from ecauto_lib.sandbox import Scenario
+from flows.import_listings import import_listings
+from flows.sync import Options, run, sync
+from tests.marketplace import calls, marketplace, rows
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def base_state(sb) -> dict[tuple[str, int], tuple[int, bool]]:
+    return {(s.id, i["item_id"]): (i["price"], bool(i["visible"])) for s in sb.shops for i in sb.items(s.id)}
+
+
+def db_state(url: str) -> dict[tuple[str, int], tuple[int, bool]]:
+    return {
+        (acc, int(item)): (price, bool(visible))
+        for acc, item, price, visible in rows(
+            url,
+            "select account_id, base_item_id, base_price, base_visible from listings where status = 'listed'",
+        )
+    }
+
+
+def edits_per_change(sb) -> Counter:
+    """How many times each (item, field, value) was sent successfully."""
+    sent = Counter()
+    for r in calls(sb, "itemsEdit"):
+        if r.status == 200:
+            for name, value in r.body.items():
+                if name != "item_id":
+                    sent[(r.body["item_id"], name, value)] += 1
+    return sent
+
+
+def test_crash_between_base_confirming_and_the_db_write_is_recovered_without_resending(
+    tmp_path, sqlite_url, monkeypatch
+):
+    from tasks import base as base_tasks
+
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        real = base_tasks.journal.record_confirmed
+        seen = {"n": 0}
+
+        def crash_on_third(*args, **kwargs):
+            seen["n"] += 1
+            if seen["n"] == 3:
+                raise RuntimeError("simulated crash after BASE confirmed")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(base_tasks.journal, "record_confirmed", crash_on_third)
+        first = sync()
+        assert first["exit_code"] == 1
+        pending = rows(sqlite_url, "select base_item_id from push_journal where status = 'sent'")
+        assert len(pending) == 1  # BASE has it, the DB does not
+        monkeypatch.setattr(base_tasks.journal, "record_confirmed", real)
+
+        sb.clear_requests()
+        second = sync()
+        assert second["exit_code"] == 0
+        assert [r.operation for r in calls(sb, "itemsDetail")] == ["itemsDetail"]  # asked, not re-sent
+        item = int(pending[0][0])
+        assert not [r for r in calls(sb, "itemsEdit") if int(r.body["item_id"]) == item]
+        assert rows(sqlite_url, "select status from push_journal where base_item_id = :i", i=item) == [
+            ("recovered",)
+        ]
+        assert db_state(sqlite_url) == base_state(sb)
+
+
+def test_a_second_sync_for_a_busy_account_says_so_and_exits(tmp_path, sqlite_url, capsys):
+    from ecauto_lib.db import make_engine
+
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        engine = make_engine(sqlite_url)
+        from datetime import UTC, datetime
+
+        holder = locks.new_holder()  # this (live) process holds the account
+        locks.acquire(engine, ["base_account_2"], holder, datetime.now(UTC))
+        sb.clear_requests()
+        code = run(Options(mode=SyncMode.FULL, dry_run=False, accounts=None, limit=None, demo=False))
+        assert code == 3
+        assert "already running for account 'base_account_2'" in capsys.readouterr().err
+        assert not sb.requests  # nothing was fetched or pushed
+        locks.release(engine, ["base_account_2"], holder)
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kill_after_edits", [3, 11])
+def test_kill_9_mid_push_then_a_clean_rerun(tmp_path, sqlite_url, kill_after_edits):
+    """A real ``kill -9`` of ``python flows/sync.py`` once N edits reached BASE, then a rerun."""
+    from prefect.settings import PREFECT_API_URL
+
+    scenario = Scenario.generate(n_asins=40, n_shops=2, seed=11, mispriced_share=0.8)
+    extra = {"ECAUTO_CONFIRM_SELL_OUTS": "false"}
+    with marketplace(tmp_path, sqlite_url, scenario, extra_env=extra) as sb:
+        import_listings(source="base")
+        sb.clear_requests()
+        env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "ERROR"}
+        child = subprocess.Popen(
+            [sys.executable, str(ROOT / "flows" / "sync.py")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        try:
+            while len(calls(sb, "itemsEdit")) < kill_after_edits:
+                assert child.poll() is None, "the run ended before it could be killed"
+                assert time.monotonic() < deadline
+                time.sleep(0.002)
+            child.send_signal(signal.SIGKILL)
+        finally:
+            child.wait(timeout=30)
+        assert child.returncode == -signal.SIGKILL
+
+        sync()  # the rerun: settles the journal, takes over the dead run's locks, finishes the job
+        assert sync()["changes"] == 0  # nothing left to do
+        assert db_state(sqlite_url) == base_state(sb)  # the DB agrees with BASE item by item
+        sent = edits_per_change(sb)
+        assert sent and max(sent.values()) == 1, [k for k, v in sent.items() if v > 1]  # nothing sent twice
+        assert rows(sqlite_url, "select count(*) from push_journal where status = 'sent'")[0][0] == 0
