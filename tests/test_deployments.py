@@ -318,7 +318,9 @@ def test_served_deployments_carry_the_yaml_schedules_and_pause_on_shutdown(prefe
     env = {
         **prefect_server.env,
         "ECAUTO_ACCOUNTS_FILE": str(tmp_path / "absent.json"),
-        "PREFECT_LOGGING_LEVEL": "DEBUG",  # for "Starting runner...": its SIGTERM handler is set
+        # DEBUG for the poller's "Discovered N scheduled flow runs": by then the runner is started
+        # and handles SIGTERM (earlier, Prefect exits without pausing anything).
+        "PREFECT_LOGGING_LEVEL": "DEBUG",
     }
     log = tmp_path / "serve.log"
     cmd = [sys.executable, str(PROJECT_DIR / "flows" / "serve.py"), str(served_yaml)]
@@ -341,7 +343,7 @@ def test_served_deployments_carry_the_yaml_schedules_and_pause_on_shutdown(prefe
             )
             assert deployment.global_concurrency_limit.limit == 1
             assert deployment.work_pool_name is None and not deployment.paused
-        wait_for(lambda: "Starting runner" in log.read_text(errors="replace"), 30, "the runner", log)
+        wait_for(lambda: "scheduled flow runs" in log.read_text(errors="replace"), 30, "the runner", log)
         stop(proc)
         assert all(client.read_deployment(d.id).paused for d in found.values()), _tail(log)
 
