@@ -11,7 +11,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -21,6 +21,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from ecauto_lib.errors import ConfigError
+from ecauto_lib.guards import GuardPolicy
 
 DEFAULT_SP_API_ENDPOINT = "https://sellingpartnerapi-fe.amazon.com"
 DEFAULT_LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
@@ -62,6 +63,7 @@ class AccountConfig:
     refresh_token: str = field(repr=False, default="")
     markup: Decimal = Decimal("1.3")
     active: bool = True
+    guards: GuardPolicy | None = None  # None: the global guard settings
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,9 @@ class SyncPolicy:
     # price outside them is skipped and flagged in the report, never clamped.
     min_price_yen: int = 300
     max_price_yen: int = 1_000_000
+    # Never sell at a loss: a price must be at least Amazon price × (1 + pct/100) + yen.
+    min_margin_pct: Decimal = Decimal("5")
+    min_margin_yen: int = 0
     base_calls_per_hour: int = 5000  # BASE's documented budget per shop
 
 
@@ -96,6 +101,11 @@ class Settings:
     retry_base_delay_seconds: float = 2.0
     # Hide only on a confirmed sell-out: a new "out of stock" is re-fetched once in the same run.
     confirm_sell_outs: bool = True
+    guards: GuardPolicy = GuardPolicy()
+
+    def guard_policies(self) -> dict[str, GuardPolicy]:
+        """Each account's guard limits (its own, or the global ones)."""
+        return {a.id: a.guards or self.guards for a in self.accounts}
 
     def account(self, account_id: str) -> AccountConfig:
         for acc in self.accounts:
@@ -142,8 +152,9 @@ def load_settings(
     values = merged_environment(env, dotenv_path)
     sp_api = _sp_api_config(values) if require_sp_api else _optional_sp_api_config(values)
     policy = _policy(values)
+    guards = _guards(values)
     accounts_file = values.get("ECAUTO_ACCOUNTS_FILE") or DEFAULT_ACCOUNTS_FILE
-    accounts = load_accounts(accounts_file, values, policy.markup) if require_accounts else ()
+    accounts = load_accounts(accounts_file, values, policy.markup, guards) if require_accounts else ()
     database_url = values.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if "://" not in database_url:
         raise ConfigError("DATABASE_URL", "must be an SQLAlchemy URL such as sqlite:///data/master.db")
@@ -158,6 +169,7 @@ def load_settings(
             values, "ECAUTO_RETRY_BASE_DELAY_SECONDS", 2.0, minimum=0, maximum=60
         ),
         confirm_sell_outs=_flag(values, "ECAUTO_CONFIRM_SELL_OUTS", True),
+        guards=guards,
     )
 
 
@@ -230,11 +242,37 @@ def _policy(values: Mapping[str, str]) -> SyncPolicy:
         max_delivery_hours=int(_number(values, "ECAUTO_MAX_DELIVERY_HOURS", 72, minimum=0, maximum=24 * 60)),
         min_price_yen=int(_number(values, "ECAUTO_MIN_PRICE_YEN", 300, minimum=1, maximum=10_000_000)),
         max_price_yen=int(_number(values, "ECAUTO_MAX_PRICE_YEN", 1_000_000, minimum=1, maximum=100_000_000)),
+        min_margin_pct=Decimal(str(_number(values, "ECAUTO_MIN_MARGIN_PCT", 5, minimum=0, maximum=900))),
+        min_margin_yen=int(_number(values, "ECAUTO_MIN_MARGIN_YEN", 0, minimum=0, maximum=1_000_000)),
         base_calls_per_hour=int(_number(values, "ECAUTO_BASE_CALLS_PER_HOUR", 5000, minimum=1, maximum=5000)),
     )
     if policy.min_price_yen >= policy.max_price_yen:
         raise ConfigError("ECAUTO_MIN_PRICE_YEN", "must be lower than ECAUTO_MAX_PRICE_YEN")
     return policy
+
+
+_GUARD_SETTINGS = {  # GuardPolicy field → (environment variable, accounts-file key, maximum)
+    "max_move_pct": ("ECAUTO_MAX_PRICE_MOVE_PCT", "max_price_move_pct", 1000.0),
+    "breaker_hide_pct": ("ECAUTO_BREAKER_HIDE_PCT", "breaker_hide_pct", 100.0),
+    "breaker_cut_pct": ("ECAUTO_BREAKER_CUT_PCT", "breaker_cut_pct", 100.0),
+    "breaker_min_items": ("ECAUTO_BREAKER_MIN_ITEMS", "breaker_min_items", 1_000_000.0),
+}
+
+
+def _guards(
+    values: Mapping[str, str], base: GuardPolicy | None = None, where: str | None = None
+) -> GuardPolicy:
+    """Guard limits from the environment, or (``where`` given) an account entry over ``base``."""
+    base = base or GuardPolicy()
+    changes: dict[str, float | int] = {}
+    for name, (env_name, key, maximum) in _GUARD_SETTINGS.items():
+        setting = env_name if where is None else f"{where}.{key}"
+        raw = values.get(env_name if where is None else key)
+        if raw is None or raw == "":
+            continue
+        number = _number({setting: str(raw)}, setting, 0, minimum=0, maximum=maximum)
+        changes[name] = int(number) if name == "breaker_min_items" else number
+    return replace(base, **changes)
 
 
 def parse_markup(raw: object, setting: str) -> Decimal:
@@ -255,7 +293,7 @@ _REQUIRED_ACCOUNT_FIELDS = ("id", "name", "client_id", "client_secret", "redirec
 
 
 def load_accounts(
-    path: str | Path, env: Mapping[str, str], default_markup: Decimal
+    path: str | Path, env: Mapping[str, str], default_markup: Decimal, guards: GuardPolicy | None = None
 ) -> tuple[AccountConfig, ...]:
     """Read the accounts file (``{"accounts": [...]}``); values may be ``${ENV_VAR}`` references."""
     setting = f"ECAUTO_ACCOUNTS_FILE ({path})"
@@ -271,7 +309,7 @@ def load_accounts(
     if not isinstance(document, dict) or not isinstance(document.get("accounts"), list):
         raise ConfigError(setting, 'must be a JSON object with an "accounts" list')
     accounts = tuple(
-        _account(entry, f"{setting} accounts[{i}]", env, default_markup)
+        _account(entry, f"{setting} accounts[{i}]", env, default_markup, guards or GuardPolicy())
         for i, entry in enumerate(document["accounts"])
     )
     seen: set[str] = set()
@@ -284,7 +322,9 @@ def load_accounts(
     return accounts
 
 
-def _account(entry: Any, where: str, env: Mapping[str, str], default_markup: Decimal) -> AccountConfig:
+def _account(
+    entry: Any, where: str, env: Mapping[str, str], default_markup: Decimal, guards: GuardPolicy
+) -> AccountConfig:
     if not isinstance(entry, dict):
         raise ConfigError(where, "must be a JSON object")
     resolved: dict[str, str] = {}

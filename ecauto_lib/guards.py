@@ -10,9 +10,22 @@ and nothing changes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+import pandas as pd
 
 from ecauto_lib.domain import Observation, Outcome
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    """Limits that hold a change for review instead of pushing it (configurable, on by default)."""
+
+    max_move_pct: float = 30.0  # a price moving more than this in one run is held
+    breaker_hide_pct: float = 30.0  # hiding more than this share of an account's listings trips the breaker
+    breaker_cut_pct: float = 30.0  # cutting more than this share of its prices trips the breaker
+    breaker_min_items: int = 5  # fewer affected items than this never trip it
+
 
 _GONE = (Outcome.OUT_OF_STOCK, Outcome.FILTERED_OUT)
 
@@ -49,3 +62,68 @@ def confirm_sell_outs(first: Iterable[Observation], second: Iterable[Observation
         else:
             merged.append(again)
     return merged
+
+
+# --------------------------------------------------------------------------------------------
+# Price and volume guards (vectorised on the planned changes)
+# --------------------------------------------------------------------------------------------
+
+HELD_COLUMNS = ["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
+
+
+def hold_risky_changes(
+    changes: pd.DataFrame,
+    listings_per_account: Mapping[str, int],
+    policies: Mapping[str, GuardPolicy],
+    *,
+    confirm: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split planned changes into (to push, held for review).
+
+    - A price that moves more than ``max_move_pct`` from what BASE shows is held.
+    - Circuit breaker, per account: if the run would hide more than ``breaker_hide_pct`` of the
+      account's listings, or cut more than ``breaker_cut_pct`` of its prices, none of those hides
+      (or cuts) is pushed: all are held, with the reason. Only counts of at least
+      ``breaker_min_items`` trip it.
+    ``policies`` maps account id → its limits (accounts missing from it use the defaults).
+    ``confirm=True`` (``--confirm``) releases everything held.
+    """
+    if confirm or changes.empty:
+        return changes, pd.DataFrame(columns=HELD_COLUMNS)
+    default = GuardPolicy()
+    limit_of = {a: policies.get(a, default) for a in changes["account_id"].unique()}
+    reason = pd.Series("", index=changes.index, dtype=object)
+    is_price = changes["field"].eq("price")
+    old = changes["old_value"].astype("Float64")
+    move_pct = ((changes["new_value"] - old).abs() / old * 100).where(is_price & old.gt(0))
+    max_move = changes["account_id"].map(lambda a: limit_of[a].max_move_pct).astype(float)
+    too_far = move_pct.gt(max_move).fillna(False).astype(bool)
+    reason[too_far] = (
+        "price move "
+        + move_pct[too_far].round(0).astype("Int64").astype(str)
+        + "% exceeds ±"
+        + max_move[too_far].map("{:g}".format)
+        + "% (run with --confirm to release)"
+    )
+
+    hides = changes["field"].eq("visible") & changes["new_value"].eq(0)
+    cuts = is_price & (changes["new_value"] < old).fillna(False).astype(bool)
+    for kind, mask, limit_name in (
+        ("hide", hides, "breaker_hide_pct"),
+        ("cut the price of", cuts, "breaker_cut_pct"),
+    ):
+        counts = changes[mask].groupby("account_id").size()
+        for account_id, count in counts.items():
+            policy = limit_of[account_id]
+            limit = getattr(policy, limit_name)
+            total = max(1, int(listings_per_account.get(account_id, 0)))
+            share = 100 * count / total
+            if count >= policy.breaker_min_items and share > limit:
+                tripped = mask & changes["account_id"].eq(account_id)
+                reason[tripped] = (
+                    f"circuit breaker: this run would {kind} {count} of {total} listings ({share:.0f}% > {limit:g}%); "
+                    "nothing of the kind was pushed (run with --confirm to release)"
+                )
+    held_mask = reason.ne("")
+    held = changes[held_mask].assign(reason=reason[held_mask])[HELD_COLUMNS]
+    return changes[~held_mask], held.reset_index(drop=True)

@@ -33,6 +33,7 @@ class PricingPlan:
 
     changes: pd.DataFrame  # CHANGE_COLUMNS; old_value is NA when BASE's value is unknown
     flagged: pd.DataFrame  # FLAGGED_COLUMNS
+    held: pd.DataFrame | None = None  # changes held for review by the guards (CHANGE_COLUMNS)
 
 
 def markup_ratio(markup: Decimal) -> tuple[int, int]:
@@ -96,14 +97,27 @@ def _price_changes(
 
     too_low = frame["computed_price"] < policy.min_price_yen
     too_high = frame["computed_price"] > policy.max_price_yen
-    out_of_bounds = too_low | too_high
-    flagged = frame[out_of_bounds].assign(
-        reason=np.where(
-            too_low[out_of_bounds],
+    # Never sell at a loss: computed ≥ amazon × (1 + pct/100) + yen, compared in integers
+    # (pct in hundredths of a percent).
+    margin_bp = int(policy.min_margin_pct * 100)
+    floor_x10000 = (
+        frame["amazon_price_yen"].astype("Int64") * (10_000 + margin_bp) + policy.min_margin_yen * 10_000
+    )
+    thin = (frame["computed_price"] * 10_000 < floor_x10000).fillna(False).astype(bool)
+    out_of_bounds = too_low | too_high | thin
+    margin_text = (
+        f"below the minimum margin ({policy.min_margin_pct}% + ¥{policy.min_margin_yen:,} over Amazon)"
+    )
+    reasons = np.select(
+        [too_low, too_high, thin],
+        [
             f"below the minimum price ¥{policy.min_price_yen:,}",
             f"above the maximum price ¥{policy.max_price_yen:,}",
-        )
-    )[FLAGGED_COLUMNS]
+            margin_text,
+        ],
+        default="",
+    )
+    flagged = frame.assign(reason=reasons)[out_of_bounds][FLAGGED_COLUMNS]
 
     frame = frame[~out_of_bounds]
     difference = (frame["computed_price"] - frame["base_price"]).abs()

@@ -72,7 +72,8 @@ class AccountSummary:
     price_changes: int = 0  # planned
     hides: int = 0  # planned
     publishes: int = 0  # planned
-    flagged: int = 0  # prices refused (out of bounds)
+    flagged: int = 0  # prices refused (out of bounds, below the minimum margin)
+    held: int = 0  # changes held for review (big move, circuit breaker)
     prices_changed: int = 0  # confirmed by BASE
     hidden: int = 0
     published: int = 0
@@ -97,8 +98,10 @@ class RunReport:
     accounts: list[AccountSummary] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)  # every change planned/pushed
     flagged: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int = 0
+    confirmed: bool = False  # --confirm: held changes released
 
     @property
     def seconds(self) -> float:
@@ -116,6 +119,7 @@ class RunReport:
             "accounts": {a.account_id: asdict(a) for a in self.accounts},
             "changes": len(self.changes),
             "flagged": len(self.flagged),
+            "held": len(self.held),
             "item_failures": self.item_failures,
         }
 
@@ -147,6 +151,8 @@ def render_markdown(report: RunReport) -> str:
     }[report.mode]
     if report.dry_run:
         mode += " · DRY RUN (BASE・DBへの書き込みなし / nothing written)"
+    if report.confirmed:
+        mode += " · --confirm (確認待ちを解除 / held changes released)"
     total = report.seconds
     rate = f"{f.stale / f.seconds:.2f} ASIN/秒" if f.seconds > 0 and f.stale else "-"
     lines = [
@@ -202,6 +208,7 @@ def render_markdown(report: RunReport) -> str:
             a.hidden if not report.dry_run else f"({a.hides})",
             a.published if not report.dry_run else f"({a.publishes})",
             a.flagged,
+            a.held,
             a.deferred,
             a.delisted,
             a.errors,
@@ -222,6 +229,7 @@ def render_markdown(report: RunReport) -> str:
                 "非公開に変更",
                 "公開に変更",
                 "価格保留",
+                "確認待ち",
                 "延期",
                 "削除済",
                 "エラー",
@@ -232,7 +240,8 @@ def render_markdown(report: RunReport) -> str:
         ),
         "",
         "_(価格更新 = prices changed, 非公開に変更 = hidden, 公開に変更 = published, 価格保留 = price outside bounds "
-        "(flagged, not pushed), 延期 = deferred by the BASE hourly limit (first next run), 削除済 = gone from BASE "
+        "(flagged, not pushed), 確認待ち = held for review (big move / circuit breaker; `--confirm` releases), "
+        "延期 = deferred by the BASE hourly limit (first next run), 削除済 = gone from BASE "
         "(delisted). In a dry run the planned counts are shown in brackets.)_",
     ]
     stock_rows = [(a.account_id, a.in_stock, a.out_of_stock, a.unknown_stock) for a in report.accounts]
@@ -270,6 +279,27 @@ def render_markdown(report: RunReport) -> str:
                     r["reason"],
                 )
                 for r in report.flagged[:100]
+            ],
+        )
+    if report.held:
+        lines += [
+            "",
+            f"## 確認待ち (held for review: {len(report.held)}; release with `python flows/sync.py --confirm`)",
+            "",
+        ]
+        lines += _table(
+            ("ASIN", "アカウント", "item", "項目", "変更前", "変更後", "理由"),
+            [
+                (
+                    r["asin"],
+                    r["account_id"],
+                    r["base_item_id"],
+                    r["field"],
+                    _value(r["field"], r["old_value"]),
+                    _value(r["field"], r["new_value"]),
+                    r["reason"],
+                )
+                for r in report.held[:100]
             ],
         )
     if report.failures:

@@ -44,7 +44,7 @@ from tasks.amazon import fetch_catalog_batch, fetch_offers_batch
 from tasks.base import push_account, settle_journal
 from tasks.freshness import diff_ttls
 from tasks.listings import load_listings, prepare_database
-from tasks.pricing import compute_changes
+from tasks.pricing import compute_changes, hold_risky
 from tasks.report import publish_report
 from tasks.store import finish_run_record, start_run_record, write_observations
 
@@ -53,13 +53,17 @@ BATCH_SIZE = 20  # getItemOffersBatch and searchCatalogItems both take at most 2
 
 @flow(name="ecauto-sync", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
 def sync(
-    mode: str = "full", dry_run: bool = False, accounts: list[str] | None = None, limit: int | None = None
+    mode: str = "full",
+    dry_run: bool = False,
+    accounts: list[str] | None = None,
+    limit: int | None = None,
+    confirm: bool = False,
 ) -> dict:
     """Load listings → diff TTLs → fetch stale ASINs → compute changes → push to BASE → record and report."""
     settings = load_settings()
     sync_mode = SyncMode(mode)
     selected = settings.select_accounts(accounts)
-    report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=datetime.now(UTC))
+    report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=datetime.now(UTC), confirmed=confirm)
 
     prepare_database(settings.database_url, dry_run=dry_run)
     if dry_run:
@@ -101,6 +105,7 @@ def _pipeline(
     current = apply_catalog(apply_observations(listings, observations), infos)
 
     plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
+    plan = hold_risky(plan, current, settings.guard_policies(), confirm=report.confirmed)
     results = {} if dry_run else push_changes(settings, selected, plan, report.run_id)
 
     summarise(report, selected, current, observations, plan, results)
@@ -315,6 +320,11 @@ def summarise(
         for row in plan.changes.to_dict("records")
     ]
     report.flagged = plan.flagged.to_dict("records")
+    held = plan.held if plan.held is not None else plan.changes.iloc[0:0]
+    report.held = [
+        {**row, "old_value": None if pd.isna(row["old_value"]) else int(row["old_value"])}
+        for row in held.to_dict("records")
+    ]
     report.failures = [
         {"asin": o.asin, "account_id": "-", "error": "fetch", "message": o.reason or ""}
         for o in observations
@@ -339,6 +349,7 @@ def summarise(
                 hides=int((planned["field"].eq("visible") & planned["new_value"].eq(0)).sum()),
                 publishes=int((planned["field"].eq("visible") & planned["new_value"].eq(1)).sum()),
                 flagged=int((plan.flagged["account_id"] == account.id).sum()),
+                held=int((held["account_id"] == account.id).sum()),
                 prices_changed=result.count("price"),
                 hidden=result.count("visible", 0),
                 published=result.count("visible", 1),
@@ -352,7 +363,7 @@ def summarise(
         )
         report.failures += [{**f, "account_id": account.id} for f in result.failed]
     deferred = sum(a.deferred for a in report.accounts)
-    report.exit_code = 1 if report.item_failures or deferred else 0
+    report.exit_code = 1 if report.item_failures or deferred or report.held else 0
     report.finished_at = datetime.now(UTC)
 
 
@@ -368,6 +379,7 @@ class Options:
     accounts: list[str] | None
     limit: int | None
     demo: bool
+    confirm: bool = False
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -397,7 +409,7 @@ def parse_args(argv: list[str] | None) -> Options:
     if args.limit is not None and args.limit < 0:
         parser.error("--limit must be 0 or more")
     mode = SyncMode.PRICE if args.price_only else SyncMode.STOCK if args.stock_only else SyncMode.FULL
-    return Options(mode, args.dry_run, args.account, args.limit, args.demo)
+    return Options(mode, args.dry_run, args.account, args.limit, args.demo, args.confirm)
 
 
 def preflight(options: Options) -> None:
@@ -418,7 +430,11 @@ def run(options: Options) -> int:
         return 2
     try:
         result = sync(
-            mode=options.mode.value, dry_run=options.dry_run, accounts=options.accounts, limit=options.limit
+            mode=options.mode.value,
+            dry_run=options.dry_run,
+            accounts=options.accounts,
+            limit=options.limit,
+            confirm=options.confirm,
         )
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)

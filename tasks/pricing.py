@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pandas as pd
@@ -9,6 +10,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from ecauto_lib.config import SyncMode, SyncPolicy
+from ecauto_lib.guards import GuardPolicy, hold_risky_changes
 from ecauto_lib.pricing import PricingPlan, plan_changes
 
 
@@ -26,3 +28,15 @@ def compute_changes(
         len(plan.flagged),
     )
     return plan
+
+
+@task(name="hold-risky-changes", cache_policy=NO_CACHE)
+def hold_risky(
+    plan: PricingPlan, listings: pd.DataFrame, policies: dict[str, GuardPolicy], *, confirm: bool
+) -> PricingPlan:
+    """Hold big price moves and circuit-breaker volumes for review (``--confirm`` releases them)."""
+    per_account = listings.groupby("account_id").size().to_dict()
+    push, held = hold_risky_changes(plan.changes, per_account, policies, confirm=confirm)
+    if len(held):
+        get_run_logger().warning("%d changes held for review: %s", len(held), held["reason"].iloc[0])
+    return replace(plan, changes=push.reset_index(drop=True), held=held)

@@ -293,3 +293,20 @@ def test_reconcile_repairs_price_visibility_and_deleted_items(tmp_path, sqlite_u
             sqlite_url, "select base_price, base_visible from listings where base_item_id = :i", i=edited
         ) == [(live["price"], bool(live["visible"]))]
         assert reconcile()["exit_code"] == 0  # repaired
+
+
+def test_big_price_move_is_held_for_review_and_released_with_confirm(tmp_path, sqlite_url):
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        sb.set_price("B07YV55TNL", 4000)  # Amazon ¥2,180 → ¥4,000: BASE ¥2,830 → ¥5,200 (+84%)
+        item = item_id_of(sb, "base_account_1", "B07YV55TNL")
+        result = sync()
+        assert result["exit_code"] == 1 and result["held"] == 1
+        assert sb.item("base_account_1", item)["price"] == 2830  # not pushed
+        assert "price move 84% exceeds ±30%" in result["report"]
+        assert result["accounts"]["base_account_1"]["held"] == 1
+        assert result["changes"] == 7  # everything else went through
+
+        released = sync(confirm=True)  # `python flows/sync.py --confirm`
+        assert released["exit_code"] == 0 and released["held"] == 0
+        assert sb.item("base_account_1", item)["price"] == 5200

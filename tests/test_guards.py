@@ -39,3 +39,67 @@ def test_confirmation_agrees_disagrees_or_fails():
         merged["B000000003"].reason == "sell-out not confirmed (out_of_stock, then HTTP 500 InternalFailure)"
     )
     assert merged["B000000004"] is first[3]
+
+
+import pandas as pd  # noqa: E402
+
+from ecauto_lib.guards import GuardPolicy, hold_risky_changes  # noqa: E402
+
+
+def changes_frame(rows):
+    frame = pd.DataFrame(
+        rows, columns=["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
+    )
+    frame["old_value"] = frame["old_value"].astype("Int64")
+    return frame
+
+
+def test_price_moving_more_than_the_limit_is_held():
+    changes = changes_frame(
+        [
+            ["a", "B000000001", 1, "price", 1000, 1300, "r"],  # +30%: allowed (not more than)
+            ["a", "B000000002", 2, "price", 1000, 1310, "r"],  # +31%: held
+            ["a", "B000000003", 3, "price", 1000, 600, "r"],  # -40%: held
+            ["a", "B000000004", 4, "price", None, 99999, "r"],  # unknown old price: no basis, pushed
+        ]
+    )
+    push, held = hold_risky_changes(changes, {"a": 100}, {})
+    assert push["asin"].tolist() == ["B000000001", "B000000004"]
+    assert held["reason"].tolist() == [
+        "price move 31% exceeds ±30% (run with --confirm to release)",
+        "price move 40% exceeds ±30% (run with --confirm to release)",
+    ]
+    push, held = hold_risky_changes(changes, {"a": 100}, {}, confirm=True)
+    assert len(push) == 4 and held.empty
+
+
+def test_circuit_breaker_holds_every_hide_of_an_account_that_would_hide_too_much():
+    hides = [["a", f"B00000000{i}", i, "visible", 1, 0, "amazon out_of_stock"] for i in range(6)]
+    other = [["b", f"B00000001{i}", 10 + i, "visible", 1, 0, "amazon out_of_stock"] for i in range(6)]
+    cut = [["a", "B000000099", 99, "price", 1000, 900, "r"]]
+    changes = changes_frame(hides + other + cut)
+    push, held = hold_risky_changes(changes, {"a": 10, "b": 100}, {})
+    # a: 6 of 10 (60% > 30%) → all six held; b: 6 of 100 → pushed; the price cut is not a hide
+    assert sorted(held["base_item_id"]) == [0, 1, 2, 3, 4, 5]
+    assert (
+        held["reason"].iloc[0].startswith("circuit breaker: this run would hide 6 of 10 listings (60% > 30%)")
+    )
+    assert sorted(push["base_item_id"]) == [10, 11, 12, 13, 14, 15, 99]
+
+
+def test_breaker_limits_per_account_and_minimum_count():
+    hides = [["a", f"B00000000{i}", i, "visible", 1, 0, "r"] for i in range(4)]
+    changes = changes_frame(hides)
+    push, held = hold_risky_changes(changes, {"a": 4}, {})  # 100%, but only 4 < 5 items
+    assert held.empty
+    strict = {"a": GuardPolicy(breaker_min_items=1, breaker_hide_pct=50)}
+    push, held = hold_risky_changes(changes, {"a": 4}, strict)
+    assert len(held) == 4 and push.empty
+
+
+def test_breaker_on_price_cuts():
+    cuts = [["a", f"B00000000{i}", i, "price", 1000, 900, "r"] for i in range(5)]
+    push, held = hold_risky_changes(changes_frame(cuts), {"a": 10}, {})
+    assert len(held) == 5 and held["reason"].iloc[0].startswith(
+        "circuit breaker: this run would cut the price of 5"
+    )

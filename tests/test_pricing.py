@@ -246,3 +246,39 @@ def test_plan_on_100k_listings_is_vectorised():
     else:
         assert got.empty
     assert (plan.changes["field"] == "visible").sum() == 10_000
+
+
+def test_minimum_margin_guard_flags_a_price_that_would_sell_at_a_loss():
+    policy = SyncPolicy(min_margin_pct=Decimal("10"), min_margin_yen=50)
+    plan = _plan(
+        [
+            # 1.05 markup: 1050 < 1000 × 1.10 + 50 = 1150 → flagged, never pushed
+            {
+                "account_id": "thin",
+                "asin": "B000000001",
+                "amazon_price_yen": 1000,
+                "base_price": 2000,
+                "stock_state": "in_stock",
+            },
+            # 1.3 markup: 1300 ≥ 1150 → pushed
+            {
+                "account_id": "ok",
+                "asin": "B000000002",
+                "amazon_price_yen": 1000,
+                "base_price": 2000,
+                "stock_state": "in_stock",
+            },
+            # exactly on the floor: 1.15 markup → 1150 = 1150 → allowed
+            {
+                "account_id": "edge",
+                "asin": "B000000003",
+                "amazon_price_yen": 1000,
+                "base_price": 2000,
+                "stock_state": "in_stock",
+            },
+        ],
+        markups={"thin": Decimal("1.05"), "ok": Decimal("1.3"), "edge": Decimal("1.15")},
+        policy=policy,
+    )
+    assert plan.changes["asin"].tolist() == ["B000000002", "B000000003"]
+    assert plan.flagged["reason"].tolist() == ["below the minimum margin (10% + ¥50 over Amazon)"]
