@@ -1,0 +1,620 @@
+"""EC Auto benchmark: fill the Amazon quota, and prove it side by side with the seed's approach.
+
+    python benchmarks/run.py                 # full run: 10,000 ASINs at --speed 100 (about 8 min)
+    python benchmarks/run.py --quick         # smoke run: 400 ASINs at --speed 200 (about 1.5 min)
+    python benchmarks/run.py --skip baseline,scaling --asins 2000
+
+Parts (``--skip`` any of them):
+
+- ``pipeline``: the sync flow against the simulator (a fresh process, a local Prefect server):
+  SP-API utilisation per operation, 429s, ASINs per real-time-equivalent second, BASE edits per
+  shop per hour-equivalent, local CPU/wall/RSS, Prefect task runs;
+- ``baseline``: the seed's approach (:mod:`benchmarks.baseline`) on the same scenario;
+- ``scaling``: the flow's local cost at several sizes with instantly answering APIs;
+- ``staleness``: stock-data age under an hourly schedule (:mod:`benchmarks.staleness`);
+- ``pacer``: the client's token bucket against Prefect's ``rate_limit`` at the scaled quota.
+
+Prints a table and writes JSON (``--out``, default ``benchmarks/results/latest.json``).
+docs/performance.md explains every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if __package__ in (None, ""):  # `python benchmarks/run.py` from a checkout
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import metrics  # noqa: E402
+from benchmarks.report import evaluate_targets, render  # noqa: E402
+
+PARTS = ("pipeline", "baseline", "scaling", "staleness", "pacer")
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
+# Settings a developer's shell might carry into a measured run.
+_SCRUBBED_ENV = (
+    "DATABASE_URL",
+    "SP_API_REFRESH_TOKEN",
+    "REFRESH_TOKEN",
+    "LWA_APP_ID",
+    "LWA_CLIENT_SECRET",
+    "SP_API_ENDPOINT",
+    "LWA_TOKEN_URL",
+    "BASE_API_URL",
+    "ECAUTO_ACCOUNTS_FILE",
+    "PREFECT_API_URL",
+    "PREFECT_PROFILE",
+)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything one invocation measures."""
+
+    speed: float = 100.0
+    asins: int = 10_000
+    shops: int = 2
+    overlap: float = 0.1
+    seed: int = 1
+    # Realistic shares for an hourly sync where everything is stale (see docs/performance.md).
+    price_moved_share: float = 0.10
+    hidden_share: float = 0.05
+    out_of_stock_share: float = 0.05
+    filtered_share: float = 0.03
+    scaling_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
+    staleness_hours: int = 48
+    pacer_calls: int = 40
+    skip: frozenset[str] = field(default_factory=frozenset)
+    quick: bool = False
+    scale_client_defaults: bool = True  # see benchmarks.worker.scaled_operations
+
+    def runs(self, part: str) -> bool:
+        return part not in self.skip
+
+
+def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
+    parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--speed", type=float, help="simulator time scale (default 100; --quick 200)")
+    parser.add_argument("--asins", type=int, help="ASINs in the scenario (default 10000; --quick 400)")
+    parser.add_argument("--shops", type=int, default=2)
+    parser.add_argument("--overlap", type=float, default=0.1, help="share of ASINs listed in two shops")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--scaling",
+        metavar="N,N,...",
+        help="listing counts of the local-cost runs (default 1000,10000,100000)",
+    )
+    parser.add_argument(
+        "--skip", default="", metavar="PART,...", help=f"parts to leave out: {','.join(PARTS)}"
+    )
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (about 1.5 minutes)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
+    parser.add_argument(
+        "--unscaled-client-defaults",
+        action="store_true",
+        help="leave the SP-API client's default rates unscaled (shows the first-call stall)",
+    )
+    args = parser.parse_args(argv)
+    skip = frozenset(p.strip() for p in args.skip.split(",") if p.strip())
+    unknown = skip - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    if args.scaling:
+        sizes = tuple(int(x) for x in args.scaling.split(","))
+    else:
+        sizes = (200, 2_000) if args.quick else (1_000, 10_000, 100_000)
+    config = BenchConfig(
+        speed=args.speed or (200.0 if args.quick else 100.0),
+        asins=args.asins or (400 if args.quick else 10_000),
+        shops=args.shops,
+        overlap=args.overlap,
+        seed=args.seed,
+        scaling_sizes=sizes,
+        staleness_hours=24 if args.quick else 48,
+        pacer_calls=15 if args.quick else 40,
+        skip=skip,
+        quick=args.quick,
+        scale_client_defaults=not args.unscaled_client_defaults,
+    )
+    if config.speed <= 0 or config.asins < 1 or config.shops < 1:
+        parser.error("--speed, --asins and --shops must be positive")
+    return config, args.out, args.keep
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+class Workspace:
+    """The benchmark's temporary directory and the environment of the processes it starts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.base_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+        self.base_env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
+        self.server: Any = None
+
+    def prefect_env(self, name: str) -> dict[str, str]:
+        """Prefect variables for one measured process: the shared server, its own result store."""
+        from benchmarks.prefect_server import prefect_environment
+
+        env = prefect_environment(self.root / "prefect-client", self.server.api_url if self.server else None)
+        env["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(self.root / name / "results")
+        return env
+
+    def worker(self, name: str, mode: str, env: dict[str, str], **extra: Any) -> dict[str, Any]:
+        """Run ``benchmarks.worker`` in a fresh process (cwd = its own directory: no ``.env``)."""
+        directory = self.root / name
+        directory.mkdir(parents=True, exist_ok=True)
+        config, out, log = directory / "config.json", directory / "out.json", directory / "worker.log"
+        config.write_text(json.dumps({"mode": mode, "env": env, **extra}), encoding="utf-8")
+        with open(log, "wb") as sink:
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.worker", str(config), str(out)],
+                cwd=directory,
+                env={**self.base_env, **env},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if done.returncode != 0 or not out.exists():
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise RuntimeError(f"worker {name} ({mode}) failed with exit code {done.returncode}:\n{tail}")
+        return json.loads(out.read_text(encoding="utf-8"))
+
+
+def _say(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def _settle(space: Workspace, flow_run_id: str | None) -> dict[str, Any]:
+    """Wait for the server to finish ingesting the run's task runs; their count and the wait."""
+    from benchmarks.prefect_server import settled_task_run_count
+
+    if not flow_run_id or space.server is None:
+        return {"task_runs": None, "settle_seconds": None}
+    count, waited = settled_task_run_count(space.server.api_url, flow_run_id)
+    return {"task_runs": count, "settle_seconds": waited}
+
+
+def task_run_counts(phases: dict[str, Any], settled: dict[str, Any], asins: int) -> dict[str, Any]:
+    """Task runs the flow started (counted in the client) and what the server had recorded."""
+    started = phases.get("prefect:task_runs", {}).get("calls")
+    return {
+        "task_runs": started,
+        "task_runs_per_20_asins": metrics.ratio(started, asins / 20 if asins else None),
+        "server_recorded_task_runs": settled["task_runs"],
+        "task_run_settle_seconds": settled["settle_seconds"],
+    }
+
+
+def phase_wall(phases: dict[str, dict[str, float]], *names: str) -> float:
+    return sum(phases.get(n, {}).get("wall", 0.0) for n in names)
+
+
+def account_api_wall(phases: dict[str, dict[str, float]], prefix: str) -> float:
+    """The longest per-shop API time (shops push in parallel)."""
+    walls = [v["wall"] for k, v in phases.items() if k.startswith(prefix + "[")]
+    return max(walls, default=0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# parts
+
+
+def make_scenario(config: BenchConfig) -> Any:
+    from ecauto_lib.sandbox import Scenario
+
+    return Scenario.generate(
+        config.asins,
+        config.shops,
+        seed=config.seed,
+        overlap=config.overlap,
+        out_of_stock_share=config.out_of_stock_share,
+        filtered_share=config.filtered_share,
+        mispriced_share=config.price_moved_share,
+        hidden_share=config.hidden_share,
+    )
+
+
+def run_pipeline(config: BenchConfig, space: Workspace, scenario: Any) -> dict[str, Any]:
+    """The sync flow against the simulator, measured from outside and inside."""
+    from ecauto_lib.sandbox import Sandbox
+    from flows.demo import demo_environment
+
+    directory = space.root / "pipeline"
+    directory.mkdir(parents=True, exist_ok=True)
+    with Sandbox(scenario, speed=config.speed, seed=config.seed) as sandbox:
+        env = {
+            **demo_environment(sandbox, directory),
+            # Retry delays are real seconds: scale them like everything else.
+            "ECAUTO_RETRY_BASE_DELAY_SECONDS": f"{2.0 / config.speed:.6f}",
+        }
+        _say("pipeline: registering listings from BASE (setup)")
+        imported = space.worker("pipeline-import", "import", {**env, **space.prefect_env("pipeline-import")})
+        sandbox.clear_requests()
+        server_cpu0 = space.server.cpu_seconds()
+        _say(f"pipeline: sync of {imported['inserted']} listings at speed {config.speed:g}")
+        run = space.worker(
+            "pipeline-sync",
+            "sync",
+            {**env, **space.prefect_env("pipeline-sync")},
+            client_speed=config.speed if config.scale_client_defaults else None,
+        )
+        settled = _settle(space, run["flow_run_id"])
+        server_cpu = space.server.cpu_seconds() - server_cpu0
+        records = sandbox.requests
+    return summarise_pipeline(config, run, records, imported, settled, server_cpu)
+
+
+def summarise_pipeline(
+    config: BenchConfig,
+    run: dict[str, Any],
+    records: list[Any],
+    imported: dict[str, Any],
+    settled: dict[str, Any],
+    server_cpu: float,
+) -> dict[str, Any]:
+    """Quota use from the simulator's log; local cost = the run's wall minus its API-bound time."""
+    from ecauto_lib.amazon.pacing import TokenBucket
+
+    speed = config.speed
+    phases = run["phases"]
+    offers = metrics.quota_use(records, "getItemOffersBatch", speed)
+    catalog = metrics.quota_use(records, "searchCatalogItems", speed)
+    rate, burst = offers["quota_rate"], offers["quota_burst"]
+    offers["projected_utilisation_at_speed_1"] = metrics.projected_utilisation(
+        offers, speed, TokenBucket(rate * speed, burst).spacing, TokenBucket(rate, burst).spacing
+    )
+    window = metrics.service_window(records, "sp-api")
+    sp_span_real = (window[1] - window[0]) if window else 0.0
+    base_api_wall = account_api_wall(phases, "api:base.edit_item")
+    local_wall = max(0.0, run["wall"] - sp_span_real - base_api_wall)
+    equiv_wall = local_wall + sp_span_real * speed + base_api_wall
+    asins = (run.get("fetch") or {}).get("asins") or offers["asins"]
+    fetch_rate = metrics.ratio(offers["asins"], offers["span_virtual_seconds"])
+    return {
+        "listings": imported["inserted"],
+        "asins": asins,
+        "import_seconds": imported["seconds"],
+        "exit_code": run["exit_code"],
+        "changes": run["changes"],
+        "flow_wall_seconds": run["wall"],
+        "flow_process_cpu_seconds": run["process_cpu"],
+        "peak_rss_mb": run["peak_rss_mb"],
+        "sp_api": {"getItemOffersBatch": offers, "searchCatalogItems": catalog},
+        "throttled": offers["throttled"] + catalog["throttled"],
+        "throttled_after_first_minute": offers["throttled_after_first_minute"]
+        + catalog["throttled_after_first_minute"],
+        "client_reported_throttled": (run.get("fetch") or {}).get("throttled"),
+        "sp_api_span_real_seconds": sp_span_real,
+        "sp_api_span_virtual_seconds": sp_span_real * speed,
+        "base_api_wall_seconds": base_api_wall,
+        "base": metrics.base_budget_use(records, speed),
+        "fetch_asins_per_second_equiv": fetch_rate,
+        "local_wall_seconds": local_wall,
+        "local_process_cpu_seconds": run["process_cpu"],
+        "prefect_server_cpu_seconds": server_cpu,
+        "equiv_wall_seconds": equiv_wall,
+        "local_share_of_equiv_wall": metrics.ratio(local_wall, equiv_wall),
+        "run_asins_per_second_equiv": metrics.ratio(asins, equiv_wall),
+        **task_run_counts(phases, settled, asins),
+        "phases": phases,
+        "missing_probes": run["missing_probes"],
+        "notes": run.get("notes", []),
+        "accounts": {
+            k: {f: v.get(f) for f in ("prices_changed", "hidden", "published", "calls", "deferred", "errors")}
+            for k, v in (run.get("accounts") or {}).items()
+        },
+    }
+
+
+def run_baseline_part(config: BenchConfig, scenario: Any) -> dict[str, Any]:
+    from benchmarks.baseline import SEED_ASIN_PER_SECOND, run_baseline
+    from ecauto_lib.sandbox import Sandbox
+
+    _say(f"baseline: the seed's loop over {config.asins} ASINs at speed {config.speed:g}")
+    with Sandbox(scenario, speed=config.speed, seed=config.seed) as sandbox:
+        result = run_baseline(sandbox)
+        records = sandbox.requests
+    offers = metrics.quota_use(records, "getItemOffers", config.speed)
+    fetch_virtual = result.fetch_seconds * config.speed
+    equiv_wall = fetch_virtual + result.push_seconds
+    return {
+        **result.as_dict(),
+        "sp_api": {"getItemOffers": offers},
+        "fetch_virtual_seconds": fetch_virtual,
+        "fetch_asins_per_second_equiv": metrics.ratio(result.asins, fetch_virtual),
+        "equiv_wall_seconds": equiv_wall,
+        "run_asins_per_second_equiv": metrics.ratio(result.asins, equiv_wall),
+        "base": metrics.base_budget_use(records, config.speed),
+        "seed_production_asins_per_second": SEED_ASIN_PER_SECOND,
+    }
+
+
+def run_scaling(config: BenchConfig, space: Workspace) -> list[dict[str, Any]]:
+    """The flow's local cost at each size, APIs answering instantly (one fresh process each)."""
+    from benchmarks.instant import Shares, build_templates, synthetic_listings
+    from ecauto_lib import db
+
+    shares = Shares(
+        overlap=config.overlap,
+        price_moved=config.price_moved_share,
+        hidden=config.hidden_share,
+        out_of_stock=config.out_of_stock_share,
+        filtered=config.filtered_share,
+    )
+    instant = {"templates": 256, "template_seed": config.seed}
+    templates = build_templates(instant["templates"], instant["template_seed"], shares)
+    accounts = tuple(f"base_account_{i + 1}" for i in range(config.shops))
+    rows = []
+    for size in config.scaling_sizes:
+        name = f"scaling-{size}"
+        directory = space.root / name
+        directory.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{directory / 'master.db'}"
+        _say(f"scaling: {size} listings, APIs answering instantly")
+        setup_started = time.perf_counter()
+        engine = db.make_engine(database_url)
+        db.upgrade(engine)
+        listings = synthetic_listings(size, templates, accounts=accounts, seed=config.seed, shares=shares)
+        db.upsert_listings(engine, listings)
+        engine.dispose()
+        setup_seconds = time.perf_counter() - setup_started
+        env = {**instant_settings(directory, accounts, database_url), **space.prefect_env(name)}
+        server_cpu0 = space.server.cpu_seconds()
+        run = space.worker(name, "sync-instant", env, instant=instant)
+        settled = _settle(space, run["flow_run_id"])
+        server_cpu = space.server.cpu_seconds() - server_cpu0
+        rows.append(summarise_scaling(size, len(listings), run, settled, server_cpu, setup_seconds))
+    return rows
+
+
+def instant_settings(directory: Path, accounts: tuple[str, ...], database_url: str) -> dict[str, str]:
+    """Settings for a run whose APIs are faked in-process (the URLs are never contacted)."""
+    unused = "http://127.0.0.1:9"
+    accounts_file = directory / "accounts.json"
+    accounts_file.write_text(
+        json.dumps(
+            {
+                "accounts": [
+                    {
+                        "id": a,
+                        "name": a,
+                        "client_id": f"bench-{a}",
+                        "client_secret": "bench-secret",
+                        "redirect_uri": "http://127.0.0.1/callback",
+                        "refresh_token": "bench-refresh",
+                    }
+                    for a in accounts
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    return {
+        "SP_API_ENDPOINT": unused,
+        "LWA_TOKEN_URL": unused + "/auth/o2/token",
+        "LWA_APP_ID": "bench-app",
+        "LWA_CLIENT_SECRET": "bench-secret",
+        "SP_API_REFRESH_TOKEN": "bench-refresh",
+        "BASE_API_URL": unused,
+        "ECAUTO_ACCOUNTS_FILE": str(accounts_file),
+        "DATABASE_URL": database_url,
+    }
+
+
+def summarise_scaling(
+    size: int, listings: int, run: dict[str, Any], settled: dict[str, Any], server_cpu: float, setup: float
+) -> dict[str, Any]:
+    phases = run["phases"]
+    fetch = run.get("fetch") or {}
+    diff = phase_wall(phases, "lib:stale_asins")
+    pricing = phase_wall(phases, "lib:plan_changes")
+    asins = fetch.get("asins") or 0
+    return {
+        "size": size,
+        "listings": listings,
+        "asins": asins,
+        "setup_seconds": setup,
+        "flow_wall_seconds": run["wall"],
+        "flow_process_cpu_seconds": run["process_cpu"],
+        "prefect_server_cpu_seconds": server_cpu,
+        "peak_rss_mb": run["peak_rss_mb"],
+        "diff_seconds": diff,
+        "pricing_seconds": pricing,
+        "pricing_plus_diff_seconds": diff + pricing,
+        "apply_observations_seconds": phase_wall(phases, "step:apply_observations"),
+        "load_seconds": phase_wall(phases, "lib:db.load_listings"),
+        "db_write_seconds": phase_wall(
+            phases,
+            "lib:db.upsert_observations",
+            "lib:db.upsert_catalog",
+            "lib:db.apply_pushed_changes",
+            "lib:db.mark_deferred",
+        ),
+        "pushed_change_writes": phases.get("lib:db.apply_pushed_changes", {}).get("calls", 0),
+        "fetch_step_seconds": phase_wall(phases, "step:fetch"),
+        "push_step_seconds": phase_wall(phases, "step:push"),
+        "changes": run["changes"],
+        **task_run_counts(phases, settled, asins),
+        "microseconds_per_listing": run["wall"] / listings * 1e6 if listings else None,
+        "phases": phases,
+        "missing_probes": run["missing_probes"],
+    }
+
+
+def run_staleness(config: BenchConfig, asins_per_second: float | None) -> list[dict[str, Any]]:
+    from benchmarks.staleness import StalenessSetup, simulate
+
+    per_hour = (asins_per_second or 0.1 * 0.98 * 20) * 3600
+    _say(f"staleness: hourly schedule, {per_hour:.0f} ASINs fetched per hour at most")
+    cases = [
+        ("urgent", 10_000),
+        ("listing", 10_000),
+        ("fill", 10_000),
+        ("urgent", 15_000),
+        ("listing", 15_000),
+    ]
+    return [
+        simulate(StalenessSetup(asins=n, asins_per_hour=per_hour, hours=config.staleness_hours, order=order))
+        for order, n in cases
+    ]
+
+
+def run_pacer(config: BenchConfig) -> dict[str, Any]:
+    from benchmarks.pacer_check import prefect_rate_limit_rate, token_bucket_rate
+
+    rate = 0.1 * config.speed  # getItemOffersBatch's quota at this time scale
+    _say(f"pacer: {config.pacer_calls} permits at {rate:g}/s from each pacer")
+    return {
+        "token_bucket": token_bucket_rate(rate, config.pacer_calls),
+        "prefect_rate_limit": prefect_rate_limit_rate(rate, config.pacer_calls),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# main
+
+
+def run(config: BenchConfig, root: Path) -> dict[str, Any]:
+    """Every selected part, in order; the results document."""
+    from benchmarks.prefect_server import PrefectServer
+
+    started = datetime.now(UTC)
+    space = Workspace(root)
+    needs_server = any(config.runs(p) for p in ("pipeline", "scaling", "pacer"))
+    server = PrefectServer(root / "prefect-server") if needs_server else None
+    space.server = server
+    # Before anything imports Prefect: this process uses the benchmark's own home and server.
+    os.environ.update(
+        {k: v for k, v in space.prefect_env("driver").items() if k != "PREFECT_RESULTS_LOCAL_STORAGE_PATH"}
+    )
+    results: dict[str, Any] = {
+        "meta": meta(config, started),
+        "config": {
+            **asdict(config),
+            "skip": sorted(config.skip),
+            "scaling_sizes": list(config.scaling_sizes),
+        },
+    }
+    scenario = None
+    if config.runs("pipeline") or config.runs("baseline"):
+        t0 = time.perf_counter()
+        scenario = make_scenario(config)
+        results["scenario"] = {
+            "name": scenario.name,
+            "asins": len(scenario.listed_asins()),
+            "listings": len(scenario.listings()),
+            "generate_seconds": time.perf_counter() - t0,
+        }
+    try:
+        if server is not None:
+            _say("starting a local Prefect server")
+            server.start()
+            results["prefect_server"] = {"startup_seconds": server.startup_seconds}
+        if config.runs("pipeline"):
+            results["pipeline"] = run_pipeline(config, space, scenario)
+        if config.runs("baseline"):
+            results["baseline"] = run_baseline_part(config, scenario)
+        if config.runs("scaling"):
+            results["scaling"] = run_scaling(config, space)
+            sizes = [r["listings"] for r in results["scaling"]]
+            results["scaling_fit"] = {
+                "flow_wall_seconds": metrics.linear_fit(
+                    sizes, [r["flow_wall_seconds"] for r in results["scaling"]]
+                ),
+                "flow_process_cpu_seconds": metrics.linear_fit(
+                    sizes, [r["flow_process_cpu_seconds"] for r in results["scaling"]]
+                ),
+            }
+        if config.runs("staleness"):
+            rate = (results.get("pipeline") or {}).get("fetch_asins_per_second_equiv")
+            results["staleness"] = run_staleness(config, rate)
+        if config.runs("pacer"):
+            results["pacer"] = run_pacer(config)
+    finally:
+        if server is not None:
+            server.stop()
+    results["comparison"] = compare(results)
+    results["targets"] = evaluate_targets(results)
+    results["meta"]["seconds"] = (datetime.now(UTC) - started).total_seconds()
+    return results
+
+
+def compare(results: dict[str, Any]) -> dict[str, Any]:
+    """Pipeline against the baseline replay and against the seed's production figure."""
+    from benchmarks.baseline import SEED_ASIN_PER_SECOND
+
+    pipeline, baseline = results.get("pipeline") or {}, results.get("baseline") or {}
+    return {
+        "fetch_vs_baseline": metrics.ratio(
+            pipeline.get("fetch_asins_per_second_equiv"), baseline.get("fetch_asins_per_second_equiv")
+        ),
+        "run_vs_baseline": metrics.ratio(
+            pipeline.get("run_asins_per_second_equiv"), baseline.get("run_asins_per_second_equiv")
+        ),
+        "run_vs_seed_production": metrics.ratio(
+            pipeline.get("run_asins_per_second_equiv"), SEED_ASIN_PER_SECOND
+        ),
+        "baseline_vs_seed_production": metrics.ratio(
+            baseline.get("run_asins_per_second_equiv"), SEED_ASIN_PER_SECOND
+        ),
+    }
+
+
+def meta(config: BenchConfig, started: datetime) -> dict[str, Any]:
+    from importlib.metadata import version
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
+        "started_at": started.isoformat(),
+        "git_commit": commit or None,
+        "python": platform.python_version(),
+        "prefect": version("prefect"),
+        "pandas": version("pandas"),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    config, out, keep = parse_args(argv)
+    root = Path(tempfile.mkdtemp(prefix="ecauto-bench-"))
+    try:
+        results = run(config, root)
+    finally:
+        if keep:
+            _say(f"work directory kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    print(render(results))
+    print(f"\nJSON: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

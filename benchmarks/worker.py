@@ -1,0 +1,179 @@
+"""One measured pipeline run in a fresh process: ``python -m benchmarks.worker CONFIG OUT``.
+
+A fresh process per run keeps the peak RSS and the CPU counters of one run apart from the
+others. ``CONFIG`` is a JSON file: ``mode`` (``import``, ``sync`` or ``sync-instant``) and
+``env`` (the settings and Prefect variables, set before anything is imported); ``OUT`` receives
+the measurements as JSON.
+
+- ``import``: register the listings from the simulator's BASE shops (setup, timed apart);
+- ``sync``: the sync flow against the simulator, with phase probes;
+- ``sync-instant``: the sync flow with :mod:`benchmarks.instant` APIs (local cost only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python benchmarks/worker.py` from a checkout
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.probes import PhaseClock, Probe, installed, peak_rss_mb, process_cpu_seconds
+
+
+def _account_of(client: Any) -> str:
+    return str(getattr(getattr(client, "auth", None), "account_id", "?"))
+
+
+# Flow-level names (the task call as the flow sees it, Prefect overhead included) and the
+# library functions inside them (the work itself). Phase names: "step:*" and "lib:*".
+PIPELINE_PROBES: tuple[Probe, ...] = (
+    Probe("flows.sync", "load_settings", "step:settings"),
+    Probe("flows.sync", "prepare_database", "step:prepare_database"),
+    Probe("flows.sync", "start_run_record", "step:run_record"),
+    Probe("flows.sync", "finish_run_record", "step:run_record"),
+    Probe("flows.sync", "settle_interrupted_pushes", "step:settle_journal"),
+    Probe("flows.sync", "load_listings", "step:load_listings"),
+    Probe("flows.sync", "diff_ttls", "step:diff_ttls"),
+    Probe("flows.sync", "fetch_stale", "step:fetch"),
+    Probe("flows.sync", "write_observations", "step:write_observations"),
+    Probe("flows.sync", "apply_observations", "step:apply_observations"),
+    Probe("flows.sync", "apply_catalog", "step:apply_observations"),
+    Probe("flows.sync", "compute_changes", "step:compute_changes"),
+    Probe("flows.sync", "push_changes", "step:push"),
+    Probe("flows.sync", "summarise", "step:report"),
+    Probe("flows.sync", "publish_report", "step:report"),
+    Probe("ecauto_lib.db", "upgrade", "lib:db.upgrade"),
+    Probe("ecauto_lib.db", "load_listings", "lib:db.load_listings"),
+    Probe("ecauto_lib.freshness", "stale_asins", "lib:stale_asins"),
+    Probe("ecauto_lib.db", "upsert_observations", "lib:db.upsert_observations"),
+    Probe("ecauto_lib.db", "upsert_catalog", "lib:db.upsert_catalog"),
+    Probe("tasks.pricing", "plan_changes", "lib:plan_changes"),
+    Probe("flows.sync", "item_updates", "lib:item_updates"),
+    Probe("ecauto_lib.db", "apply_pushed_changes", "lib:db.apply_pushed_changes"),
+    Probe("ecauto_lib.db.journal", "record_sending", "lib:db.journal"),
+    Probe("ecauto_lib.db.journal", "record_confirmed", "lib:db.journal"),
+    Probe("ecauto_lib.db.journal", "record_outcome", "lib:db.journal"),
+    Probe("ecauto_lib.db", "mark_deferred", "lib:db.mark_deferred"),
+    Probe("tasks.report", "render_markdown", "lib:render_markdown"),
+    Probe("ecauto_lib.amazon.client", "SpApiClient.item_offers_batch", "api:sp.item_offers_batch"),
+    Probe("ecauto_lib.amazon.client", "SpApiClient.search_catalog_items", "api:sp.search_catalog_items"),
+    Probe("ecauto_lib.base.client", "BaseClient.edit_item", "api:base.edit_item", label=_account_of),
+    # Every task run starts with one of these two (retries stay within the same task run).
+    Probe("prefect.tasks", "Task.submit", "prefect:task_runs"),
+    Probe("prefect.tasks", "Task.__call__", "prefect:task_runs"),
+)
+
+
+def run_import() -> dict[str, Any]:
+    """Register the listings of every shop from the simulator (setup for the live sync)."""
+    from flows.import_listings import import_listings
+
+    started = time.perf_counter()
+    result = import_listings(source="base")
+    return {"seconds": time.perf_counter() - started, "inserted": result["inserted"]}
+
+
+def scaled_operations(speed: float) -> tuple[Any, ...] | None:
+    """The SP-API client's default usage plans × ``speed`` (None if the client has no such table).
+
+    At a time scale the simulator's quotas are ``rate × speed``; the client's built-in defaults
+    must be scaled too, or its first queued calls wait at the unscaled pace before the first
+    ``x-amzn-RateLimit-Limit`` arrives (in production the default and the live rate agree).
+    """
+    import dataclasses
+
+    from ecauto_lib.amazon import client
+
+    operations = getattr(client, "OPERATIONS", None)
+    if operations is None:
+        return None
+    return tuple(dataclasses.replace(op, rate=op.rate * speed) for op in operations)
+
+
+def run_sync(instant: dict[str, Any] | None = None, client_speed: float | None = None) -> dict[str, Any]:
+    """The sync flow with phase probes; with ``instant``, against the instant fake APIs.
+
+    ``client_speed`` scales the SP-API client's default rates (see :func:`scaled_operations`).
+    """
+    import flows.sync
+    import tasks.base
+    from ecauto_lib.amazon import client as sp_client
+
+    patches: list[tuple[Any, str, Any]] = []
+    fakes: dict[str, Any] = {}
+    notes: list[str] = []
+    if client_speed:
+        operations = scaled_operations(client_speed)
+        if operations is None:
+            notes.append("ecauto_lib.amazon.client.OPERATIONS not found: client defaults not scaled")
+        else:
+            patches.append((sp_client, "OPERATIONS", operations))
+    if instant is not None:
+        from benchmarks.instant import InstantBase, InstantSpApi, build_templates
+
+        templates = build_templates(instant["templates"], instant["template_seed"])
+        fakes["sp"] = InstantSpApi(templates)
+        patches += [
+            (flows.sync, "sp_api_client", lambda settings: fakes["sp"]),
+            (tasks.base, "base_client", lambda settings, account, store: InstantBase(account.id)),
+        ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, value in patches:
+        setattr(owner, name, value)
+    clock = PhaseClock()
+    try:
+        with installed(clock, PIPELINE_PROBES) as missing:
+            rss_before = peak_rss_mb()
+            cpu0, wall0, mono0 = process_cpu_seconds(), time.perf_counter(), time.monotonic()
+            state = flows.sync.sync(return_state=True)
+            wall, cpu, mono1 = time.perf_counter() - wall0, process_cpu_seconds() - cpu0, time.monotonic()
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+    result = state.result(raise_on_failure=True)
+    return {
+        "flow_run_id": str(state.state_details.flow_run_id),
+        "wall": wall,
+        "process_cpu": cpu,
+        "monotonic_start": mono0,
+        "monotonic_end": mono1,
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_before_flow_mb": rss_before,
+        "phases": clock.as_dict(),
+        "missing_probes": missing,
+        "notes": notes,
+        "exit_code": result.get("exit_code"),
+        "fetch": result.get("fetch"),
+        "accounts": result.get("accounts"),
+        "changes": result.get("changes"),
+        "fake_calls": {k: v["calls"] for k, v in fakes["sp"].stats.items()} if fakes else None,
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    os.environ.update(config["env"])
+    mode = config["mode"]
+    if mode == "import":
+        result = run_import()
+    elif mode == "sync":
+        result = run_sync(client_speed=config.get("client_speed"))
+    elif mode == "sync-instant":
+        result = run_sync(instant=config["instant"])
+    else:
+        print(f"unknown mode {mode!r}", file=sys.stderr)
+        return 2
+    Path(argv[1]).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
