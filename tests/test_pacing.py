@@ -92,13 +92,60 @@ def test_drain_empties_a_full_bucket() -> None:
     assert b.acquire() == pytest.approx(0.5)
 
 
-def test_drain_keeps_slots_already_promised() -> None:
-    clock = FakeClock(sleep_advances=False)
+def test_drain_keeps_a_negative_balance() -> None:
+    clock = FakeClock(sleep_advances=False)  # frozen: callers take tokens ahead of time
     b = bucket(1.0, clock=clock)
     b.acquire()
-    assert b.acquire() == pytest.approx(1.0)  # promised, clock has not moved
+    assert b.acquire() == pytest.approx(1.0)
     b.drain()
-    assert b.acquire() == pytest.approx(2.0)  # queued behind the promised slot, not in front of it
+    assert b.acquire() == pytest.approx(2.0)  # queued behind the token already taken, not in front of it
+
+
+class LateClock(FakeClock):
+    """Every sleep overshoots by ``late`` seconds, like a thread woken late on a busy CPU."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds + self.late)
+
+
+def test_a_late_wake_up_pushes_the_next_call_back() -> None:
+    """The token is taken when the caller really wakes, so calls never bunch up after a late one."""
+    clock = LateClock(late=0.05)
+    b = TokenBucket(1.0, 1, safety_margin=0.0, clock=clock, sleep=clock.sleep)
+    taken_at = []
+    for _ in range(3):
+        b.acquire()
+        taken_at.append(clock.now)
+    assert taken_at == pytest.approx([1000.0, 1001.05, 1002.10])
+
+
+def server_accepts(times: list[float], rate: float, burst: int) -> bool:
+    """Would a server-side bucket (rate, burst, starting full) accept calls at ``times``?"""
+    tokens, last = float(burst), times[0]
+    for t in times:
+        tokens = min(burst, tokens + (t - last) * rate) - 1.0
+        last = t
+        if tokens < -1e-9:
+            return False
+    return True
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0.1, 1), (2.0, 2), (0.5, 1)])
+def test_paced_calls_reach_98_percent_of_the_quota_and_are_never_throttled(rate: float, burst: int) -> None:
+    clock = FakeClock()
+    b = TokenBucket(rate, burst, clock=clock, sleep=clock.sleep)
+    times = []
+    for _ in range(200):
+        b.acquire()
+        times.append(clock.now)
+    assert server_accepts(times, rate, burst)
+    steady = (len(times) - burst) / (times[-1] - times[burst - 1])
+    assert steady == pytest.approx(0.98 * rate)
+    assert not server_accepts(times, rate * 0.975, burst)  # and no slower than it needs to be
 
 
 @pytest.mark.parametrize("rate", [0, -1, float("inf"), float("nan"), True, "1"])

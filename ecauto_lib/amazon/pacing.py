@@ -6,10 +6,12 @@ refilled a little *slower* than the server's (``safety_margin``), keeps calls ju
 quota: with the default 2 % margin a busy client reaches 98 % of the quota and the margin
 absorbs scheduling and loopback jitter.
 
-The bucket is precise: :meth:`TokenBucket.acquire` computes the exact wait, reserves its slot
-under the lock and sleeps once outside it (no polling, no sleeping while holding the lock).
-Concurrent callers therefore queue in arrival order at exact spacings. A negative token count
-represents slots already promised to sleeping callers.
+The bucket is precise: :meth:`TokenBucket.acquire` computes the exact wait and sleeps once (no
+polling). Callers queue on a *turn* lock; the one at the head sleeps, then takes its token at
+the moment it actually wakes. So a caller that wakes late (a busy CPU) pushes the callers behind
+it back by the same amount, exactly as the server's bucket sees the calls arrive, instead of
+letting the next call follow too closely (which the server would answer with 429). The state
+lock is never held while sleeping: :meth:`set_rate` and :meth:`drain` never wait for a sleeper.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ class TokenBucket:
         self._margin = float(safety_margin)
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the token count; never held while sleeping
+        self._turn = threading.Lock()  # callers wait for a token one at a time, in turn
         self._tokens = float(self._burst)
         self._updated = clock()
 
@@ -65,12 +68,16 @@ class TokenBucket:
 
     def acquire(self) -> float:
         """Block until a token is available, take it, and return the seconds waited (0.0 if none)."""
-        with self._lock:
-            self._refill()
-            self._tokens -= 1.0
-            wait = 0.0 if self._tokens >= 0.0 else -self._tokens / self._effective_rate()
-        if wait > 0.0:
-            self._sleep(wait)
+        with self._turn:
+            with self._lock:
+                self._refill()
+                wait = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self._effective_rate()
+            if wait > 0.0:
+                self._sleep(wait)
+            with self._lock:
+                # Taken now, at the real time of the call: refilled (capped at burst) up to here.
+                self._refill()
+                self._tokens -= 1.0
         return wait
 
     def set_rate(self, rate: float) -> None:
@@ -86,7 +93,7 @@ class TokenBucket:
     def drain(self) -> None:
         """Empty the bucket now: the server just answered 429, so its bucket is empty too.
 
-        Slots already promised to sleeping callers stay promised (a negative balance is kept).
+        A negative balance (tokens a frozen test clock let callers take ahead) is kept.
         """
         with self._lock:
             self._refill()
