@@ -1,0 +1,172 @@
+"""SpApiClient + LwaAuth + offer parsing against the project's SP-API simulator (real HTTP on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from ecauto_lib.amazon.client import QuotaExceededError, SpApiClient
+from ecauto_lib.amazon.lwa import LwaAuth
+from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_item
+from ecauto_lib.domain import Outcome
+from ecauto_lib.errors import AuthError, TransientError
+from ecauto_lib.sandbox import Sandbox, Scenario, VirtualClock
+
+AT = datetime(2026, 8, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(Scenario.demo(), speed=100) as sandbox:
+        yield sandbox
+
+
+def client_of(sb: Sandbox, **kwargs) -> SpApiClient:
+    creds = sb.lwa_credentials
+    auth = LwaAuth(sb.lwa_token_url, creds.client_id, creds.client_secret, creds.refresh_token)
+    return SpApiClient(sb.url, auth, sb.marketplace_id, timeout=(2.0, 5.0), **kwargs)
+
+
+def sp_calls(sb: Sandbox) -> list:
+    return [r for r in sb.requests if r.service == "sp-api"]
+
+
+def demo_asins(sb: Sandbox) -> list[str]:
+    return sorted(
+        {
+            item["identifier"].split("-")[1] if "-" in item["identifier"] else item["identifier"]
+            for shop in sb.shops
+            for item in sb.items(shop.id)
+        }
+    )
+
+
+def test_batch_observations_match_what_the_simulator_intends(sb: Sandbox) -> None:
+    asins = demo_asins(sb)
+    assert len(asins) == 11
+    items = client_of(sb).item_offers_batch(asins)
+    (call,) = sp_calls(sb)
+    assert call.operation == "getItemOffersBatch" and call.status == 200
+    assert call.body == {
+        "requests": [
+            {
+                "uri": f"/products/pricing/v0/items/{asin}/offers",
+                "method": "GET",
+                "MarketplaceId": "A1VC38T7YXB528",
+                "ItemCondition": "New",
+                "CustomerType": "Consumer",
+            }
+            for asin in asins
+        ]
+    }
+    outcomes = set()
+    for asin in asins:
+        obs = observation_from_item(asin, items.get(asin), max_delivery_hours=72, observed_at=AT)
+        expected = sb.product(asin).expected()  # type: ignore[union-attr]
+        assert (obs.outcome, obs.price_yen, obs.shipping_yen, obs.points, obs.offer_count) == (
+            expected.outcome,
+            expected.price_yen,
+            expected.shipping_yen,
+            expected.points,
+            expected.offer_count,
+        ), asin
+        outcomes.add(obs.outcome)
+    assert outcomes == {Outcome.IN_STOCK, Outcome.OUT_OF_STOCK, Outcome.FILTERED_OUT}
+
+
+def test_catalog_search_gives_titles_and_main_images(sb: Sandbox) -> None:
+    asins = demo_asins(sb)
+    items = client_of(sb).search_catalog_items(asins)
+    assert sorted(i["asin"] for i in items) == asins
+    infos = [catalog_info_from_item(i, AT) for i in items]
+    assert all(info.title and info.brand and info.image_url for info in infos)
+    (call,) = sp_calls(sb)
+    assert call.query["pageSize"] in ("20", ["20"])
+
+
+def test_expired_token_403_reauthorises_once(sb: Sandbox) -> None:
+    client = client_of(sb)
+    asins = demo_asins(sb)[:2]
+    client.item_offers_batch(asins)
+    sb.expire_tokens()
+    assert set(client.item_offers_batch(asins)) == set(asins)
+    assert client.auth.token_requests == 2
+    assert [r.status for r in sp_calls(sb)] == [200, 403, 200]
+
+
+def test_refused_lwa_credentials_are_an_auth_error(sb: Sandbox) -> None:
+    creds = sb.lwa_credentials
+    auth = LwaAuth(sb.lwa_token_url, creds.client_id, "wrong-secret", creds.refresh_token)
+    with pytest.raises(AuthError) as info:
+        SpApiClient(sb.url, auth).item_offers_batch(demo_asins(sb)[:1])
+    assert info.value.service == "lwa" and info.value.code == "invalid_client"
+    assert "wrong-secret" not in str(info.value) and creds.refresh_token not in str(info.value)
+
+
+def test_429_is_quota_exceeded_and_drains_the_pacer(sb: Sandbox) -> None:
+    client = client_of(sb)
+    asins = demo_asins(sb)
+    sb.set_faults(storm_429=1)
+    with pytest.raises(QuotaExceededError) as info:
+        client.search_catalog_items(asins[:3])  # burst 2: one token would be left without the drain
+    assert (info.value.status, info.value.code) == (429, "QuotaExceeded")
+    assert info.value.request_id
+    assert client.stats["searchCatalogItems"]["throttled"] == 1
+    # The next call waits a full (unadapted, 2/s) spacing instead of using the second burst token.
+    waited = client.pacer("searchCatalogItems").acquire()
+    assert 0.3 < waited <= 1 / (2.0 * 0.98)  # (less only by the milliseconds since the 429)
+
+
+def test_paced_calls_reach_the_quota_without_429() -> None:
+    """Client and simulator share one fake clock: 40 batch calls, no 429, >= 97 % of 0.1/s."""
+    now = [0.0]
+    lock = threading.Lock()
+
+    def clock() -> float:
+        return now[0]
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            now[0] += seconds
+
+    with Sandbox(Scenario.demo(), clock=VirtualClock(1.0, monotonic=clock)) as sb:
+        client = client_of(sb, clock=clock, sleep=sleep)
+        asins = demo_asins(sb)
+        for n in range(40):
+            client.item_offers_batch([asins[n % len(asins)]])
+        statuses = [r.status for r in sp_calls(sb)]
+        stamps = [r.vt for r in sp_calls(sb)]
+    assert statuses == [200] * 40
+    assert client.pacer("getItemOffersBatch").rate == pytest.approx(0.1)
+    achieved = 39 / (stamps[-1] - stamps[0]).total_seconds()
+    assert 0.97 * 0.1 <= achieved <= 0.1
+
+
+def test_server_errors_and_truncated_bodies_are_transient(sb: Sandbox) -> None:
+    client = client_of(sb)
+    # At speed 100 the quota is 10 real calls/s; pace at half that so loopback jitter on a busy
+    # machine cannot turn the second call into a 429 (pacing is tested on a shared fake clock).
+    client.pacer("getItemOffersBatch").set_rate(5.0)
+    asins = demo_asins(sb)[:1]
+    sb.set_faults(sp_5xx_rate=1.0)
+    with pytest.raises(TransientError) as info:
+        client.item_offers_batch(asins)
+    assert info.value.status in (500, 503) and info.value.request_id
+    sb.set_faults(sp_5xx_rate=0.0, malformed_json_rate=1.0)
+    with pytest.raises(TransientError) as info:
+        client.item_offers_batch(asins)
+    assert info.value.code == "MalformedBody"
+
+
+def test_per_item_failure_is_an_error_observation_not_an_exception(sb: Sandbox) -> None:
+    client = client_of(sb)
+    sb.set_faults(item_error_rate=1.0)
+    asin = demo_asins(sb)[0]
+    obs = observation_from_item(
+        asin, client.item_offers_batch([asin])[asin], max_delivery_hours=72, observed_at=AT
+    )
+    assert obs.outcome is Outcome.ERROR
+    assert obs.reason.startswith("HTTP 500 InternalFailure")
