@@ -11,6 +11,7 @@ import pytest
 from ecauto_lib.amazon.client import QuotaExceededError, SpApiClient
 from ecauto_lib.amazon.lwa import LwaAuth
 from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_item
+from ecauto_lib.asin import asin_in_identifier
 from ecauto_lib.domain import Outcome
 from ecauto_lib.errors import AuthError, TransientError
 from ecauto_lib.sandbox import Sandbox, Scenario, VirtualClock
@@ -35,13 +36,8 @@ def sp_calls(sb: Sandbox) -> list:
 
 
 def demo_asins(sb: Sandbox) -> list[str]:
-    return sorted(
-        {
-            item["identifier"].split("-")[1] if "-" in item["identifier"] else item["identifier"]
-            for shop in sb.shops
-            for item in sb.items(shop.id)
-        }
-    )
+    """Every ASIN the simulator's shops list (from their BASE identifiers)."""
+    return sorted({asin_in_identifier(item["identifier"]) for shop in sb.shops for item in sb.items(shop.id)})
 
 
 def test_batch_observations_match_what_the_simulator_intends(sb: Sandbox) -> None:
@@ -84,7 +80,13 @@ def test_catalog_search_gives_titles_and_main_images(sb: Sandbox) -> None:
     infos = [catalog_info_from_item(i, AT) for i in items]
     assert all(info.title and info.brand and info.image_url for info in infos)
     (call,) = sp_calls(sb)
-    assert call.query["pageSize"] in ("20", ["20"])
+    assert call.query == {
+        "identifiers": ",".join(asins),
+        "identifiersType": "ASIN",
+        "marketplaceIds": "A1VC38T7YXB528",
+        "includedData": "summaries,images",
+        "pageSize": "20",
+    }
 
 
 def test_expired_token_403_reauthorises_once(sb: Sandbox) -> None:
