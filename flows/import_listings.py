@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = load_settings(require_sp_api=False)
         settings.select_accounts(args.account)
-        check_database(settings.database_url)
         if args.csv and not Path(args.csv).is_file():
             raise ConfigError("--csv", f"file not found: {args.csv}")
+        check_database(settings.database_url)
         result = import_listings(
             source="csv" if args.csv else "base", accounts=args.account, csv_path=args.csv
         )

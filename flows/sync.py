@@ -396,6 +396,13 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument(
         "--dry-run", action="store_true", help="compute and report every change; write nothing"
     )
+    parser.add_argument(
+        "--confirm",
+        "--release-held",
+        dest="confirm",
+        action="store_true",
+        help="push the changes the guards hold for review (big price moves, circuit breaker)",
+    )
     parser.add_argument("--account", action="append", metavar="ID", help="only this account (repeatable)")
     parser.add_argument(
         "--limit", type=int, metavar="N", help="fetch at most N stale ASINs (most urgent first)"

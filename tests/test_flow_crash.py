@@ -114,17 +114,23 @@ def test_kill_9_mid_push_then_a_clean_rerun(tmp_path, sqlite_url, kill_after_edi
         import_listings(source="base")
         sb.clear_requests()
         env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PREFECT_LOGGING_LEVEL": "ERROR"}
+        log = (tmp_path / "child.log").open("w")
         child = subprocess.Popen(
             [sys.executable, str(ROOT / "flows" / "sync.py")],
             cwd=tmp_path,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 120
         try:
             while len(calls(sb, "itemsEdit")) < kill_after_edits:
-                assert child.poll() is None, "the run ended before it could be killed"
+                if child.poll() is not None:
+                    log.close()
+                    raise AssertionError(
+                        "the run ended before it could be killed:\n"
+                        + (tmp_path / "child.log").read_text()[-3000:]
+                    )
                 assert time.monotonic() < deadline
                 time.sleep(0.002)
             child.send_signal(signal.SIGKILL)

@@ -226,7 +226,14 @@ def test_429_storm_is_retried_without_losing_an_item(tmp_path, sqlite_url):
 
 
 def test_hour_api_limit_defers_the_shop_and_its_items_go_first_next_hour(tmp_path, sqlite_url):
-    with marketplace(tmp_path, sqlite_url, speed=3600) as sb:  # one virtual hour = one real second
+    import time
+    from datetime import UTC, datetime
+
+    from ecauto_lib.sandbox import VirtualClock
+
+    jump = [0.0]  # real seconds added to the simulator's clock: lets the test reach the next hour
+    clock = VirtualClock(100, datetime(2026, 11, 29, 3, 0, tzinfo=UTC), monotonic=lambda: time.monotonic() + jump[0])
+    with marketplace(tmp_path, sqlite_url, speed=100, clock=clock) as sb:
         import_listings(source="base")
         sb.exhaust_base_hour("base_account_2")
         result = sync()
@@ -237,14 +244,16 @@ def test_hour_api_limit_defers_the_shop_and_its_items_go_first_next_hour(tmp_pat
         deferred = rows(sqlite_url, "select asin from listings where deferred_at is not null order by asin")
         assert [r[0] for r in deferred] == ["B07CZKGD7X", "B07JHV82ST", "B0C6X64277", "B0DRCNW4GZ"]
 
-        import time
-
-        time.sleep(1.1)  # the next virtual clock hour
+        jump[0] += 3600 / 100  # the next virtual clock hour: BASE's hourly budget resets
         sb.clear_requests()
         again = sync()
         assert again["exit_code"] == 0
         assert again["accounts"]["base_account_2"]["prices_changed"] == 2
         assert rows(sqlite_url, "select count(*) from listings where deferred_at is not null")[0][0] == 0
+        # the deferred items went first: the shop's first edits are the four deferred ones
+        edited = [int(r.body["item_id"]) for r in calls(sb, "itemsEdit") if r.shop_id == "base_account_2"]
+        deferred_ids = {item_id_of(sb, "base_account_2", a[0]) for a in deferred}
+        assert set(edited[:4]) == deferred_ids
 
 
 def test_item_deleted_in_base_is_checked_and_delisted(tmp_path, sqlite_url):

@@ -1,0 +1,119 @@
+"""The command lines: arguments, and configuration errors that exit with 2 before any call."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ecauto_lib.config import SyncMode
+from flows.sync import parse_args
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_parse_args_modes_and_flags():
+    o = parse_args(
+        ["--price-only", "--dry-run", "--account", "a", "--account", "b", "--limit", "5", "--confirm"]
+    )
+    assert (o.mode, o.dry_run, o.accounts, o.limit, o.confirm, o.demo) == (
+        SyncMode.PRICE,
+        True,
+        ["a", "b"],
+        5,
+        True,
+        False,
+    )
+    assert parse_args(["--stock-only", "--release-held"]).confirm is True
+    assert parse_args([]).mode is SyncMode.FULL
+    with pytest.raises(SystemExit):
+        parse_args(["--price-only", "--stock-only"])
+    with pytest.raises(SystemExit):
+        parse_args(["--limit", "-1"])
+
+
+def _run(args, tmp_path, env_extra):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        **env_extra,
+    }
+    return subprocess.run(
+        [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def accounts(tmp_path):
+    path = tmp_path / "accounts.json"
+    path.write_text(
+        json.dumps(
+            {
+                "accounts": [
+                    {
+                        "id": "shop1",
+                        "name": "n",
+                        "client_id": "c",
+                        "client_secret": "s-e-c-r-e-t",
+                        "redirect_uri": "https://x.invalid/cb",
+                        "refresh_token": "r",
+                    }
+                ]
+            }
+        )
+    )
+    return path
+
+
+CREDENTIALS = {"SP_API_REFRESH_TOKEN": "Atzr|x", "LWA_APP_ID": "app", "LWA_CLIENT_SECRET": "lwa-s-e-c-r-e-t"}
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "env", "message"),
+    [
+        ("flows/sync.py", [], {}, "SP_API_REFRESH_TOKEN: is not set"),
+        ("flows/sync.py", [], {**CREDENTIALS, "ECAUTO_ACCOUNTS_FILE": "nope.json"}, "file not found"),
+        (
+            "flows/sync.py",
+            ["--account", "ghost"],
+            {**CREDENTIALS, "ECAUTO_ACCOUNTS_FILE": "{accounts}"},
+            "unknown account id 'ghost'",
+        ),
+        (
+            "flows/sync.py",
+            [],
+            {
+                **CREDENTIALS,
+                "ECAUTO_ACCOUNTS_FILE": "{accounts}",
+                "DATABASE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:1/x",
+            },
+            "DATABASE_URL",
+        ),
+        (
+            "flows/import_listings.py",
+            ["--csv", "missing.csv"],
+            {"ECAUTO_ACCOUNTS_FILE": "{accounts}"},
+            "file not found: missing.csv",
+        ),
+        (
+            "flows/reconcile.py",
+            [],
+            {"ECAUTO_ACCOUNTS_FILE": "{accounts}", "DATABASE_URL": "sqlite"},
+            "DATABASE_URL",
+        ),
+    ],
+)
+def test_configuration_errors_exit_2_with_the_setting_named_and_nothing_written(
+    tmp_path, accounts, script, args, env, message
+):
+    env = {k: v.replace("{accounts}", str(accounts)) for k, v in env.items()}
+    result = _run([str(ROOT / script), *args], tmp_path, env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr
+    for secret in ("hunter2", "s-e-c-r-e-t", "lwa-s-e-c-r-e-t"):
+        assert secret not in result.stderr + result.stdout
+    assert not (tmp_path / "data").exists()  # no database was created
