@@ -70,6 +70,11 @@ def send(
             f"{service}: {method} {url_path(url)} failed to connect ({type(exc).__name__})",
             service=service,
         ) from None
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+        raise TransientError(
+            f"{service}: {method} {url_path(url)} answer broke off ({type(exc).__name__})",
+            service=service,
+        ) from None
 
 
 def _described_request(response: requests.Response) -> str:

@@ -156,6 +156,7 @@ def test_refused_credentials_raise_auth_error_without_secrets() -> None:
         make_response(200, {"token_type": "bearer"}),
         requests.ConnectTimeout("timed out"),
         requests.ConnectionError("refused"),
+        requests.exceptions.ChunkedEncodingError("connection broken mid-body"),
     ],
 )
 def test_server_side_failures_are_transient(answer: Any) -> None:
