@@ -11,12 +11,11 @@ from ecauto_lib.amazon.pacing import TokenBucket
 
 
 class FakeClock:
-    """A monotonic clock that only moves when told to, or when ``sleep`` is called."""
+    """A monotonic clock that only moves when told to, or by exactly the time slept."""
 
-    def __init__(self, start: float = 1000.0, *, sleep_advances: bool = True) -> None:
+    def __init__(self, start: float = 1000.0) -> None:
         self.now = start
         self.sleeps: list[float] = []
-        self._advance = sleep_advances
         self._lock = threading.Lock()
 
     def __call__(self) -> float:
@@ -25,8 +24,7 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         with self._lock:
             self.sleeps.append(seconds)
-            if self._advance:
-                self.now += seconds
+            self.now += seconds
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -92,13 +90,22 @@ def test_drain_empties_a_full_bucket() -> None:
     assert b.acquire() == pytest.approx(0.5)
 
 
-def test_drain_keeps_a_negative_balance() -> None:
-    clock = FakeClock(sleep_advances=False)  # frozen: callers take tokens ahead of time
+def test_drain_during_a_wait_makes_the_sleeper_wait_again() -> None:
+    """Another thread's 429 drains the bucket while this caller sleeps: it must not send on waking."""
+    clock = FakeClock()
     b = bucket(1.0, clock=clock)
     b.acquire()
-    assert b.acquire() == pytest.approx(1.0)
-    b.drain()
-    assert b.acquire() == pytest.approx(2.0)  # queued behind the token already taken, not in front of it
+    drained = []
+
+    def sleep_then_429(seconds: float) -> None:
+        clock.sleep(seconds)
+        if not drained:
+            drained.append(clock.now)
+            b.drain()
+
+    b._sleep = sleep_then_429  # type: ignore[method-assign]
+    assert b.acquire() == pytest.approx(2.0)
+    assert clock.now == pytest.approx(1002.0)
 
 
 class LateClock(FakeClock):
@@ -162,9 +169,9 @@ def test_rejects_bad_burst_or_margin(burst: object, margin: float) -> None:
         TokenBucket(1.0, burst, safety_margin=margin)  # type: ignore[arg-type]
 
 
-def test_concurrent_callers_get_distinct_exact_slots() -> None:
-    """16 threads at once on a frozen clock: waits are exactly 0, d, 2d, ... with no slot shared."""
-    clock = FakeClock(sleep_advances=False)
+def test_concurrent_callers_take_one_token_each() -> None:
+    """16 threads at once: 2 burst tokens, then one caller per spacing; no token is handed out twice."""
+    clock = FakeClock()
     b = bucket(4.0, burst=2, clock=clock)
     waits: list[float] = []
     lock = threading.Lock()
@@ -181,8 +188,8 @@ def test_concurrent_callers_get_distinct_exact_slots() -> None:
         t.start()
     for t in threads:
         t.join()
-    expected = [0.0, 0.0] + [0.25 * k for k in range(1, 15)]
-    assert sorted(waits) == pytest.approx(expected)
+    assert sorted(waits) == pytest.approx([0.0, 0.0] + [0.25] * 14)
+    assert clock.now == pytest.approx(1000.0 + 14 * 0.25)  # 16 tokens took exactly 14 refills
 
 
 def test_real_clock_threads_keep_the_rate() -> None:

@@ -6,8 +6,8 @@ refilled a little *slower* than the server's (``safety_margin``), keeps calls ju
 quota: with the default 2 % margin a busy client reaches 98 % of the quota and the margin
 absorbs scheduling and loopback jitter.
 
-The bucket is precise: :meth:`TokenBucket.acquire` computes the exact wait and sleeps once (no
-polling). Callers queue on a *turn* lock; the one at the head sleeps, then takes its token at
+The bucket is precise: :meth:`TokenBucket.acquire` computes the exact wait and sleeps for it
+(no polling; it sleeps again only if a :meth:`drain` or :meth:`set_rate` came in meanwhile). Callers queue on a *turn* lock; the one at the head sleeps, then takes its token at
 the moment it actually wakes. So a caller that wakes late (a busy CPU) pushes the callers behind
 it back by the same amount, exactly as the server's bucket sees the calls arrive, instead of
 letting the next call follow too closely (which the server would answer with 429). The state
@@ -19,6 +19,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+
+# Float slack: after sleeping exactly the computed wait the bucket holds 1.0 give or take rounding.
+_EPSILON = 1e-9
 
 
 class TokenBucket:
@@ -67,18 +70,23 @@ class TokenBucket:
         return 1.0 / self._effective_rate()
 
     def acquire(self) -> float:
-        """Block until a token is available, take it, and return the seconds waited (0.0 if none)."""
+        """Block until a token is available, take it, and return the seconds waited (0.0 if none).
+
+        The wait is recomputed after each sleep: if :meth:`drain` or :meth:`set_rate` changed the
+        bucket meanwhile (another thread's 429), the caller sleeps for exactly the rest.
+        """
+        waited = 0.0
         with self._turn:
-            with self._lock:
-                self._refill()
-                wait = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self._effective_rate()
-            if wait > 0.0:
+            while True:
+                with self._lock:
+                    self._refill()
+                    if self._tokens >= 1.0 - _EPSILON:
+                        # Taken now, at the real time of the call: refilled (capped at burst) up to here.
+                        self._tokens -= 1.0
+                        return waited
+                    wait = (1.0 - self._tokens) / self._effective_rate()
                 self._sleep(wait)
-            with self._lock:
-                # Taken now, at the real time of the call: refilled (capped at burst) up to here.
-                self._refill()
-                self._tokens -= 1.0
-        return wait
+                waited += wait
 
     def set_rate(self, rate: float) -> None:
         """Adopt the server's actual rate (e.g. from ``x-amzn-RateLimit-Limit``).
@@ -91,13 +99,10 @@ class TokenBucket:
             self._rate = float(rate)
 
     def drain(self) -> None:
-        """Empty the bucket now: the server just answered 429, so its bucket is empty too.
-
-        A negative balance (tokens a frozen test clock let callers take ahead) is kept.
-        """
+        """Empty the bucket now: the server just answered 429, so its bucket is empty too."""
         with self._lock:
             self._refill()
-            self._tokens = min(self._tokens, 0.0)
+            self._tokens = 0.0
 
     def __repr__(self) -> str:
         return (
