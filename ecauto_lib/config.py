@@ -73,6 +73,9 @@ class SyncPolicy:
     info_ttl: timedelta = timedelta(days=7)
     price_ttl: timedelta = timedelta(hours=24)
     stock_ttl: timedelta = timedelta(hours=1)
+    # Data this close to its TTL counts as stale, so a run scheduled every TTL (hourly stock
+    # sync) refreshes what the previous run fetched a few minutes after its start.
+    ttl_slack: timedelta = timedelta(minutes=10)
     markup: Decimal = Decimal("1.3")  # default for accounts that set none
     rounding_yen: int = 10  # new prices are rounded half-up to this unit
     min_price_change_yen: int = 100  # push a price only when it moves at least this much
@@ -234,6 +237,9 @@ def _policy(values: Mapping[str, str]) -> SyncPolicy:
         info_ttl=timedelta(hours=_number(values, "ECAUTO_INFO_TTL_HOURS", 168, minimum=0, maximum=24 * 365)),
         price_ttl=timedelta(hours=_number(values, "ECAUTO_PRICE_TTL_HOURS", 24, minimum=0, maximum=24 * 90)),
         stock_ttl=timedelta(hours=_number(values, "ECAUTO_STOCK_TTL_HOURS", 1, minimum=0, maximum=24 * 30)),
+        ttl_slack=timedelta(
+            minutes=_number(values, "ECAUTO_TTL_SLACK_MINUTES", 10, minimum=0, maximum=24 * 60)
+        ),
         markup=markup,
         rounding_yen=int(_number(values, "ECAUTO_PRICE_ROUNDING_YEN", 10, minimum=1, maximum=10_000)),
         min_price_change_yen=int(

@@ -33,10 +33,16 @@ def stale_asins(listings: pd.DataFrame, policy: SyncPolicy, now: datetime, mode:
     products = listings.drop_duplicates("asin")[
         ["asin", "stock_state", "info_fetched_at", "price_fetched_at", "stock_fetched_at"]
     ]
+    # ``ttl_slack``: data within the slack of its TTL counts as stale (never more than the TTL
+    # itself), so a run scheduled every TTL refreshes what the previous run fetched.
     now_ts = pd.Timestamp(now)
-    stock_stale = _older_than(products["stock_fetched_at"], now_ts - policy.stock_ttl)
-    price_stale = _older_than(products["price_fetched_at"], now_ts - policy.price_ttl)
-    info_stale = _older_than(products["info_fetched_at"], now_ts - policy.info_ttl)
+
+    def cutoff(ttl):  # noqa: ANN001, ANN202
+        return now_ts - ttl + min(policy.ttl_slack, ttl / 2)
+
+    stock_stale = _older_than(products["stock_fetched_at"], cutoff(policy.stock_ttl))
+    price_stale = _older_than(products["price_fetched_at"], cutoff(policy.price_ttl))
+    info_stale = _older_than(products["info_fetched_at"], cutoff(policy.info_ttl))
     # An item known to be out of stock has no price to refresh: its price counts as stale only
     # once its stock is stale too (else a sold-out item would be re-asked on every run).
     price_due = price_stale & (products["stock_state"].eq("in_stock") | stock_stale)

@@ -380,6 +380,7 @@ class Options:
     limit: int | None
     demo: bool
     confirm: bool = False
+    serve: bool = False
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -412,11 +413,16 @@ def parse_args(argv: list[str] | None) -> Options:
         action="store_true",
         help="run against the local simulated marketplace (no credentials needed)",
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve every deployment of prefect.yaml on its schedule (needs `prefect server start` and PREFECT_API_URL)",
+    )
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 0:
         parser.error("--limit must be 0 or more")
     mode = SyncMode.PRICE if args.price_only else SyncMode.STOCK if args.stock_only else SyncMode.FULL
-    return Options(mode, args.dry_run, args.account, args.limit, args.demo, args.confirm)
+    return Options(mode, args.dry_run, args.account, args.limit, args.demo, args.confirm, args.serve)
 
 
 def preflight(options: Options) -> None:
@@ -465,6 +471,15 @@ def main(argv: list[str] | None = None) -> int:
         from flows.demo import run_demo
 
         return run_demo(options, run)
+    if options.serve:
+        from flows.serve import serve_deployments
+
+        try:
+            serve_deployments(Path(__file__).resolve().parent.parent / "prefect.yaml")
+        except ConfigError as exc:
+            print(f"設定エラー / configuration error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     return run(options)
 
 

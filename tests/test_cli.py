@@ -29,6 +29,7 @@ def test_parse_args_modes_and_flags():
     )
     assert parse_args(["--stock-only", "--release-held"]).confirm is True
     assert parse_args([]).mode is SyncMode.FULL
+    assert parse_args(["--serve"]).serve is True
     with pytest.raises(SystemExit):
         parse_args(["--price-only", "--stock-only"])
     with pytest.raises(SystemExit):

@@ -5,7 +5,7 @@ from ecauto_lib.freshness import batches, stale_asins
 from tests.frames import listings_frame
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-POLICY = SyncPolicy()
+POLICY = SyncPolicy(ttl_slack=timedelta(0))
 
 
 def ago(**kw):
@@ -104,3 +104,11 @@ def test_sold_out_item_without_price_is_not_refetched_while_its_stock_is_fresh()
     )
     assert stale_asins(frame, POLICY, NOW, SyncMode.FULL).empty
     assert stale_asins(frame, POLICY, NOW, SyncMode.PRICE).empty
+
+
+def test_slack_makes_an_hourly_schedule_refresh_every_hour():
+    # fetched 55 minutes ago by the previous hourly run: stale with the default 10-minute slack
+    frame = listings_frame([{"asin": "B000000001", **fresh(stock_fetched_at=ago(minutes=55))}])
+    assert stale_asins(frame, SyncPolicy(), NOW, SyncMode.STOCK)["asin"].tolist() == ["B000000001"]
+    recent = listings_frame([{"asin": "B000000001", **fresh(stock_fetched_at=ago(minutes=45))}])
+    assert stale_asins(recent, SyncPolicy(), NOW, SyncMode.STOCK).empty
