@@ -17,8 +17,10 @@ def sp_api_client(settings: Settings) -> SpApiClient:
     if settings.sp_api is None:
         raise ConfigError("SP_API_REFRESH_TOKEN", "SP-API credentials are required for this command")
     sp = settings.sp_api
-    auth = LwaAuth(sp.lwa_token_url, sp.app_id, sp.client_secret, sp.refresh_token)
-    return SpApiClient(sp.endpoint, auth, sp.marketplace_id)
+    auth = LwaAuth(
+        sp.lwa_token_url, sp.app_id, sp.client_secret, sp.refresh_token, timeout=settings.http_timeout
+    )
+    return SpApiClient(sp.endpoint, auth, sp.marketplace_id, timeout=settings.http_timeout)
 
 
 def base_client(settings: Settings, account: AccountConfig, store: TokenStore) -> BaseClient:
@@ -31,8 +33,9 @@ def base_client(settings: Settings, account: AccountConfig, store: TokenStore) -
         initial_refresh_token=account.refresh_token,
         store=store,
         token_url=f"{settings.base_api_url}/1/oauth/token",
+        timeout=settings.http_timeout,
     )
-    return BaseClient(settings.base_api_url, auth)
+    return BaseClient(settings.base_api_url, auth, timeout=settings.http_timeout)
 
 
 def seller_scope(settings: Settings) -> str:

@@ -214,3 +214,22 @@ def test_real_clock_threads_keep_the_rate() -> None:
     # 40 tokens, 1 free: at least 39 spacings of 10 ms.
     assert elapsed >= 0.39 - 0.005
     assert len(stamps) == 40
+
+
+def test_a_caller_sleeping_on_the_default_rate_wakes_when_the_real_rate_arrives():
+    """The second call of a run sleeps on 0.1/s until the first answer's header says 10/s."""
+    import threading
+    import time as real_time
+
+    bucket = TokenBucket(0.1, 1)  # real clock and sleep
+    bucket.acquire()  # the first call goes at once
+    waited = []
+    second = threading.Thread(target=lambda: waited.append(bucket.acquire()))
+    started = real_time.monotonic()
+    second.start()
+    real_time.sleep(0.05)
+    bucket.set_rate(10.0)  # x-amzn-RateLimit-Limit: 10.0
+    second.join(timeout=5)
+    assert not second.is_alive()
+    assert real_time.monotonic() - started < 1.0  # not the 10 s the old rate asked for
+    assert 0.05 <= waited[0] < 1.0

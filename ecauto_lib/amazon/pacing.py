@@ -51,6 +51,11 @@ class TokenBucket:
         self._sleep = sleep
         self._lock = threading.Lock()  # guards the token count; never held while sleeping
         self._turn = threading.Lock()  # callers wait for a token one at a time, in turn
+        # Set when the rate goes up, so a caller sleeping on the old (slower) rate wakes and
+        # recomputes: the first call of a run learns the real rate from x-amzn-RateLimit-Limit
+        # while the next caller already sleeps on the published default. Only with the real
+        # sleep: an injected ``sleep`` (tests on a fake clock) keeps its exact, deterministic waits.
+        self._faster = threading.Event() if sleep is time.sleep else None
         self._tokens = float(self._burst)
         self._updated = clock()
 
@@ -85,8 +90,15 @@ class TokenBucket:
                         self._tokens -= 1.0
                         return waited
                     wait = (1.0 - self._tokens) / self._effective_rate()
-                self._sleep(wait)
-                waited += wait
+                    if self._faster is not None:
+                        self._faster.clear()
+                if self._faster is not None:
+                    started = time.monotonic()
+                    self._faster.wait(wait)
+                    waited += time.monotonic() - started
+                else:
+                    self._sleep(wait)
+                    waited += wait
 
     def set_rate(self, rate: float) -> None:
         """Adopt the server's actual rate (e.g. from ``x-amzn-RateLimit-Limit``).
@@ -96,7 +108,10 @@ class TokenBucket:
         _check_rate(rate)
         with self._lock:
             self._refill()
+            faster = float(rate) > self._rate
             self._rate = float(rate)
+            if faster and self._faster is not None:
+                self._faster.set()
 
     def drain(self) -> None:
         """Empty the bucket now: the server just answered 429, so its bucket is empty too."""

@@ -1,0 +1,217 @@
+"""Fault-injection suite: each scenario runs a sync under injected faults, then a clean rerun, and
+checks the final BASE state item by item against an independent oracle, the DB against BASE, and
+the report's counts. Deterministic seeds. Totals are printed at the end of the module (README).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from ecauto_lib.asin import asin_in_identifier
+from ecauto_lib.domain import Outcome
+from ecauto_lib.sandbox import Faults, Scenario
+from flows.import_listings import import_listings
+from flows.sync import sync
+from tests.marketplace import calls, marketplace, rows
+
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
+
+TOTALS: Counter = Counter()
+
+
+def oracle_price(amazon_yen: int, markup: str = "1.3") -> int:
+    """An independent statement of the pricing rule: × markup, half-up to ¥10 (Decimal, scalar)."""
+    return int((Decimal(amazon_yen) * Decimal(markup) / 10).quantize(Decimal(1), rounding=ROUND_HALF_UP) * 10)
+
+
+def expected_base(sb, initial: dict) -> dict:
+    """What every BASE item must show once the sync has done its job."""
+    expected = {}
+    for (shop, item_id), (asin, price, visible) in initial.items():
+        e = sb.product(asin).expected()
+        if e.outcome is Outcome.IN_STOCK:
+            target = oracle_price(e.price_yen)
+            expected[(shop, item_id)] = (target if abs(target - price) >= 100 else price, True)
+        elif e.outcome in (Outcome.OUT_OF_STOCK, Outcome.FILTERED_OUT):
+            expected[(shop, item_id)] = (price, False)
+        else:  # unknown: untouched
+            expected[(shop, item_id)] = (price, visible)
+    return expected
+
+
+def base_now(sb) -> dict:
+    return {(s.id, i["item_id"]): (i["price"], bool(i["visible"])) for s in sb.shops for i in sb.items(s.id)}
+
+
+def db_now(url) -> dict:
+    return {
+        (a, int(i)): (p, bool(v))
+        for a, i, p, v in rows(url, "select account_id, base_item_id, base_price, base_visible from listings")
+    }
+
+
+def check_final_state(sb, url, initial) -> None:
+    """Clean rerun, then: BASE == oracle item by item, DB == BASE, nothing pushed twice."""
+    sb.set_faults(
+        **{
+            f: 0.0
+            for f in (
+                "sp_5xx_rate",
+                "sp_429_rate",
+                "item_error_rate",
+                "slow_rate",
+                "base_5xx_rate",
+                "malformed_json_rate",
+                "auth_5xx_rate",
+            )
+        },
+        storm_429=None,
+    )
+    sync()
+    assert sync()["changes"] == 0
+    expected = expected_base(sb, initial)
+    actual = base_now(sb)
+    wrong = {k: (actual[k], v) for k, v in expected.items() if actual[k] != v}
+    assert not wrong, f"{len(wrong)} items differ from the oracle, e.g. {list(wrong.items())[:3]}"
+    assert db_now(url) == actual
+    sent = Counter()
+    for r in calls(sb, "itemsEdit"):
+        if r.status == 200:
+            for name, value in r.body.items():
+                if name != "item_id":
+                    sent[(r.body["item_id"], name, value)] += 1
+    doubled = [k for k, n in sent.items() if n > 1]
+    assert not doubled, f"pushed twice: {doubled[:5]}"
+    TOTALS["scenarios"] += 1
+    TOTALS["items_checked"] += len(expected)
+    TOTALS["faults_injected"] += sum(1 for r in sb.requests if r.fault)
+    TOTALS["lost_writes"] += len(wrong)
+    TOTALS["duplicated_writes"] += len(doubled)
+
+
+def initial_state(sb) -> dict:
+    """Each BASE item before the run: (ASIN, price, visible)."""
+    return {
+        (s.id, i["item_id"]): (asin_in_identifier(i["identifier"]), i["price"], bool(i["visible"]))
+        for s in sb.shops
+        for i in sb.items(s.id)
+    }
+
+
+SCENARIO = dict(
+    n_asins=60, n_shops=2, overlap=0.3, out_of_stock_share=0.1, filtered_share=0.05, mispriced_share=0.5
+)
+# The guards are exercised elsewhere; here the oracle is the plain pricing rule.
+NO_GUARDS = {"ECAUTO_MAX_PRICE_MOVE_PCT": "1000", "ECAUTO_BREAKER_HIDE_PCT": "100", "ECAUTO_BREAKER_CUT_PCT": "100"}
+FAST = {**NO_GUARDS, "ECAUTO_HTTP_TIMEOUT_SECONDS": "1"}
+
+
+@pytest.mark.parametrize(
+    ("name", "faults", "extra"),
+    [
+        ("sp-5xx-burst", Faults(seed=1, sp_5xx_rate=0.5), {}),
+        ("429-storm", Faults(seed=2, storm_429=6, sp_429_rate=0.1), {}),
+        ("item-errors", Faults(seed=3, item_error_rate=0.3), {}),
+        ("malformed-json", Faults(seed=4, malformed_json_rate=0.3), {}),
+        ("slow-past-timeout", Faults(seed=5, slow_rate=0.3, slow_seconds=1.5), FAST),
+        ("base-5xx-and-token-errors", Faults(seed=6, base_5xx_rate=0.2, auth_5xx_rate=0.3), {}),
+    ],
+)
+def test_sync_under_faults_converges(tmp_path, sqlite_url, name, faults, extra):
+    scenario = Scenario.generate(seed=len(name), **SCENARIO)
+    with marketplace(tmp_path, sqlite_url, scenario, faults=faults, extra_env={**NO_GUARDS, **extra}) as sb:
+        import_listings(source="base")
+        initial = initial_state(sb)
+        result = sync()
+        injected = sum(1 for r in sb.requests if r.fault)
+        assert injected > 0, "the scenario injected no fault"
+        # the report accounts for every failure it did not recover from
+        if result["exit_code"] == 0:
+            assert result["item_failures"] == 0
+        check_final_state(sb, sqlite_url, initial)
+
+
+def test_tokens_expiring_mid_run(tmp_path, sqlite_url):
+    """At speed 3600 LWA and BASE access tokens live one real second: they expire during the run."""
+    scenario = Scenario.generate(seed=7, **SCENARIO)
+    with marketplace(tmp_path, sqlite_url, scenario, speed=3600, extra_env=NO_GUARDS) as sb:
+        import_listings(source="base")
+        initial = initial_state(sb)
+        stop = threading.Event()
+
+        def expire_often():
+            while not stop.wait(0.3):
+                sb.expire_tokens()
+
+        killer = threading.Thread(target=expire_often, daemon=True)
+        killer.start()
+        try:
+            sync()
+        finally:
+            stop.set()
+            killer.join()
+        assert len(calls(sb, "lwaToken")) >= 2 or len(calls(sb, "baseToken")) >= 3
+        check_final_state(sb, sqlite_url, initial)
+
+
+def test_hour_api_limit_mid_push(tmp_path, sqlite_url):
+    scenario = Scenario.generate(seed=8, **SCENARIO)
+    with marketplace(tmp_path, sqlite_url, scenario, base_hour_limit=12, extra_env=NO_GUARDS) as sb:
+        import_listings(source="base")
+        initial = initial_state(sb)
+        result = sync()
+        stopped = [a for a, s in result["accounts"].items() if s["stopped_by"] == "hour_api_limit"]
+        assert stopped and result["exit_code"] == 1
+        assert rows(sqlite_url, "select count(*) from listings where deferred_at is not null")[0][0] > 0
+        for budget in sb.state.budgets.values():  # as if the next clock hour had come
+            budget.hour_limit = 10_000
+        check_final_state(sb, sqlite_url, initial)
+
+
+def test_sell_out_flipping_back_within_one_run_hides_nothing(tmp_path, sqlite_url):
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        sync()
+        initial = initial_state(sb)
+        asin = "B07YV55TNL"
+        sb.sell_out(asin)
+        first_seen = threading.Event()
+
+        def restock_after_first_answer():
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if any(r.operation == "getItemOffersBatch" and asin in (r.asins or ()) for r in sb.requests):
+                    sb.restock(asin)
+                    first_seen.set()
+                    return
+                time.sleep(0.001)
+
+        sb.clear_requests()
+        watcher = threading.Thread(target=restock_after_first_answer, daemon=True)
+        watcher.start()
+        import os
+
+        os.environ["ECAUTO_STOCK_TTL_HOURS"] = "0"
+        try:
+            result = sync(mode="stock")
+        finally:
+            os.environ.pop("ECAUTO_STOCK_TTL_HOURS")
+        watcher.join()
+        assert first_seen.is_set()
+        assert result["fetch"]["confirmations"] >= 1
+        item = next(k for k, v in initial.items() if v[0] == asin)
+        assert sb.item(item[0], item[1])["visible"] == 1  # never hidden
+        assert not [r for r in calls(sb, "itemsEdit") if int(r.body["item_id"]) == item[1]]
+        check_final_state(sb, sqlite_url, initial)
+
+
+def test_zz_report_totals(capsys):
+    """Printed for the README (runs last in this module)."""
+    with capsys.disabled():
+        print(f"\nfault-injection suite totals: {dict(TOTALS)}")
+    assert TOTALS["lost_writes"] == 0 and TOTALS["duplicated_writes"] == 0
