@@ -102,6 +102,8 @@ class Settings:
     accounts_file: str = DEFAULT_ACCOUNTS_FILE
     # First retry delay of SP-API/BASE tasks; doubled each retry (2, 4, 8, 16, 32 s), with jitter.
     retry_base_delay_seconds: float = 2.0
+    # The SP-API pacer runs this much below the quota (0.02 = 98 %): room for network jitter.
+    sp_api_safety_margin: float = 0.02
     # HTTP (connect, read) timeouts of every API call; a call past them is retried as transient.
     http_timeout: tuple[float, float] = (5.0, 30.0)
     # Hide only on a confirmed sell-out: a new "out of stock" is re-fetched once in the same run.
@@ -174,6 +176,7 @@ def load_settings(
             values, "ECAUTO_RETRY_BASE_DELAY_SECONDS", 2.0, minimum=0, maximum=60
         ),
         confirm_sell_outs=_flag(values, "ECAUTO_CONFIRM_SELL_OUTS", True),
+        sp_api_safety_margin=_number(values, "ECAUTO_SP_API_SAFETY_MARGIN", 0.02, minimum=0, maximum=0.9),
         http_timeout=(5.0, _number(values, "ECAUTO_HTTP_TIMEOUT_SECONDS", 30, minimum=0.1, maximum=600)),
         guards=guards,
     )

@@ -20,7 +20,13 @@ def sp_api_client(settings: Settings) -> SpApiClient:
     auth = LwaAuth(
         sp.lwa_token_url, sp.app_id, sp.client_secret, sp.refresh_token, timeout=settings.http_timeout
     )
-    return SpApiClient(sp.endpoint, auth, sp.marketplace_id, timeout=settings.http_timeout)
+    return SpApiClient(
+        sp.endpoint,
+        auth,
+        sp.marketplace_id,
+        timeout=settings.http_timeout,
+        safety_margin=settings.sp_api_safety_margin,
+    )
 
 
 def base_client(settings: Settings, account: AccountConfig, store: TokenStore) -> BaseClient:
