@@ -102,6 +102,9 @@ class Settings:
     accounts_file: str = DEFAULT_ACCOUNTS_FILE
     # First retry delay of SP-API/BASE tasks; doubled each retry (2, 4, 8, 16, 32 s), with jitter.
     retry_base_delay_seconds: float = 2.0
+    # Pace SP-API through a bucket in the master DB shared by every process of this seller
+    # (several workers at once never exceed the quota together); off: a bucket per process.
+    shared_quota: bool = True
     # The SP-API pacer runs this much below the quota (0.02 = 98 %): room for network jitter.
     sp_api_safety_margin: float = 0.02
     # HTTP (connect, read) timeouts of every API call; a call past them is retried as transient.
@@ -176,6 +179,7 @@ def load_settings(
             values, "ECAUTO_RETRY_BASE_DELAY_SECONDS", 2.0, minimum=0, maximum=60
         ),
         confirm_sell_outs=_flag(values, "ECAUTO_CONFIRM_SELL_OUTS", True),
+        shared_quota=_flag(values, "ECAUTO_SHARED_QUOTA", True),
         sp_api_safety_margin=_number(values, "ECAUTO_SP_API_SAFETY_MARGIN", 0.02, minimum=0, maximum=0.9),
         http_timeout=(5.0, _number(values, "ECAUTO_HTTP_TIMEOUT_SECONDS", 30, minimum=0.1, maximum=600)),
         guards=guards,

@@ -4,28 +4,46 @@ from __future__ import annotations
 
 import hashlib
 
-from ecauto_lib.amazon.client import SpApiClient
+import sqlalchemy as sa
+
+from ecauto_lib.amazon.client import OPERATIONS, SpApiClient
 from ecauto_lib.amazon.lwa import LwaAuth
 from ecauto_lib.base.auth import BaseAuth, TokenStore
 from ecauto_lib.base.client import BaseClient
 from ecauto_lib.config import AccountConfig, Settings
+from ecauto_lib.db.quota import SharedPacer
 from ecauto_lib.errors import ConfigError
 
 
-def sp_api_client(settings: Settings) -> SpApiClient:
-    """An SP-API client for the seller in ``settings`` (LWA token cached inside)."""
+def sp_api_client(settings: Settings, engine: sa.Engine | None = None) -> SpApiClient:
+    """An SP-API client for the seller in ``settings`` (LWA token cached inside).
+
+    With ``engine`` (and ``ECAUTO_SHARED_QUOTA`` on, the default) every operation is paced by a
+    bucket in the master DB, shared by every process syncing for this seller; without it (dry
+    runs, which write nothing) by a bucket of this process only.
+    """
     if settings.sp_api is None:
         raise ConfigError("SP_API_REFRESH_TOKEN", "SP-API credentials are required for this command")
     sp = settings.sp_api
     auth = LwaAuth(
         sp.lwa_token_url, sp.app_id, sp.client_secret, sp.refresh_token, timeout=settings.http_timeout
     )
+    pacers = None
+    if engine is not None and settings.shared_quota:
+        scope = seller_scope(settings)
+        pacers = {
+            op.name: SharedPacer(
+                engine, f"{scope}|{op.name}", op.rate, op.burst, safety_margin=settings.sp_api_safety_margin
+            )
+            for op in OPERATIONS
+        }
     return SpApiClient(
         sp.endpoint,
         auth,
         sp.marketplace_id,
         timeout=settings.http_timeout,
         safety_margin=settings.sp_api_safety_margin,
+        pacers=pacers,
     )
 
 

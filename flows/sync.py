@@ -99,7 +99,7 @@ def _pipeline(
     if limit is not None:
         stale = stale.head(limit)
 
-    observations, infos = fetch_stale(settings, listings, stale, report.fetch)
+    observations, infos = fetch_stale(settings, listings, stale, report.fetch, dry_run=dry_run)
     if not dry_run:
         write_observations(settings.database_url, observations, infos)
     current = apply_catalog(apply_observations(listings, observations), infos)
@@ -127,7 +127,7 @@ def settle_interrupted_pushes(settings: Settings, accounts: tuple[AccountConfig,
 
 
 def fetch_stale(
-    settings: Settings, listings: pd.DataFrame, stale: pd.DataFrame, summary: FetchSummary
+    settings: Settings, listings: pd.DataFrame, stale: pd.DataFrame, summary: FetchSummary, *, dry_run: bool
 ) -> tuple[list[Observation], list[CatalogInfo]]:
     """One task run per batch of 20: offers for stale price/stock, catalog for stale info.
 
@@ -145,7 +145,7 @@ def fetch_stale(
     if not offer_asins and not info_asins:
         return [], []
 
-    client = sp_api_client(settings)
+    client = sp_api_client(settings, engine=None if dry_run else engine_for(settings.database_url))
     fetch = _BatchFetcher(settings, client, _stored_versions(stale))
     offer_batches, info_batches = batches(offer_asins, BATCH_SIZE), batches(info_asins, BATCH_SIZE)
     offer_futures, info_futures = [], []

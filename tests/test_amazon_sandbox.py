@@ -119,7 +119,8 @@ def test_429_is_quota_exceeded_and_drains_the_pacer(sb: Sandbox) -> None:
     assert client.stats["searchCatalogItems"]["throttled"] == 1
     # The next call waits a full (unadapted, 2/s) spacing instead of using the second burst token.
     waited = client.pacer("searchCatalogItems").acquire()
-    assert 0.3 < waited <= 1 / (2.0 * 0.98)  # (less only by the milliseconds since the 429)
+    # (less by the milliseconds since the 429; more by the sleep's own overshoot, measured in real time)
+    assert 0.3 < waited <= 1 / (2.0 * 0.98) + 0.05
 
 
 def test_paced_calls_reach_the_quota_without_429() -> None:

@@ -18,7 +18,7 @@ from ecauto_lib.db.models import metadata, runs
 from ecauto_lib.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = {"products", "listings", "change_history", "base_tokens", "runs", "push_journal", "account_locks"}
+TABLES = {"products", "listings", "change_history", "base_tokens", "runs", "push_journal", "account_locks", "quota_buckets"}
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_upgrade_creates_schema_and_is_idempotent(bare_engine, db_url):
     tables = set(sa.inspect(bare_engine).get_table_names())
     assert tables == TABLES | {"alembic_version"}
     with bare_engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
 
 
 def test_models_match_migrations(bare_engine):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import requests
 
 from ecauto_lib.amazon.lwa import LwaAuth
-from ecauto_lib.amazon.pacing import TokenBucket
+from ecauto_lib.amazon.pacing import Pacer, TokenBucket
 from ecauto_lib.asin import is_asin
 from ecauto_lib.errors import ApiError, AuthError, InvalidAsinError, PermanentError, TransientError
 from ecauto_lib.http import DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, json_object, make_session, send
@@ -170,6 +170,7 @@ class SpApiClient:
         safety_margin: float = 0.02,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        pacers: Mapping[str, Pacer] | None = None,
     ) -> None:
         if len(user_agent) > 500:  # SP-API rejects longer user agents (sp-api.md §1)
             raise ValueError("user_agent must be at most 500 characters")
@@ -179,16 +180,19 @@ class SpApiClient:
         self._session = session if session is not None else make_session(user_agent)
         self._timeout = timeout
         self._user_agent = user_agent
-        self._pacers = {
+        # One pacer per operation: a local token bucket, unless the caller shares one across
+        # processes (``pacers``, e.g. ecauto_lib.db.quota.SharedPacer keyed by operation name).
+        self._pacers: dict[str, Pacer] = {
             op.name: TokenBucket(op.rate, op.burst, safety_margin=safety_margin, clock=clock, sleep=sleep)
             for op in OPERATIONS
         }
+        self._pacers.update(pacers or {})
         self._stats_lock = threading.Lock()
         self.stats: dict[str, dict[str, float]] = {
             op.name: {"calls": 0, "throttled": 0, "waited_seconds": 0.0} for op in OPERATIONS
         }
 
-    def pacer(self, op_name: str) -> TokenBucket:
+    def pacer(self, op_name: str) -> Pacer:
         """The token bucket pacing ``op_name`` (e.g. ``"getItemOffersBatch"``)."""
         return self._pacers[op_name]
 

@@ -19,9 +19,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 # Float slack: after sleeping exactly the computed wait the bucket holds 1.0 give or take rounding.
 _EPSILON = 1e-9
+
+
+class Pacer(Protocol):
+    """What a client needs from a pacer (``TokenBucket`` here, ``ecauto_lib.db.quota.SharedPacer``)."""
+
+    @property
+    def rate(self) -> float: ...
+
+    def acquire(self) -> float: ...
+
+    def set_rate(self, rate: float) -> None: ...
+
+    def drain(self) -> None: ...
 
 
 class TokenBucket:

@@ -231,6 +231,22 @@ class AccountLock(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
+class QuotaBucket(Base):
+    """A token bucket in the database: every process pacing one seller's operation shares it.
+
+    ``updated`` is wall-clock epoch seconds (processes share no monotonic clock); ``tokens`` the
+    balance at ``updated``; ``rate`` the server's rate as last reported by ``x-amzn-RateLimit-Limit``.
+    """
+
+    __tablename__ = "quota_buckets"
+
+    key: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    rate: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    burst: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    tokens: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    updated: Mapped[float] = mapped_column(sa.Float, nullable=False)
+
+
 products: sa.Table = Product.__table__  # type: ignore[assignment]
 listings: sa.Table = Listing.__table__  # type: ignore[assignment]
 change_history: sa.Table = ChangeHistory.__table__  # type: ignore[assignment]
@@ -238,4 +254,5 @@ base_tokens: sa.Table = BaseTokenRow.__table__  # type: ignore[assignment]
 runs: sa.Table = Run.__table__  # type: ignore[assignment]
 push_journal: sa.Table = PushJournalEntry.__table__  # type: ignore[assignment]
 account_locks: sa.Table = AccountLock.__table__  # type: ignore[assignment]
+quota_buckets: sa.Table = QuotaBucket.__table__  # type: ignore[assignment]
 metadata = Base.metadata
