@@ -97,9 +97,7 @@ def acquire(
     except sa.exc.IntegrityError:
         # Another process inserted the same account's lock between our read and write.
         with engine.connect() as conn:
-            row = conn.execute(
-                sa.select(lock_table).where(lock_table.c.account_id.in_(account_ids))
-            ).first()
+            row = conn.execute(sa.select(lock_table).where(lock_table.c.account_id.in_(account_ids))).first()
         raise AlreadyRunningError(row.account_id, row.holder, row.acquired_at) from None
 
 
