@@ -6,9 +6,9 @@ BASE updates one item after another. The baseline does the same against the simu
 
 1. setup (not timed): read every shop's items from BASE and find their ASINs, as the seed's
    master DB knew them;
-2. fetch: one ``GET /products/pricing/v0/items/{asin}/offers`` per unique ASIN, started every
-   2.1 s of virtual time (a fixed schedule, slightly kinder than the seed's sleep-after-call);
-   a 429 waits one more slot and tries again;
+2. fetch: one ``GET /products/pricing/v0/items/{asin}/offers`` per unique ASIN, calls started
+   at least 2.1 s of virtual time apart (start to start: slightly kinder than the seed's
+   sleep-after-call, which also waited for each answer); a 429 waits one more slot and retries;
 3. push: the same pricing rules as the pipeline decide the changes (so both runs make the
    same edits), then one ``items/edit`` per item, shop after shop, in one thread.
 """
@@ -190,7 +190,8 @@ def _fetch_sequentially(
             wait = slot - time.perf_counter()
             if wait > 0:
                 sleep(wait)
-            slot += real_spacing
+            # Never closer than the spacing, even after a late call (no catching up).
+            slot = max(slot, time.perf_counter()) + real_spacing
             status, body = fetch_one(
                 session, sandbox.sp_api_endpoint, sandbox.marketplace_id, asin, auth.access_token()
             )

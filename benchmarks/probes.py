@@ -13,6 +13,7 @@ per-item DB writes of the BASE push).
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import resource
 import threading
@@ -141,3 +142,48 @@ def process_cpu_seconds() -> float:
     """User + system CPU seconds of this process so far (all threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+class GcPauses:
+    """Records the garbage collector's pauses (``gc.callbacks``) while installed.
+
+    A full (generation 2) collection of a large heap stops every thread for tens of
+    milliseconds: long enough, at a high time scale, to delay a paced call.
+    """
+
+    def __init__(self, threshold_seconds: float = 0.02) -> None:
+        self.threshold = threshold_seconds
+        self.count = 0
+        self.total = 0.0
+        self.longest = 0.0
+        self.long_pauses: list[tuple[float, int, float]] = []  # (monotonic start, generation, seconds)
+        self._started: float | None = None
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.monotonic()
+            return
+        if self._started is None:
+            return
+        pause = time.monotonic() - self._started
+        self.count += 1
+        self.total += pause
+        self.longest = max(self.longest, pause)
+        if pause >= self.threshold:
+            self.long_pauses.append((self._started, int(info.get("generation", -1)), pause))
+        self._started = None
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "collections": self.count,
+            "total_seconds": round(self.total, 4),
+            "longest_seconds": round(self.longest, 4),
+            "long_pauses": [(round(t, 4), g, round(p, 4)) for t, g, p in self.long_pauses],
+        }

@@ -21,6 +21,7 @@ docs/performance.md explains every figure.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -29,6 +30,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +46,7 @@ from benchmarks import metrics  # noqa: E402
 from benchmarks.report import evaluate_targets, render  # noqa: E402
 
 PARTS = ("pipeline", "baseline", "scaling", "staleness", "pacer")
+LAST_SETTLE_SECONDS = 30.0  # cap on waiting for the server after the last scaling run
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 # Settings a developer's shell might carry into a measured run.
 _SCRUBBED_ENV = (
@@ -75,6 +80,7 @@ class BenchConfig:
     filtered_share: float = 0.03
     scaling_sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
     staleness_hours: int = 48
+    staleness_asins: tuple[int, int] = (10_000, 15_000)  # the issue's catalogue, and an oversubscribed one
     pacer_calls: int = 40
     skip: frozenset[str] = field(default_factory=frozenset)
     quick: bool = False
@@ -103,6 +109,9 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     parser.add_argument(
+        "--switch-interval", type=float, help="Python GIL switch interval (s) while measuring"
+    )
+    parser.add_argument(
         "--unscaled-client-defaults",
         action="store_true",
         help="leave the SP-API client's default rates unscaled (shows the first-call stall)",
@@ -124,6 +133,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
         seed=args.seed,
         scaling_sizes=sizes,
         staleness_hours=24 if args.quick else 48,
+        staleness_asins=(1_000, 1_500) if args.quick else (10_000, 15_000),
         pacer_calls=15 if args.quick else 40,
         skip=skip,
         quick=args.quick,
@@ -182,13 +192,13 @@ def _say(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def _settle(space: Workspace, flow_run_id: str | None) -> dict[str, Any]:
+def _settle(space: Workspace, flow_run_id: str | None, timeout: float = 180.0) -> dict[str, Any]:
     """Wait for the server to finish ingesting the run's task runs; their count and the wait."""
     from benchmarks.prefect_server import settled_task_run_count
 
     if not flow_run_id or space.server is None:
         return {"task_runs": None, "settle_seconds": None}
-    count, waited = settled_task_run_count(space.server.api_url, flow_run_id)
+    count, waited = settled_task_run_count(space.server.api_url, flow_run_id, timeout=timeout)
     return {"task_runs": count, "settle_seconds": waited}
 
 
@@ -232,14 +242,26 @@ def make_scenario(config: BenchConfig) -> Any:
     )
 
 
-def run_pipeline(config: BenchConfig, space: Workspace, scenario: Any) -> dict[str, Any]:
-    """The sync flow against the simulator, measured from outside and inside."""
+def quiet_simulator_gc() -> None:
+    """Move the simulator's world (this process) out of the garbage collector's way.
+
+    The simulator runs in this process; a full collection over its 10,000 products would stall
+    its request threads for tens of milliseconds and misdate arrivals, which is the simulator's
+    noise, not the pipeline's. The measured pipeline runs in another process, untouched.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def start_pipeline(config: BenchConfig, space: Workspace, scenario: Any) -> dict[str, Any]:
+    """The sync flow against the simulator; the server's ingestion is settled later."""
     from ecauto_lib.sandbox import Sandbox
     from flows.demo import demo_environment
 
     directory = space.root / "pipeline"
     directory.mkdir(parents=True, exist_ok=True)
     with Sandbox(scenario, speed=config.speed, seed=config.seed) as sandbox:
+        quiet_simulator_gc()
         env = {
             **demo_environment(sandbox, directory),
             # Retry delays are real seconds: scale them like everything else.
@@ -256,10 +278,17 @@ def run_pipeline(config: BenchConfig, space: Workspace, scenario: Any) -> dict[s
             {**env, **space.prefect_env("pipeline-sync")},
             client_speed=config.speed if config.scale_client_defaults else None,
         )
-        settled = _settle(space, run["flow_run_id"])
-        server_cpu = space.server.cpu_seconds() - server_cpu0
         records = sandbox.requests
-    return summarise_pipeline(config, run, records, imported, settled, server_cpu)
+    return {"run": run, "records": records, "imported": imported, "server_cpu0": server_cpu0}
+
+
+def finish_pipeline(config: BenchConfig, space: Workspace, pending: dict[str, Any]) -> dict[str, Any]:
+    """Once the server has ingested the run's task runs: its CPU and the pipeline's figures."""
+    settled = _settle(space, pending["run"]["flow_run_id"])
+    server_cpu = space.server.cpu_seconds() - pending["server_cpu0"]
+    return summarise_pipeline(
+        config, pending["run"], pending["records"], pending["imported"], settled, server_cpu
+    )
 
 
 def summarise_pipeline(
@@ -330,6 +359,7 @@ def run_baseline_part(config: BenchConfig, scenario: Any) -> dict[str, Any]:
 
     _say(f"baseline: the seed's loop over {config.asins} ASINs at speed {config.speed:g}")
     with Sandbox(scenario, speed=config.speed, seed=config.seed) as sandbox:
+        quiet_simulator_gc()
         result = run_baseline(sandbox)
         records = sandbox.requests
     offers = metrics.quota_use(records, "getItemOffers", config.speed)
@@ -347,8 +377,15 @@ def run_baseline_part(config: BenchConfig, scenario: Any) -> dict[str, Any]:
     }
 
 
-def run_scaling(config: BenchConfig, space: Workspace) -> list[dict[str, Any]]:
-    """The flow's local cost at each size, APIs answering instantly (one fresh process each)."""
+def run_scaling(
+    config: BenchConfig, space: Workspace, while_last_settles: Callable[[], None] | None = None
+) -> list[dict[str, Any]]:
+    """The flow's local cost at each size, APIs answering instantly (one fresh process each).
+
+    Each run's task runs are ingested by the server before the next run starts (so runs do not
+    share the CPU); after the last one, ``while_last_settles`` runs meanwhile and the wait is
+    capped (the server's CPU figure for the largest size may then be a lower bound).
+    """
     from benchmarks.instant import Shares, build_templates, synthetic_listings
     from ecauto_lib import db
 
@@ -363,7 +400,8 @@ def run_scaling(config: BenchConfig, space: Workspace) -> list[dict[str, Any]]:
     templates = build_templates(instant["templates"], instant["template_seed"], shares)
     accounts = tuple(f"base_account_{i + 1}" for i in range(config.shops))
     rows = []
-    for size in config.scaling_sizes:
+    for index, size in enumerate(config.scaling_sizes):
+        last = index == len(config.scaling_sizes) - 1
         name = f"scaling-{size}"
         directory = space.root / name
         directory.mkdir(parents=True, exist_ok=True)
@@ -379,7 +417,9 @@ def run_scaling(config: BenchConfig, space: Workspace) -> list[dict[str, Any]]:
         env = {**instant_settings(directory, accounts, database_url), **space.prefect_env(name)}
         server_cpu0 = space.server.cpu_seconds()
         run = space.worker(name, "sync-instant", env, instant=instant)
-        settled = _settle(space, run["flow_run_id"])
+        if last and while_last_settles is not None:
+            while_last_settles()
+        settled = _settle(space, run["flow_run_id"], timeout=LAST_SETTLE_SECONDS if last else 180.0)
         server_cpu = space.server.cpu_seconds() - server_cpu0
         rows.append(summarise_scaling(size, len(listings), run, settled, server_cpu, setup_seconds))
     return rows
@@ -464,15 +504,17 @@ def run_staleness(config: BenchConfig, asins_per_second: float | None) -> list[d
 
     per_hour = (asins_per_second or 0.1 * 0.98 * 20) * 3600
     _say(f"staleness: hourly schedule, {per_hour:.0f} ASINs fetched per hour at most")
-    cases = [
-        ("urgent", 10_000),
-        ("listing", 10_000),
-        ("fill", 10_000),
-        ("urgent", 15_000),
-        ("listing", 15_000),
-    ]
+    # A smaller catalogue keeps its proportions: the budget scales with it.
+    scale = config.staleness_asins[0] / 10_000
+    size, oversubscribed = config.staleness_asins
+    cases = [("urgent", size), ("listing", size), ("fill", size), ("urgent", oversubscribed)]
+    cases.append(("listing", oversubscribed))
     return [
-        simulate(StalenessSetup(asins=n, asins_per_hour=per_hour, hours=config.staleness_hours, order=order))
+        simulate(
+            StalenessSetup(
+                asins=n, asins_per_hour=per_hour * scale, hours=config.staleness_hours, order=order
+            )
+        )
         for order, n in cases
     ]
 
@@ -492,25 +534,48 @@ def run_pacer(config: BenchConfig) -> dict[str, Any]:
 # main
 
 
+@contextmanager
+def process_environment(updates: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``updates`` for the ``with`` block, restored afterwards."""
+    saved = {k: os.environ.get(k) for k in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def run(config: BenchConfig, root: Path) -> dict[str, Any]:
     """Every selected part, in order; the results document."""
     from benchmarks.prefect_server import PrefectServer
 
-    started = datetime.now(UTC)
     space = Workspace(root)
     needs_server = any(config.runs(p) for p in ("pipeline", "scaling", "pacer"))
-    server = PrefectServer(root / "prefect-server") if needs_server else None
-    space.server = server
+    space.server = PrefectServer(root / "prefect-server") if needs_server else None
     # Before anything imports Prefect: this process uses the benchmark's own home and server.
-    os.environ.update(
-        {k: v for k, v in space.prefect_env("driver").items() if k != "PREFECT_RESULTS_LOCAL_STORAGE_PATH"}
-    )
+    driver_env = space.prefect_env("driver")
+    driver_env.pop("PREFECT_RESULTS_LOCAL_STORAGE_PATH")
+    try:
+        with process_environment(driver_env):
+            return _run_parts(config, space)
+    finally:
+        gc.unfreeze()
+
+
+def _run_parts(config: BenchConfig, space: Workspace) -> dict[str, Any]:
+    started = datetime.now(UTC)
+    server = space.server
     results: dict[str, Any] = {
         "meta": meta(config, started),
         "config": {
             **asdict(config),
             "skip": sorted(config.skip),
             "scaling_sizes": list(config.scaling_sizes),
+            "staleness_asins": list(config.staleness_asins),
         },
     }
     scenario = None
@@ -528,26 +593,23 @@ def run(config: BenchConfig, root: Path) -> dict[str, Any]:
             _say("starting a local Prefect server")
             server.start()
             results["prefect_server"] = {"startup_seconds": server.startup_seconds}
-        if config.runs("pipeline"):
-            results["pipeline"] = run_pipeline(config, space, scenario)
-        if config.runs("baseline"):
-            results["baseline"] = run_baseline_part(config, scenario)
-        if config.runs("scaling"):
-            results["scaling"] = run_scaling(config, space)
-            sizes = [r["listings"] for r in results["scaling"]]
-            results["scaling_fit"] = {
-                "flow_wall_seconds": metrics.linear_fit(
-                    sizes, [r["flow_wall_seconds"] for r in results["scaling"]]
-                ),
-                "flow_process_cpu_seconds": metrics.linear_fit(
-                    sizes, [r["flow_process_cpu_seconds"] for r in results["scaling"]]
-                ),
-            }
-        if config.runs("staleness"):
+        pending = attempt(results, "pipeline", lambda: start_pipeline(config, space, scenario), config)
+        # The baseline needs no Prefect: it runs while the server ingests the pipeline's task runs.
+        attempt(results, "baseline", lambda: run_baseline_part(config, scenario), config)
+        if pending is not None:
+            attempt(results, "pipeline", lambda: finish_pipeline(config, space, pending), config)
+        attempt(results, "pacer", lambda: run_pacer(config), config)
+
+        def staleness() -> None:
             rate = (results.get("pipeline") or {}).get("fetch_asins_per_second_equiv")
-            results["staleness"] = run_staleness(config, rate)
-        if config.runs("pacer"):
-            results["pacer"] = run_pacer(config)
+            attempt(results, "staleness", lambda: run_staleness(config, rate), config)
+
+        if config.runs("scaling"):
+            attempt(results, "scaling", lambda: run_scaling(config, space, staleness), config)
+            rows = results["scaling"] if isinstance(results.get("scaling"), list) else []
+            results["scaling_fit"] = scaling_fit(rows)
+        if "staleness" not in results:
+            staleness()
     finally:
         if server is not None:
             server.stop()
@@ -555,6 +617,32 @@ def run(config: BenchConfig, root: Path) -> dict[str, Any]:
     results["targets"] = evaluate_targets(results)
     results["meta"]["seconds"] = (datetime.now(UTC) - started).total_seconds()
     return results
+
+
+def attempt(results: dict[str, Any], part: str, func: Callable[[], Any], config: BenchConfig) -> Any:
+    """Run one part (when selected); a failure is recorded in its place and the others still run."""
+    if not config.runs(part):
+        return None
+    try:
+        value = func()
+    except Exception as exc:  # a broken part must not cost the figures of the others
+        traceback.print_exc()
+        results[part] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+        return None
+    results[part] = value
+    return value
+
+
+def scaling_fit(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Linear fits over the sizes: flow wall and CPU per listing, task runs per 20 ASINs."""
+    sizes = [r["listings"] for r in rows]
+    batches = [r["asins"] / 20 for r in rows]
+    return {
+        "flow_wall_seconds": metrics.linear_fit(sizes, [r["flow_wall_seconds"] for r in rows]),
+        "flow_process_cpu_seconds": metrics.linear_fit(sizes, [r["flow_process_cpu_seconds"] for r in rows]),
+        "peak_rss_mb": metrics.linear_fit(sizes, [r["peak_rss_mb"] for r in rows]),
+        "task_runs_per_20_asins": metrics.linear_fit(batches, [r["task_runs"] or 0 for r in rows]),
+    }
 
 
 def compare(results: dict[str, Any]) -> dict[str, Any]:

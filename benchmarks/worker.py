@@ -22,7 +22,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python benchmarks/worker.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.probes import PhaseClock, Probe, installed, peak_rss_mb, process_cpu_seconds
+from benchmarks.probes import GcPauses, PhaseClock, Probe, installed, peak_rss_mb, process_cpu_seconds
 
 
 def _account_of(client: Any) -> str:
@@ -127,7 +127,7 @@ def run_sync(instant: dict[str, Any] | None = None, client_speed: float | None =
         setattr(owner, name, value)
     clock = PhaseClock()
     try:
-        with installed(clock, PIPELINE_PROBES) as missing:
+        with installed(clock, PIPELINE_PROBES) as missing, GcPauses() as gc_pauses:
             rss_before = peak_rss_mb()
             cpu0, wall0, mono0 = process_cpu_seconds(), time.perf_counter(), time.monotonic()
             state = flows.sync.sync(return_state=True)
@@ -147,6 +147,7 @@ def run_sync(instant: dict[str, Any] | None = None, client_speed: float | None =
         "phases": clock.as_dict(),
         "missing_probes": missing,
         "notes": notes,
+        "gc_pauses": gc_pauses.as_dict(),
         "exit_code": result.get("exit_code"),
         "fetch": result.get("fetch"),
         "accounts": result.get("accounts"),
@@ -161,6 +162,8 @@ def main(argv: list[str]) -> int:
         return 2
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     os.environ.update(config["env"])
+    if config.get("switch_interval"):
+        sys.setswitchinterval(config["switch_interval"])
     mode = config["mode"]
     if mode == "import":
         result = run_import()
