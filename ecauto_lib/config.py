@@ -20,6 +20,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 
+from ecauto_lib.amazon.client import OPERATIONS
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.guards import GuardPolicy
 
@@ -105,6 +106,9 @@ class Settings:
     # Pace SP-API through a bucket in the master DB shared by every process of this seller
     # (several workers at once never exceed the quota together); off: a bucket per process.
     shared_quota: bool = True
+    # Known usage-plan rates (req/s) by operation, for sellers above Amazon's defaults; the pacer
+    # still adapts to x-amzn-RateLimit-Limit (ECAUTO_SP_API_RATES="getItemOffersBatch=0.5").
+    sp_api_rates: tuple[tuple[str, float], ...] = ()
     # The SP-API pacer runs this much below the quota (0.02 = 98 %): room for network jitter.
     sp_api_safety_margin: float = 0.02
     # HTTP (connect, read) timeouts of every API call; a call past them is retried as transient.
@@ -180,6 +184,7 @@ def load_settings(
         ),
         confirm_sell_outs=_flag(values, "ECAUTO_CONFIRM_SELL_OUTS", True),
         shared_quota=_flag(values, "ECAUTO_SHARED_QUOTA", True),
+        sp_api_rates=_rates(values.get("ECAUTO_SP_API_RATES") or ""),
         sp_api_safety_margin=_number(values, "ECAUTO_SP_API_SAFETY_MARGIN", 0.02, minimum=0, maximum=0.9),
         http_timeout=(5.0, _number(values, "ECAUTO_HTTP_TIMEOUT_SECONDS", 30, minimum=0.1, maximum=600)),
         guards=guards,
@@ -228,6 +233,29 @@ def _number(values: Mapping[str, str], name: str, default: float, *, minimum: fl
     if not minimum <= number <= maximum:
         raise ConfigError(name, f"must be between {minimum:g} and {maximum:g}, got {raw}")
     return number
+
+
+def _rates(raw: str) -> tuple[tuple[str, float], ...]:
+    """``"getItemOffersBatch=0.5,searchCatalogItems=5"`` → ((name, rate), ...)."""
+    rates = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            rate = float(value)
+        except ValueError:
+            rate = -1.0
+        if not name.strip() or not rate > 0:
+            raise ConfigError(
+                "ECAUTO_SP_API_RATES",
+                f"expected operation=rate pairs such as getItemOffersBatch=0.5, got {part!r}",
+            )
+        known = {op.name for op in OPERATIONS}
+        if name.strip() not in known:
+            raise ConfigError(
+                "ECAUTO_SP_API_RATES", f"unknown operation {name.strip()!r} (known: {', '.join(sorted(known))})"
+            )
+        rates.append((name.strip(), rate))
+    return tuple(rates)
 
 
 def _flag(values: Mapping[str, str], name: str, default: bool) -> bool:

@@ -37,7 +37,7 @@ def sp_api_client(settings: Settings, engine: sa.Engine | None = None) -> SpApiC
             )
             for op in OPERATIONS
         }
-    return SpApiClient(
+    client = SpApiClient(
         sp.endpoint,
         auth,
         sp.marketplace_id,
@@ -45,6 +45,14 @@ def sp_api_client(settings: Settings, engine: sa.Engine | None = None) -> SpApiC
         safety_margin=settings.sp_api_safety_margin,
         pacers=pacers,
     )
+    known = {op.name for op in OPERATIONS}
+    for name, rate in settings.sp_api_rates:
+        if name not in known:
+            raise ConfigError(
+                "ECAUTO_SP_API_RATES", f"unknown operation {name!r} (known: {', '.join(sorted(known))})"
+            )
+        client.pacer(name).set_rate(rate)
+    return client
 
 
 def base_client(settings: Settings, account: AccountConfig, store: TokenStore) -> BaseClient:

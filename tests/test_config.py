@@ -86,6 +86,8 @@ def test_dotenv_fills_in_under_the_environment(accounts_file, tmp_path):
         ({"ECAUTO_MARKUP": "0.9"}, "ECAUTO_MARKUP"),
         ({"SHOP1_SECRET": None}, "accounts[0].client_secret"),
         ({"DATABASE_URL": "data/master.db"}, "DATABASE_URL"),
+        ({"ECAUTO_SP_API_RATES": "getItemOffersBatch=fast"}, "ECAUTO_SP_API_RATES"),
+        ({"ECAUTO_SP_API_RATES": "getOffers=0.5"}, "ECAUTO_SP_API_RATES"),
     ],
 )
 def test_bad_setting_is_named(accounts_file, changes, setting):

@@ -278,9 +278,13 @@ class SpApiClient:
         raise self._error(op, response, request_id)
 
     def _send(self, op: Operation, *, params: dict[str, Any] | None, json_body: Any) -> requests.Response:
+        # Everything that may take time (an LWA token refresh) happens before the pacer: the call
+        # must leave right when its token is taken, or the next one (paced from the token, not
+        # from our late send) reaches Amazon too close behind it.
+        access_token = self.auth.access_token()
         waited = self._pacers[op.name].acquire()
         headers = {
-            "x-amz-access-token": self.auth.access_token(),
+            "x-amz-access-token": access_token,
             "user-agent": self._user_agent,
             # Still sent by python-amazon-sp-api; whether SP-API requires it since SigV4 was
             # dropped (2023-10-02) is UNCONFIRMED (sp-api.md §1).
