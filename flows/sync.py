@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,6 +197,7 @@ class _BatchFetcher:
     def __init__(self, settings: Settings, client: SpApiClient, versions: dict[str, str]) -> None:
         backoff = exponential_backoff(backoff_factor=settings.retry_base_delay_seconds)
         self.settings, self.client, self.versions = settings, client, versions
+        self.started = time.time()
         self.scope = seller_scope(settings)
         self.offers_task = fetch_offers_batch.with_options(
             cache_expiration=settings.policy.stock_ttl, retry_delay_seconds=backoff
@@ -218,6 +220,7 @@ class _BatchFetcher:
             # A confirmation must be a fresh answer, never the first answer from the cache.
             versions=self._versions(asins, f"confirm@{datetime.now(UTC).isoformat()}:" if confirm else ""),
             label=label,
+            started=self.started,
         )
         return asins, future
 

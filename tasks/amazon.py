@@ -10,6 +10,7 @@ while a run after the DB was updated never sees an old answer.
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
@@ -46,6 +47,7 @@ def fetch_offers_batch(
     scope: str,
     versions: str,
     label: str = "",
+    started: float | None = None,
 ) -> list[Observation]:
     """getItemOffersBatch for up to 20 ASINs → one Observation per ASIN (errors included)."""
     items = client.item_offers_batch(asins)
@@ -54,12 +56,18 @@ def fetch_offers_batch(
         observation_from_item(a, items.get(a), max_delivery_hours=max_delivery_hours, observed_at=observed_at)
         for a in asins
     ]
+    stats = client.stats["getItemOffersBatch"]
     get_run_logger().info(
-        "offers %s: %d ASINs, %d errors, pacer %.3f req/s",
+        "offers %s: %d ASINs, %d errors · %.1f s since the fetch began · quota %.3g req/s, "
+        "%d calls so far (%d throttled), %.1f s spent pacing",
         label,
         len(asins),
         sum(1 for o in observations if o.outcome == "error"),
+        0.0 if started is None else time.time() - started,
         client.pacer("getItemOffersBatch").rate,
+        stats["calls"],
+        stats["throttled"],
+        stats["waited_seconds"],
     )
     return observations
 
