@@ -26,7 +26,7 @@ from ecauto_lib.domain import Outcome
 
 AT = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 ASIN = "B0FGQJ45HW"
-MODEL = Path("/work/shared/reference/sp-api-models/productPricingV0.json")
+MODEL = Path(__file__).parent / "contract_fixtures" / "sp-api-models" / "productPricingV0.json"
 
 
 def jpy(amount: Any) -> dict:

@@ -1,7 +1,7 @@
 """LWA and SP-API handlers: Product Pricing v0 and Catalog Items 2022-04-01, JP marketplace.
 
 Shapes follow Amazon's models (``sp-api-models/``) with JPY integer amounts; facts and their
-sources are in ``/work/shared/reference/sp-api.md``. Points where Amazon's behaviour is not
+sources are in the project reference ``sp-api.md`` (shared/reference/ beside the checkout). Points where Amazon's behaviour is not
 documented are marked UNCONFIRMED and listed in docs/sandbox.md.
 """
 

@@ -1,6 +1,6 @@
 """BASE handlers: OAuth token refresh and the items endpoints, per shop.
 
-Facts and sources: ``/work/shared/reference/base-api.md``; shapes from the recorded responses in
+Facts and sources: the project reference ``base-api.md`` (shared/reference/ beside the checkout); shapes from the recorded responses in
 ``base-api-spec/recorded/``. Every error is HTTP 400 ``{"error", "error_description"}`` with the
 documented Japanese texts. Choices where BASE documents nothing are marked UNCONFIRMED.
 """
