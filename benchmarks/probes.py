@@ -16,6 +16,7 @@ import functools
 import gc
 import importlib
 import resource
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -134,8 +135,21 @@ def installed(clock: PhaseClock, probes: Iterable[Probe]) -> Iterator[list[str]]
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident set size so far, in MiB.
+
+    Linux: ``VmHWM`` of ``/proc/self/status``. Not ``ru_maxrss``: Linux folds the parent's
+    high-water mark into it across fork + exec, so a process started by a big parent would
+    report the parent's peak. Elsewhere ``ru_maxrss`` (KiB on Linux/BSD, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss / (1024.0 * 1024.0) if sys.platform == "darwin" else maxrss / 1024.0
 
 
 def process_cpu_seconds() -> float:

@@ -22,8 +22,8 @@ def _get(document: dict[str, Any], *path: str) -> Any:
 
 
 def _largest_scaling_row(results: dict[str, Any]) -> dict[str, Any]:
-    rows = results.get("scaling") or []
-    return max(rows, key=lambda r: r["listings"]) if rows else {}
+    rows = results.get("scaling")
+    return max(rows, key=lambda r: r["listings"]) if isinstance(rows, list) and rows else {}
 
 
 def _target(name: str, target: str, measured: Any, met: bool | None, note: str = "") -> dict[str, Any]:
@@ -130,7 +130,9 @@ def _rows(title: str, rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def render(results: dict[str, Any]) -> str:
-    """The human-readable summary printed at the end of a run."""
+    """The human-readable summary printed at the end of a run (failed parts listed at the end)."""
+    failed = {k: v["error"] for k, v in results.items() if isinstance(v, dict) and "error" in v}
+    results = {k: v for k, v in results.items() if k not in failed}
     config = results.get("config", {})
     meta = results.get("meta", {})
     lines = [
@@ -280,12 +282,20 @@ def render(results: dict[str, Any]) -> str:
         )
         lines.append("")
     if results.get("pacer"):
-        tb, pl = results["pacer"]["token_bucket"], results["pacer"]["prefect_rate_limit"]
+        pacers = results["pacer"]
+        first = next(iter(pacers.values()))
         lines += _rows(
-            f"Pacers at {tb['rate']:g} permits/s ({tb['calls']} permits)",
-            [
-                ("client TokenBucket", pct(tb["share_of_rate"])),
-                ("Prefect rate_limit (global concurrency limit)", pct(pl["share_of_rate"])),
+            f"Pacers alone at {first['rate']:g} permits/s ({first['calls']} permits, one thread)",
+            [("pacer", "share of rate", "closest gap x rate", "gaps < 1/rate")]
+            + [
+                (
+                    name,
+                    pct(p.get("share_of_rate")),
+                    num(p.get("min_gap_ratio"), 3),
+                    num(p.get("gaps_under_spacing")),
+                )
+                for name, p in pacers.items()
+                if isinstance(p, dict) and "rate" in p
             ],
         )
         lines.append("")
@@ -302,6 +312,8 @@ def render(results: dict[str, Any]) -> str:
             for t in results.get("targets", [])
         ],
     )
+    for part, error in failed.items():
+        lines.append(f"PART FAILED: {part}: {error}")
     return "\n".join(lines)
 
 

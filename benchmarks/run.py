@@ -48,6 +48,7 @@ from benchmarks.report import evaluate_targets, render  # noqa: E402
 PARTS = ("pipeline", "baseline", "scaling", "staleness", "pacer")
 LAST_SETTLE_SECONDS = 30.0  # cap on waiting for the server after the last scaling run
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
+DEFAULT_POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 # Settings a developer's shell might carry into a measured run.
 _SCRUBBED_ENV = (
     "DATABASE_URL",
@@ -85,6 +86,8 @@ class BenchConfig:
     skip: frozenset[str] = field(default_factory=frozenset)
     quick: bool = False
     scale_client_defaults: bool = True  # see benchmarks.worker.scaled_operations
+    postgres_url: str | None = None  # admin URL: the pipeline run (and a pacer check) on PostgreSQL
+    extra_env: tuple[tuple[str, str], ...] = ()  # settings for the measured runs (KEY=VALUE)
 
     def runs(self, part: str) -> bool:
         return part not in self.skip
@@ -110,6 +113,20 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     parser.add_argument(
         "--switch-interval", type=float, help="Python GIL switch interval (s) while measuring"
+    )
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=DEFAULT_POSTGRES_ADMIN_URL,
+        metavar="ADMIN_URL",
+        help=f"run the pipeline on a fresh PostgreSQL database (default server {DEFAULT_POSTGRES_ADMIN_URL})",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the measured runs, e.g. ECAUTO_SHARED_QUOTA=false (repeatable)",
     )
     parser.add_argument(
         "--unscaled-client-defaults",
@@ -138,7 +155,11 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
         skip=skip,
         quick=args.quick,
         scale_client_defaults=not args.unscaled_client_defaults,
+        postgres_url=args.postgres,
+        extra_env=tuple(tuple(item.split("=", 1)) for item in args.env),
     )
+    if any("=" not in item for item in args.env):
+        parser.error("--env takes KEY=VALUE")
     if config.speed <= 0 or config.asins < 1 or config.shops < 1:
         parser.error("--speed, --asins and --shops must be positive")
     return config, args.out, args.keep
@@ -255,6 +276,15 @@ def quiet_simulator_gc() -> None:
 
 def start_pipeline(config: BenchConfig, space: Workspace, scenario: Any) -> dict[str, Any]:
     """The sync flow against the simulator; the server's ingestion is settled later."""
+    if config.postgres_url:
+        with postgres_database(config.postgres_url) as database_url:
+            return _pipeline_run(config, space, scenario, database_url)
+    return _pipeline_run(config, space, scenario, None)
+
+
+def _pipeline_run(
+    config: BenchConfig, space: Workspace, scenario: Any, database_url: str | None
+) -> dict[str, Any]:
     from ecauto_lib.sandbox import Sandbox
     from flows.demo import demo_environment
 
@@ -266,6 +296,8 @@ def start_pipeline(config: BenchConfig, space: Workspace, scenario: Any) -> dict
             **demo_environment(sandbox, directory),
             # Retry delays are real seconds: scale them like everything else.
             "ECAUTO_RETRY_BASE_DELAY_SECONDS": f"{2.0 / config.speed:.6f}",
+            **({"DATABASE_URL": database_url} if database_url else {}),
+            **dict(config.extra_env),
         }
         _say("pipeline: registering listings from BASE (setup)")
         imported = space.worker("pipeline-import", "import", {**env, **space.prefect_env("pipeline-import")})
@@ -358,7 +390,10 @@ def run_baseline_part(config: BenchConfig, scenario: Any) -> dict[str, Any]:
     from ecauto_lib.sandbox import Sandbox
 
     _say(f"baseline: the seed's loop over {config.asins} ASINs at speed {config.speed:g}")
-    with Sandbox(scenario, speed=config.speed, seed=config.seed) as sandbox:
+    # Quotas off: the seed's 2.1 s spacing keeps it under getItemOffers' 0.5 req/s with a 5 %
+    # margin, which at this time scale is about 1 ms of real time; loopback jitter would cost it
+    # 429s it never saw in production (each one a lost 2.1 s slot).
+    with Sandbox(scenario, speed=config.speed, seed=config.seed, enforce_quotas=False) as sandbox:
         quiet_simulator_gc()
         result = run_baseline(sandbox)
         records = sandbox.requests
@@ -414,7 +449,11 @@ def run_scaling(
         db.upsert_listings(engine, listings)
         engine.dispose()
         setup_seconds = time.perf_counter() - setup_started
-        env = {**instant_settings(directory, accounts, database_url), **space.prefect_env(name)}
+        env = {
+            **instant_settings(directory, accounts, database_url),
+            **space.prefect_env(name),
+            **dict(config.extra_env),
+        }
         server_cpu0 = space.server.cpu_seconds()
         run = space.worker(name, "sync-instant", env, instant=instant)
         if last and while_last_settles is not None:
@@ -519,15 +558,40 @@ def run_staleness(config: BenchConfig, asins_per_second: float | None) -> list[d
     ]
 
 
-def run_pacer(config: BenchConfig) -> dict[str, Any]:
-    from benchmarks.pacer_check import prefect_rate_limit_rate, token_bucket_rate
+def run_pacer(config: BenchConfig, space: Workspace) -> dict[str, Any]:
+    """The pacers alone, at getItemOffersBatch's quota at this time scale."""
+    from benchmarks import pacer_check
 
-    rate = 0.1 * config.speed  # getItemOffersBatch's quota at this time scale
-    _say(f"pacer: {config.pacer_calls} permits at {rate:g}/s from each pacer")
-    return {
-        "token_bucket": token_bucket_rate(rate, config.pacer_calls),
-        "prefect_rate_limit": prefect_rate_limit_rate(rate, config.pacer_calls),
+    rate, calls = 0.1 * config.speed, config.pacer_calls
+    _say(f"pacer: {calls} permits at {rate:g}/s from each pacer")
+    results = {
+        "token_bucket": pacer_check.token_bucket(rate, calls),
+        "shared_pacer_sqlite": pacer_check.shared_pacer(rate, calls, f"sqlite:///{space.root / 'pacer.db'}"),
     }
+    if config.postgres_url:
+        with postgres_database(config.postgres_url) as url:
+            results["shared_pacer_postgresql"] = pacer_check.shared_pacer(rate, calls, url)
+    results["prefect_rate_limit"] = pacer_check.prefect_rate_limit(rate, calls)
+    return results
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on the server of ``admin_url``, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"ecauto_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 # --------------------------------------------------------------------------------------------
@@ -598,7 +662,7 @@ def _run_parts(config: BenchConfig, space: Workspace) -> dict[str, Any]:
         attempt(results, "baseline", lambda: run_baseline_part(config, scenario), config)
         if pending is not None:
             attempt(results, "pipeline", lambda: finish_pipeline(config, space, pending), config)
-        attempt(results, "pacer", lambda: run_pacer(config), config)
+        attempt(results, "pacer", lambda: run_pacer(config, space), config)
 
         def staleness() -> None:
             rate = (results.get("pipeline") or {}).get("fetch_asins_per_second_equiv")

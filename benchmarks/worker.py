@@ -112,15 +112,21 @@ def run_sync(instant: dict[str, Any] | None = None, client_speed: float | None =
         if operations is None:
             notes.append("ecauto_lib.amazon.client.OPERATIONS not found: client defaults not scaled")
         else:
-            patches.append((sp_client, "OPERATIONS", operations))
+            # Wherever the table was imported by name (the client, the pacer factory...).
+            original = sp_client.OPERATIONS
+            holders = [m for m in list(sys.modules.values()) if getattr(m, "OPERATIONS", None) is original]
+            patches += [(module, "OPERATIONS", operations) for module in holders]
+            notes.append(
+                f"client default rates x{client_speed:g} in " + ", ".join(m.__name__ for m in holders)
+            )
     if instant is not None:
         from benchmarks.instant import InstantBase, InstantSpApi, build_templates
 
         templates = build_templates(instant["templates"], instant["template_seed"])
         fakes["sp"] = InstantSpApi(templates)
         patches += [
-            (flows.sync, "sp_api_client", lambda settings: fakes["sp"]),
-            (tasks.base, "base_client", lambda settings, account, store: InstantBase(account.id)),
+            (flows.sync, "sp_api_client", lambda *args, **kwargs: fakes["sp"]),
+            (tasks.base, "base_client", lambda settings, account, *args, **kwargs: InstantBase(account.id)),
         ]
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, value in patches:
