@@ -11,25 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 DEMO_DIR = Path("data/demo")
-
-# Settings a user's .env might carry that would point the demo elsewhere.
-_DEMO_KEYS = (
-    "SP_API_ENDPOINT",
-    "LWA_TOKEN_URL",
-    "LWA_APP_ID",
-    "LWA_CLIENT_SECRET",
-    "SP_API_REFRESH_TOKEN",
-    "REFRESH_TOKEN",
-    "SP_API_MARKETPLACE_ID",
-    "BASE_API_URL",
-    "ECAUTO_ACCOUNTS_FILE",
-    "DATABASE_URL",
-)
 
 
 def demo_environment(sandbox: Any, workdir: Path) -> dict[str, str]:
@@ -52,18 +39,29 @@ def run_demo(options: Any, run: Callable[[Any], int], *, workdir: Path = DEMO_DI
 
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    saved = {k: os.environ.get(k) for k in _DEMO_KEYS}
     with Sandbox(Scenario.demo(), speed=speed) as sandbox:
         print(f"デモ / demo: simulated SP-API + BASE at {sandbox.url}, database {workdir / 'master.db'}")
-        os.environ.pop("REFRESH_TOKEN", None)
-        os.environ.update(demo_environment(sandbox, workdir))
-        try:
+        # A user's REFRESH_TOKEN alias must not shadow the simulator's SP_API_REFRESH_TOKEN.
+        with environment({"REFRESH_TOKEN": None, **demo_environment(sandbox, workdir)}):
             imported = import_listings(source="base")
             print(f"デモ / demo: {imported['inserted']} listings registered from BASE")
             return run(options)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+
+
+@contextmanager
+def environment(changes: dict[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``changes`` applied (None removes a variable), restored afterwards."""
+    saved = {k: os.environ.get(k) for k in changes}
+    try:
+        for key, value in changes.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

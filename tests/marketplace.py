@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ecauto_lib.sandbox import Faults, Sandbox, Scenario
-from flows.demo import demo_environment
+from flows.demo import demo_environment, environment
 
 
 @contextmanager
@@ -37,16 +36,8 @@ def marketplace(
             "ECAUTO_SP_API_SAFETY_MARGIN": "0.3",
             **(extra_env or {}),
         }
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with environment(env):
             yield sb
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def snapshot(database_url: str) -> dict[str, list[tuple]]:

@@ -5,6 +5,7 @@ the report's counts. Deterministic seeds. Totals are printed at the end of the m
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import Counter
@@ -57,20 +58,9 @@ def db_now(url) -> dict:
 
 def check_final_state(sb, url, initial) -> None:
     """Clean rerun, then: BASE == oracle item by item, DB == BASE, nothing pushed twice."""
+    no_faults = Faults()
     sb.set_faults(
-        **{
-            f: 0.0
-            for f in (
-                "sp_5xx_rate",
-                "sp_429_rate",
-                "item_error_rate",
-                "slow_rate",
-                "base_5xx_rate",
-                "malformed_json_rate",
-                "auth_5xx_rate",
-            )
-        },
-        storm_429=None,
+        **{f.name: getattr(no_faults, f.name) for f in dataclasses.fields(Faults) if f.name != "seed"}
     )
     sync()
     assert sync()["changes"] == 0
@@ -107,7 +97,11 @@ SCENARIO = dict(
     n_asins=60, n_shops=2, overlap=0.3, out_of_stock_share=0.1, filtered_share=0.05, mispriced_share=0.5
 )
 # The guards are exercised elsewhere; here the oracle is the plain pricing rule.
-NO_GUARDS = {"ECAUTO_MAX_PRICE_MOVE_PCT": "1000", "ECAUTO_BREAKER_HIDE_PCT": "100", "ECAUTO_BREAKER_CUT_PCT": "100"}
+NO_GUARDS = {
+    "ECAUTO_MAX_PRICE_MOVE_PCT": "1000",
+    "ECAUTO_BREAKER_HIDE_PCT": "100",
+    "ECAUTO_BREAKER_CUT_PCT": "100",
+}
 FAST = {**NO_GUARDS, "ECAUTO_HTTP_TIMEOUT_SECONDS": "1"}
 
 
