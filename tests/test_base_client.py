@@ -226,3 +226,53 @@ def test_token_server_error_is_transient_and_stores_nothing(sb: Sandbox) -> None
     with pytest.raises(TransientError):
         client.list_items(limit=1)
     assert store.load(sb.shops[0].id) is None and client.calls == 0
+
+
+def test_two_processes_refreshing_one_shop_at_once_both_end_up_with_the_rotated_pair(db_url):
+    """Two BaseAuth instances (two processes) over one DB store race to refresh: nobody is locked out."""
+    import threading
+
+    from ecauto_lib import db
+    from ecauto_lib.base.auth import BaseAuth
+    from ecauto_lib.sandbox import Sandbox, Scenario
+
+    with Sandbox(Scenario.demo(), speed=100) as sb:
+        url = db_url  # SQLite (file lock) and PostgreSQL (advisory lock)
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        shop = sb.shops[0]
+
+        def auth() -> BaseAuth:
+            return BaseAuth(
+                shop.id,
+                client_id=shop.client_id,
+                client_secret=shop.client_secret,
+                redirect_uri=shop.redirect_uri,
+                initial_refresh_token=shop.refresh_token,
+                store=db.DbTokenStore(db.make_engine(url)),
+                token_url=sb.base_token_url,
+            )
+
+        first, second = auth(), auth()
+        first.access_token()  # a stored pair, then both see it expire
+        sb.expire_tokens()
+        stored = db.DbTokenStore(engine).load(shop.id)
+        results, errors = [], []
+        barrier = threading.Barrier(2)
+
+        def refresh(a: BaseAuth) -> None:
+            barrier.wait()
+            try:
+                results.append(a.refresh(rejected_access_token=stored.access_token))
+            except Exception as exc:  # pragma: no cover - the failure this test guards against
+                errors.append(exc)
+
+        threads = [threading.Thread(target=refresh, args=(a,)) for a in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert not errors, errors
+        final = db.DbTokenStore(engine).load(shop.id)
+        assert final.refresh_token == sb.current_refresh_token(shop.id)
+        assert final.access_token in results

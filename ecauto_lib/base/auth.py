@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -126,14 +127,25 @@ class BaseAuth:
         token (the shop owner must re-authorise); a failing ``store.save`` propagates and the new
         access token is neither cached nor returned.
         """
-        with self._lock:
+        cross_process = getattr(self.store, "refresh_lock", None)
+        with self._lock, cross_process(self.account_id) if cross_process else nullcontext():
             stored = self.store.load(self.account_id)
             if stored is not None:
                 self._current = stored
                 if stored.access_token != rejected_access_token and self._is_fresh(stored):
                     return stored.access_token
             refresh_token = stored.refresh_token if stored is not None else self._initial_refresh_token
-            tokens, lifetime = self._request_tokens(refresh_token)
+            try:
+                tokens, lifetime = self._request_tokens(refresh_token)
+            except AuthError:
+                # Another process (a reconcile beside a sync, a second worker) may have refreshed
+                # with the same refresh token a moment earlier: BASE rotated it and refuses ours.
+                # Its new pair is in the shared store: use it rather than lock the shop out.
+                winner = self.store.load(self.account_id)
+                if winner is not None and winner.refresh_token != refresh_token and self._is_fresh(winner):
+                    self._current = winner
+                    return winner.access_token
+                raise
             try:
                 self.store.save(self.account_id, tokens)
             except BaseException as exc:

@@ -11,7 +11,13 @@ which here would include the tokens.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -35,6 +41,38 @@ class DbTokenStore:
 
     def __repr__(self) -> str:
         return f"DbTokenStore({self._engine.url.render_as_string(hide_password=True)})"
+
+    @contextmanager
+    def refresh_lock(self, account_id: str) -> Iterator[None]:
+        """Serialise token refreshes of one shop across processes (a reconcile beside a sync,
+        two workers): the second waits, then finds the fresh pair the first saved.
+
+        PostgreSQL: a session advisory lock on its own connection (other writes go on). SQLite:
+        an exclusive ``flock`` on a file beside the database (SQLite's scope is one machine).
+        """
+        if self._engine.dialect.name == "postgresql":
+            key = int.from_bytes(
+                hashlib.sha256(f"ecauto-base-refresh|{account_id}".encode()).digest()[:8], "big", signed=True
+            )
+            with self._engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+            return
+        database = self._engine.url.database
+        if not database or database == ":memory:":
+            yield  # one process only
+            return
+        lock_path = Path(database).with_name(Path(database).name + f".refresh-{_safe(account_id)}.lock")
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def load(self, account_id: str) -> BaseTokens | None:
         """The stored pair of ``account_id``, or None when the shop was never authorised."""
@@ -89,3 +127,7 @@ def _check_tokens(account_id: str, tokens: BaseTokens) -> None:
     expires_at = tokens.expires_at
     if expires_at.tzinfo is None or expires_at.utcoffset() is None:
         raise ValueError(f"BASE tokens of account {account_id}: expires_at must be timezone-aware")
+
+
+def _safe(account_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)[:64]
