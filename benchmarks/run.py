@@ -85,7 +85,7 @@ class BenchConfig:
     pacer_calls: int = 40
     skip: frozenset[str] = field(default_factory=frozenset)
     quick: bool = False
-    scale_client_defaults: bool = True  # see benchmarks.worker.scaled_operations
+    scale_client_defaults: bool = True  # see scaled_rates
     postgres_url: str | None = None  # admin URL: the pipeline run (and a pacer check) on PostgreSQL
     extra_env: tuple[tuple[str, str], ...] = ()  # settings for the measured runs (KEY=VALUE)
 
@@ -263,6 +263,18 @@ def make_scenario(config: BenchConfig) -> Any:
     )
 
 
+def scaled_rates(speed: float) -> str:
+    """``ECAUTO_SP_API_RATES`` for the client's operations at a time scale (their known plans × speed).
+
+    At a time scale the simulator's quotas are ``rate × speed``; the client's built-in plans
+    must say so too, or its first queued calls wait at the unscaled pace until the first
+    ``x-amzn-RateLimit-Limit`` arrives (in production the plan and the live rate agree).
+    """
+    from ecauto_lib.amazon.client import OPERATIONS
+
+    return ",".join(f"{op.name}={op.rate * speed:g}" for op in OPERATIONS)
+
+
 def quiet_simulator_gc() -> None:
     """Move the simulator's world (this process) out of the garbage collector's way.
 
@@ -297,6 +309,7 @@ def _pipeline_run(
             # Retry delays are real seconds: scale them like everything else.
             "ECAUTO_RETRY_BASE_DELAY_SECONDS": f"{2.0 / config.speed:.6f}",
             **({"DATABASE_URL": database_url} if database_url else {}),
+            **({"ECAUTO_SP_API_RATES": scaled_rates(config.speed)} if config.scale_client_defaults else {}),
             **dict(config.extra_env),
         }
         _say("pipeline: registering listings from BASE (setup)")
@@ -308,9 +321,11 @@ def _pipeline_run(
             "pipeline-sync",
             "sync",
             {**env, **space.prefect_env("pipeline-sync")},
-            client_speed=config.speed if config.scale_client_defaults else None,
         )
         records = sandbox.requests
+    settings = {k: v for k, v in env.items() if k.startswith("ECAUTO_") and "SECRET" not in k}
+    settings["database"] = env["DATABASE_URL"].split(":", 1)[0]
+    run["settings"] = settings
     return {"run": run, "records": records, "imported": imported, "server_cpu0": server_cpu0}
 
 
@@ -321,6 +336,27 @@ def finish_pipeline(config: BenchConfig, space: Workspace, pending: dict[str, An
     return summarise_pipeline(
         config, pending["run"], pending["records"], pending["imported"], settled, server_cpu
     )
+
+
+def _gc_summary(run: dict[str, Any], records: list[Any]) -> dict[str, Any] | None:
+    """The flow process's GC pauses, and how many 429s came right after a long one.
+
+    A pause delays the call in flight; the next call, paced from its token rather than from the
+    late send, then reaches the server too soon (a 429 within a few spacings of the pause's end).
+    """
+    pauses = run.get("gc_pauses")
+    if not pauses:
+        return None
+    ends = [start + seconds for start, _generation, seconds in pauses["long_pauses"]]
+    throttled = [r.t for r in records if r.service == "sp-api" and r.status == 429]
+    after = sum(1 for t in throttled if any(0.0 <= t - end <= 0.5 for end in ends))
+    return {
+        "collections": pauses["collections"],
+        "total_seconds": pauses["total_seconds"],
+        "longest_seconds": pauses["longest_seconds"],
+        "long_pauses": len(pauses["long_pauses"]),
+        "throttled_within_half_a_second_after_one": after,
+    }
 
 
 def summarise_pipeline(
@@ -377,7 +413,8 @@ def summarise_pipeline(
         **task_run_counts(phases, settled, asins),
         "phases": phases,
         "missing_probes": run["missing_probes"],
-        "notes": run.get("notes", []),
+        "settings": run.get("settings", {}),
+        "gc_pauses": _gc_summary(run, records),
         "accounts": {
             k: {f: v.get(f) for f in ("prices_changed", "hidden", "published", "calls", "deferred", "errors")}
             for k, v in (run.get("accounts") or {}).items()

@@ -78,47 +78,13 @@ def run_import() -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "inserted": result["inserted"]}
 
 
-def scaled_operations(speed: float) -> tuple[Any, ...] | None:
-    """The SP-API client's default usage plans × ``speed`` (None if the client has no such table).
-
-    At a time scale the simulator's quotas are ``rate × speed``; the client's built-in defaults
-    must be scaled too, or its first queued calls wait at the unscaled pace before the first
-    ``x-amzn-RateLimit-Limit`` arrives (in production the default and the live rate agree).
-    """
-    import dataclasses
-
-    from ecauto_lib.amazon import client
-
-    operations = getattr(client, "OPERATIONS", None)
-    if operations is None:
-        return None
-    return tuple(dataclasses.replace(op, rate=op.rate * speed) for op in operations)
-
-
-def run_sync(instant: dict[str, Any] | None = None, client_speed: float | None = None) -> dict[str, Any]:
-    """The sync flow with phase probes; with ``instant``, against the instant fake APIs.
-
-    ``client_speed`` scales the SP-API client's default rates (see :func:`scaled_operations`).
-    """
+def run_sync(instant: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The sync flow with phase probes; with ``instant``, against the instant fake APIs."""
     import flows.sync
     import tasks.base
-    from ecauto_lib.amazon import client as sp_client
 
     patches: list[tuple[Any, str, Any]] = []
     fakes: dict[str, Any] = {}
-    notes: list[str] = []
-    if client_speed:
-        operations = scaled_operations(client_speed)
-        if operations is None:
-            notes.append("ecauto_lib.amazon.client.OPERATIONS not found: client defaults not scaled")
-        else:
-            # Wherever the table was imported by name (the client, the pacer factory...).
-            original = sp_client.OPERATIONS
-            holders = [m for m in list(sys.modules.values()) if getattr(m, "OPERATIONS", None) is original]
-            patches += [(module, "OPERATIONS", operations) for module in holders]
-            notes.append(
-                f"client default rates x{client_speed:g} in " + ", ".join(m.__name__ for m in holders)
-            )
     if instant is not None:
         from benchmarks.instant import InstantBase, InstantSpApi, build_templates
 
@@ -152,7 +118,6 @@ def run_sync(instant: dict[str, Any] | None = None, client_speed: float | None =
         "peak_rss_before_flow_mb": rss_before,
         "phases": clock.as_dict(),
         "missing_probes": missing,
-        "notes": notes,
         "gc_pauses": gc_pauses.as_dict(),
         "exit_code": result.get("exit_code"),
         "fetch": result.get("fetch"),
@@ -174,7 +139,7 @@ def main(argv: list[str]) -> int:
     if mode == "import":
         result = run_import()
     elif mode == "sync":
-        result = run_sync(client_speed=config.get("client_speed"))
+        result = run_sync()
     elif mode == "sync-instant":
         result = run_sync(instant=config["instant"])
     else:
