@@ -8,9 +8,16 @@ Nothing here ever receives a secret: only counts, ASINs, item ids, prices and er
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+import pandas as pd
+
+from ecauto_lib.domain import Observation
+from ecauto_lib.pricing import PricingPlan
+from ecauto_lib.push import PushResult
 
 STATUS_TEXT = {
     0: "完了 ✅ (succeeded)",
@@ -326,3 +333,86 @@ def _value(field_name: str, value: Any) -> str:
     if field_name == "visible":
         return "公開" if value else "非公開"
     return f"¥{int(value):,}"
+
+
+def summarise(
+    report: RunReport,
+    accounts: Sequence[Any],
+    current: pd.DataFrame,
+    observations: Sequence[Observation],
+    plan: PricingPlan,
+    results: Mapping[str, PushResult],
+) -> None:
+    """Fill the report's per-account numbers, change table, failures and exit code.
+
+    ``accounts`` are the run's AccountConfig values; ``current`` the listings with this run's
+    observations folded in; ``results`` the push outcome per account (empty in a dry run).
+    """
+    outcome_of: dict[tuple[str, int, str], str] = {}
+    for result in results.values():
+        for c in result.pushed:
+            outcome_of[(c.account_id, c.base_item_id, c.field)] = "pushed"
+        for f in result.failed:
+            for name in f["fields"]:
+                outcome_of[(result.account_id, f["base_item_id"], name)] = f"failed: {f['error']}"
+        for d in result.deferred:
+            for name in d["fields"]:
+                outcome_of[(result.account_id, d["base_item_id"], name)] = "deferred"
+        for d in result.delisted:
+            for name in ("price", "visible"):
+                outcome_of[(result.account_id, d["base_item_id"], name)] = "delisted"
+    default = "planned (dry run)" if report.dry_run else "not sent"
+    report.changes = [
+        {
+            **row,
+            "old_value": None if pd.isna(row["old_value"]) else int(row["old_value"]),
+            "result": outcome_of.get((row["account_id"], int(row["base_item_id"]), row["field"]), default),
+        }
+        for row in plan.changes.to_dict("records")
+    ]
+    report.flagged = plan.flagged.to_dict("records")
+    held = plan.held if plan.held is not None else plan.changes.iloc[0:0]
+    report.held = [
+        {**row, "old_value": None if pd.isna(row["old_value"]) else int(row["old_value"])}
+        for row in held.to_dict("records")
+    ]
+    report.failures = [
+        {"asin": o.asin, "account_id": "-", "error": "fetch", "message": o.reason or ""}
+        for o in observations
+        if o.outcome == "error"
+    ]
+    changes = plan.changes
+    for account in accounts:
+        mine = current[current["account_id"] == account.id]
+        planned = changes[changes["account_id"] == account.id]
+        result = results.get(account.id, PushResult(account_id=account.id))
+        report.accounts.append(
+            AccountSummary(
+                account_id=account.id,
+                name=account.name,
+                listings=len(mine),
+                in_stock=int(mine["stock_state"].eq("in_stock").sum()),
+                out_of_stock=int(mine["stock_state"].isin(["out_of_stock", "filtered_out"]).sum()),
+                unknown_stock=int(
+                    (~mine["stock_state"].isin(["in_stock", "out_of_stock", "filtered_out"])).sum()
+                ),
+                price_changes=int(planned["field"].eq("price").sum()),
+                hides=int((planned["field"].eq("visible") & planned["new_value"].eq(0)).sum()),
+                publishes=int((planned["field"].eq("visible") & planned["new_value"].eq(1)).sum()),
+                flagged=int((plan.flagged["account_id"] == account.id).sum()),
+                held=int((held["account_id"] == account.id).sum()),
+                prices_changed=result.count("price"),
+                hidden=result.count("visible", 0),
+                published=result.count("visible", 1),
+                deferred=len(result.deferred),
+                delisted=len(result.delisted),
+                errors=len(result.failed),
+                calls=result.calls,
+                stopped_by=result.stopped_by,
+                seconds=result.seconds,
+            )
+        )
+        report.failures += [{**f, "account_id": account.id} for f in result.failed]
+    deferred = sum(a.deferred for a in report.accounts)
+    report.exit_code = 1 if report.item_failures or deferred or report.held else 0
+    report.finished_at = datetime.now(UTC)
