@@ -252,7 +252,8 @@ def _rates(raw: str) -> tuple[tuple[str, float], ...]:
         known = {op.name for op in OPERATIONS}
         if name.strip() not in known:
             raise ConfigError(
-                "ECAUTO_SP_API_RATES", f"unknown operation {name.strip()!r} (known: {', '.join(sorted(known))})"
+                "ECAUTO_SP_API_RATES",
+                f"unknown operation {name.strip()!r} (known: {', '.join(sorted(known))})",
             )
         rates.append((name.strip(), rate))
     return tuple(rates)

@@ -44,7 +44,9 @@ def test_journal_sent_then_confirmed_updates_listing_and_history_together(engine
     row = load_listings(engine).iloc[0]
     assert (row["base_price"], row["base_visible"]) == (1300, False)
     with engine.connect() as conn:
-        history = conn.execute(sa.text("select field, old_value, new_value from change_history order by field")).all()
+        history = conn.execute(
+            sa.text("select field, old_value, new_value from change_history order by field")
+        ).all()
         status = conn.execute(sa.text("select status from push_journal")).scalar_one()
     assert [tuple(h) for h in history] == [("price", 1000, 1300), ("visible", 1, 0)]
     assert status == "confirmed"

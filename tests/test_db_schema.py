@@ -18,7 +18,16 @@ from ecauto_lib.db.models import metadata, runs
 from ecauto_lib.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-TABLES = {"products", "listings", "change_history", "base_tokens", "runs", "push_journal", "account_locks", "quota_buckets"}
+TABLES = {
+    "products",
+    "listings",
+    "change_history",
+    "base_tokens",
+    "runs",
+    "push_journal",
+    "account_locks",
+    "quota_buckets",
+}
 
 
 @pytest.fixture

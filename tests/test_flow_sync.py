@@ -106,7 +106,9 @@ def test_one_batch_call_per_20_stale_asins_each_asin_once_across_accounts(tmp_pa
         sb.clear_requests()
         sync()
         batches = calls(sb, "getItemOffersBatch")
-        assert len(batches) == math.ceil(unique / 20), [(r.status, len(r.asins), r.asins[:2], round(r.t, 3)) for r in batches]
+        assert len(batches) == math.ceil(unique / 20), [
+            (r.status, len(r.asins), r.asins[:2], round(r.t, 3)) for r in batches
+        ]
         asked = [a for r in batches for a in r.asins]
         assert len(asked) == len(set(asked)) == unique
         sizes = sorted(len(r.asins) for r in batches)
@@ -209,7 +211,9 @@ def test_base_tokens_refresh_and_rotate_across_runs(tmp_path, sqlite_url):
 
 def test_429_storm_is_retried_without_losing_an_item(tmp_path, sqlite_url):
     scenario = Scenario.generate(n_asins=60, n_shops=2, seed=5)
-    with marketplace(tmp_path, sqlite_url, scenario, faults=Faults(seed=9, storm_429=4, sp_429_rate=0.2)) as sb:
+    with marketplace(
+        tmp_path, sqlite_url, scenario, faults=Faults(seed=9, storm_429=4, sp_429_rate=0.2)
+    ) as sb:
         import_listings(source="base")
         sb.clear_requests()
         result = sync()
@@ -232,7 +236,9 @@ def test_hour_api_limit_defers_the_shop_and_its_items_go_first_next_hour(tmp_pat
     from ecauto_lib.sandbox import VirtualClock
 
     jump = [0.0]  # real seconds added to the simulator's clock: lets the test reach the next hour
-    clock = VirtualClock(100, datetime(2026, 11, 29, 3, 0, tzinfo=UTC), monotonic=lambda: time.monotonic() + jump[0])
+    clock = VirtualClock(
+        100, datetime(2026, 11, 29, 3, 0, tzinfo=UTC), monotonic=lambda: time.monotonic() + jump[0]
+    )
     with marketplace(tmp_path, sqlite_url, speed=100, clock=clock) as sb:
         import_listings(source="base")
         sb.exhaust_base_hour("base_account_2")

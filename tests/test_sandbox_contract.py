@@ -29,7 +29,6 @@ MODELS = REFERENCE / "sp-api-models"
 RECORDED = REFERENCE / "base-api-spec" / "recorded"
 
 
-
 # --------------------------------------------------------------- schemas
 def _load_definitions(name: str) -> dict[str, Any]:
     return json.loads((MODELS / name).read_text())["definitions"]
