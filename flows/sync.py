@@ -41,7 +41,13 @@ from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import PushResult
 from ecauto_lib.report import FetchSummary, RunReport, summarise
 from tasks._common import engine_for
-from tasks.amazon import fetch_catalog_batch, fetch_offers_batch
+from tasks.amazon import (
+    CATALOG_CACHE,
+    OFFERS_CACHE,
+    fetch_catalog_batch,
+    fetch_offers_batch,
+    prune_fetch_cache,
+)
 from tasks.base import push_account, settle_journal
 from tasks.freshness import diff_ttls
 from tasks.listings import load_listings, prepare_database
@@ -74,6 +80,12 @@ def sync(
             settings.database_url, sync_mode.value, [a.id for a in selected], report.started_at
         )
         settle_interrupted_pushes(settings, selected)
+        prune_fetch_cache(
+            {
+                OFFERS_CACHE: settings.policy.stock_ttl.total_seconds(),
+                CATALOG_CACHE: settings.policy.info_ttl.total_seconds(),
+            }
+        )
         result = _pipeline(settings, sync_mode, selected, report, limit)
         finish_run_record(
             settings.database_url,

@@ -12,14 +12,18 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from ecauto_lib.amazon.client import SpApiClient
 from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_item
 from ecauto_lib.domain import CatalogInfo, Observation
 from tasks._common import retry_transient
+
+OFFERS_CACHE, CATALOG_CACHE = "ecauto-offers", "ecauto-catalog"  # cache-key prefixes (keys are global)
 
 
 def _batch_key(prefix: str):
@@ -32,7 +36,7 @@ def _batch_key(prefix: str):
 
 @task(
     name="fetch-offers-batch",
-    cache_key_fn=_batch_key("ecauto-offers"),
+    cache_key_fn=_batch_key(OFFERS_CACHE),
     retries=5,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),  # 2, 4, 8, 16, 32 s
     retry_jitter_factor=0.5,
@@ -74,7 +78,7 @@ def fetch_offers_batch(
 
 @task(
     name="fetch-catalog-batch",
-    cache_key_fn=_batch_key("ecauto-catalog"),
+    cache_key_fn=_batch_key(CATALOG_CACHE),
     retries=5,
     retry_delay_seconds=exponential_backoff(backoff_factor=2),
     retry_jitter_factor=0.5,
@@ -87,3 +91,23 @@ def fetch_catalog_batch(
     """searchCatalogItems for up to 20 ASINs (pageSize 20) → catalog info of those found."""
     observed_at = datetime.now(UTC)
     return [catalog_info_from_item(item, observed_at) for item in client.search_catalog_items(asins)]
+
+
+@task(name="prune-fetch-cache", cache_policy=NO_CACHE)
+def prune_fetch_cache(max_age_seconds: dict[str, float]) -> int:
+    """Delete this project's cached batch results older than their TTL, by key prefix (Prefect
+    never deletes expired cache records, so without this the result storage grows every run)."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    storage = Path(PREFECT_LOCAL_STORAGE_PATH.value())
+    removed = 0
+    for prefix, max_age in max_age_seconds.items():
+        cutoff = time.time() - max_age
+        for record in storage.glob(f"{prefix}-*"):
+            try:
+                if record.stat().st_mtime < cutoff:
+                    record.unlink()
+                    removed += 1
+            except FileNotFoundError:  # another run pruned it first
+                continue
+    return removed
