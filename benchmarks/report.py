@@ -184,6 +184,12 @@ def render(results: dict[str, Any]) -> str:
                     "",
                 ),
                 (
+                    "  lookups/s vs 0.14 (confirmations incl.)",
+                    num(c.get("fetch_vs_seed_production")) + "x",
+                    "",
+                    "",
+                ),
+                (
                     "equivalent wall time (min)",
                     num(_minutes(p.get("equiv_wall_seconds"))),
                     num(_minutes(b.get("equiv_wall_seconds"))),

@@ -326,6 +326,8 @@ def _pipeline_run(
     settings = {k: v for k, v in env.items() if k.startswith("ECAUTO_") and "SECRET" not in k}
     settings["database"] = env["DATABASE_URL"].split(":", 1)[0]
     run["settings"] = settings
+    # Other work on the machine shows here (the measured run itself adds about 2).
+    run["load_average_after"] = os.getloadavg()
     return {"run": run, "records": records, "imported": imported, "server_cpu0": server_cpu0}
 
 
@@ -399,6 +401,7 @@ def summarise_pipeline(
         "throttled_after_first_minute": offers["throttled_after_first_minute"]
         + catalog["throttled_after_first_minute"],
         "client_reported_throttled": (run.get("fetch") or {}).get("throttled"),
+        "fetch_summary": run.get("fetch"),
         "sp_api_span_real_seconds": sp_span_real,
         "sp_api_span_virtual_seconds": sp_span_real * speed,
         "base_api_wall_seconds": base_api_wall,
@@ -414,9 +417,13 @@ def summarise_pipeline(
         "phases": phases,
         "missing_probes": run["missing_probes"],
         "settings": run.get("settings", {}),
+        "load_average_after": run.get("load_average_after"),
         "gc_pauses": _gc_summary(run, records),
         "accounts": {
-            k: {f: v.get(f) for f in ("prices_changed", "hidden", "published", "calls", "deferred", "errors")}
+            k: {
+                f: v.get(f)
+                for f in ("prices_changed", "hidden", "published", "held", "calls", "deferred", "errors")
+            }
             for k, v in (run.get("accounts") or {}).items()
         },
     }
@@ -570,6 +577,8 @@ def summarise_scaling(
         "changes": run["changes"],
         **task_run_counts(phases, settled, asins),
         "microseconds_per_listing": run["wall"] / listings * 1e6 if listings else None,
+        "peak_rss_before_flow_mb": run.get("peak_rss_before_flow_mb"),
+        "gc_longest_pause_seconds": (run.get("gc_pauses") or {}).get("longest_seconds"),
         "phases": phases,
         "missing_probes": run["missing_probes"],
     }
@@ -761,6 +770,10 @@ def compare(results: dict[str, Any]) -> dict[str, Any]:
         "run_vs_seed_production": metrics.ratio(
             pipeline.get("run_asins_per_second_equiv"), SEED_ASIN_PER_SECOND
         ),
+        # ASIN lookups (sell-out confirmations included) per second: the operation rate itself.
+        "fetch_vs_seed_production": metrics.ratio(
+            pipeline.get("fetch_asins_per_second_equiv"), SEED_ASIN_PER_SECOND
+        ),
         "baseline_vs_seed_production": metrics.ratio(
             baseline.get("run_asins_per_second_equiv"), SEED_ASIN_PER_SECOND
         ),
@@ -784,6 +797,7 @@ def meta(config: BenchConfig, started: datetime) -> dict[str, Any]:
         "prefect": version("prefect"),
         "pandas": version("pandas"),
         "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
         "platform": platform.platform(),
     }
 
