@@ -10,6 +10,7 @@ plain code in ``ecauto_lib/``. Exit codes: 0 every item succeeded, 1 finished wi
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -26,6 +27,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
+from prefect.utilities.annotations import quote
 
 from ecauto_lib.amazon.client import SpApiClient
 from ecauto_lib.amazon.offers import error_observations
@@ -114,7 +116,8 @@ def _pipeline(
 
     observations, infos = fetch_stale(settings, listings, stale, report.fetch, dry_run=dry_run)
     if not dry_run:
-        write_observations(settings.database_url, observations, infos)
+        # quote(): Prefect would otherwise walk every element looking for futures (19 s at 100k).
+        write_observations(settings.database_url, quote(observations), quote(infos))
     current = apply_catalog(apply_observations(listings, observations), infos)
 
     plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
@@ -148,8 +151,6 @@ def fetch_stale(
     (much larger) quota is used in parallel. The client's pacer keeps each operation within its
     quota across the worker threads. New sell-outs are re-fetched once to be confirmed.
     """
-    logger = get_run_logger()
-    started = datetime.now(UTC)
     summary.listings, summary.asins = len(listings), int(listings["asin"].nunique())
     offer_asins = stale.loc[stale["needs_offers"], "asin"].tolist()
     info_asins = stale.loc[stale["needs_info"], "asin"].tolist()
@@ -159,6 +160,27 @@ def fetch_stale(
         return [], []
 
     client = sp_api_client(settings, engine=None if dry_run else engine_for(settings.database_url))
+    # What is loaded now lives through the fetch: keep the collector from re-scanning it (a full
+    # collection mid-fetch is a pause that can push a paced call past its slot).
+    gc.collect()
+    gc.freeze()
+    try:
+        return _fetch(settings, client, listings, stale, summary, offer_asins, info_asins)
+    finally:
+        gc.unfreeze()
+
+
+def _fetch(
+    settings: Settings,
+    client: SpApiClient,
+    listings: pd.DataFrame,
+    stale: pd.DataFrame,
+    summary: FetchSummary,
+    offer_asins: list[str],
+    info_asins: list[str],
+) -> tuple[list[Observation], list[CatalogInfo]]:
+    logger = get_run_logger()
+    started = datetime.now(UTC)
     fetch = _BatchFetcher(settings, client, _stored_versions(stale))
     offer_batches, info_batches = batches(offer_asins, BATCH_SIZE), batches(info_asins, BATCH_SIZE)
     offer_futures, info_futures = [], []
@@ -283,7 +305,7 @@ def push_changes(
     for account in accounts:
         mine = [u for u in updates if u["account_id"] == account.id]
         if mine:
-            futures[account.id] = push_account.submit(settings, account, mine, run_id)
+            futures[account.id] = push_account.submit(settings, account, quote(mine), run_id)
     results: dict[str, PushResult] = {}
     for account_id, future in futures.items():
         result = future.result(raise_on_failure=False)

@@ -52,13 +52,31 @@ def test_two_pacers_on_one_key_share_the_rate(engines):
 
 def test_a_rate_learned_by_one_process_is_adopted_by_the_other(engines):
     a = SharedPacer(engines[0], "seller|op", 0.1, 1)
-    b = SharedPacer(engines[1], "seller|op", 0.1, 1)
-    assert a.acquire() < 0.5  # the burst token
-    a.set_rate(50.0)  # the first answer's x-amzn-RateLimit-Limit
+    a.set_rate(50.0)  # an answer's x-amzn-RateLimit-Limit, before any slot was promised
+    b = SharedPacer(engines[1], "seller|op", 0.1, 1)  # another process, built with the default
+    assert a.acquire() < 0.5
     started = time.monotonic()
     b.acquire()  # at 0.1/s this would wait 10 s
     assert time.monotonic() - started < 1.0
     assert b.rate == 50.0
+
+
+def test_a_caller_that_wakes_late_takes_a_new_slot_instead_of_crowding_the_next(engines):
+    fake = [1000.0]
+    late_once = {"done": False}
+
+    def sleep(seconds: float) -> None:
+        fake[0] += seconds
+        if not late_once["done"]:
+            late_once["done"] = True
+            fake[0] += 0.5  # a GC pause / busy CPU: woke half a second after the slot
+
+    pacer = SharedPacer(
+        engines[0], "seller|op", 1.0, 1, safety_margin=0.0, clock=lambda: fake[0], sleep=sleep
+    )
+    pacer.acquire()  # slot 1000 (idle bucket: now)
+    pacer.acquire()  # slot 1001, woke at 1001.5: too late → re-reserved 1002
+    assert fake[0] == pytest.approx(1002.0)
 
 
 def test_drain_empties_the_bucket_for_everyone(engines):

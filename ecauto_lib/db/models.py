@@ -232,10 +232,11 @@ class AccountLock(Base):
 
 
 class QuotaBucket(Base):
-    """A token bucket in the database: every process pacing one seller's operation shares it.
+    """A token bucket in the database (GCRA): every process pacing one seller's operation shares it.
 
-    ``updated`` is wall-clock epoch seconds (processes share no monotonic clock); ``tokens`` the
-    balance at ``updated``; ``rate`` the server's rate as last reported by ``x-amzn-RateLimit-Limit``.
+    ``next_free`` is the earliest wall-clock epoch second (processes share no monotonic clock) at
+    which the next call may leave at the steady rate; ``rate`` the server's rate as last reported
+    by ``x-amzn-RateLimit-Limit``.
     """
 
     __tablename__ = "quota_buckets"
@@ -243,8 +244,7 @@ class QuotaBucket(Base):
     key: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
     rate: Mapped[float] = mapped_column(sa.Float, nullable=False)
     burst: Mapped[int] = mapped_column(sa.Integer, nullable=False)
-    tokens: Mapped[float] = mapped_column(sa.Float, nullable=False)
-    updated: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    next_free: Mapped[float] = mapped_column(sa.Float, nullable=False)
 
 
 products: sa.Table = Product.__table__  # type: ignore[assignment]

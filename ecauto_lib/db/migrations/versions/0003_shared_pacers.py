@@ -26,8 +26,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(120), nullable=False),
         sa.Column("rate", sa.Float(), nullable=False),
         sa.Column("burst", sa.Integer(), nullable=False),
-        sa.Column("tokens", sa.Float(), nullable=False),
-        sa.Column("updated", sa.Float(), nullable=False),
+        sa.Column("next_free", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_quota_buckets"),
     )
 
