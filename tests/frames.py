@@ -6,22 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-LISTING_DTYPES: dict[str, str] = {
-    "listing_id": "int64",
-    "account_id": "object",
-    "asin": "object",
-    "base_item_id": "int64",
-    "base_price": "Int64",
-    "base_visible": "boolean",
-    "deferred_at": "datetime64[ns, UTC]",
-    "amazon_price_yen": "Int64",
-    "points": "Int64",
-    "stock_state": "object",
-    "last_outcome": "object",
-    "info_fetched_at": "datetime64[ns, UTC]",
-    "price_fetched_at": "datetime64[ns, UTC]",
-    "stock_fetched_at": "datetime64[ns, UTC]",
-}
+# The exact columns and dtypes load_listings() returns, so test frames match the real ones.
+from ecauto_lib.db import LISTING_DTYPES  # noqa: E402
 
 _DEFAULTS: dict[str, Any] = {
     "account_id": "acc1",
