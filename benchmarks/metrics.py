@@ -172,3 +172,39 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or denominator in (None, 0):
         return None
     return numerator / denominator
+
+
+def send_to_arrival(
+    sends: Sequence[float], records: Iterable[Record], operation: str, rate: float
+) -> dict[str, Any]:
+    """Client send times against the simulator's arrival times for one operation.
+
+    The n-th send is the n-th arrival (one connection per call, in order); for every call that
+    arrived less than ``1 / rate`` after the previous one, was the gap already that short when
+    the client sent it (``short_at_client``) or did it shrink on the way (``shrunk_in_transit``)?
+    Times are real seconds on the machine's monotonic clock (shared by both processes).
+    """
+    arrivals = sorted(r.t for r in records if r.operation == operation)
+    sent = sorted(sends)
+    if not sent or len(sent) != len(arrivals):
+        return {"matched": False, "sends": len(sent), "arrivals": len(arrivals)}
+    spacing = 1.0 / rate
+    transit = [a - s for s, a in zip(sent, arrivals, strict=True)]
+    short_at_client = shrunk = 0
+    for i in range(1, len(sent)):
+        if arrivals[i] - arrivals[i - 1] < spacing:
+            if sent[i] - sent[i - 1] < spacing:
+                short_at_client += 1
+            else:
+                shrunk += 1
+    return {
+        "matched": True,
+        "calls": len(sent),
+        "transit_seconds": {
+            "p50": percentile(transit, 50),
+            "p99": percentile(transit, 99),
+            "max": max(transit),
+        },
+        "short_gaps_at_client": short_at_client,
+        "short_gaps_shrunk_in_transit": shrunk,
+    }

@@ -419,6 +419,12 @@ def summarise_pipeline(
         "settings": run.get("settings", {}),
         "load_average_after": run.get("load_average_after"),
         "gc_pauses": _gc_summary(run, records),
+        "send_to_arrival": metrics.send_to_arrival(
+            (run.get("send_times") or {}).get("itemOffers", []),
+            records,
+            "getItemOffersBatch",
+            rate * speed,
+        ),
         "accounts": {
             k: {
                 f: v.get(f)

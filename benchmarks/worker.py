@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,27 @@ PIPELINE_PROBES: tuple[Probe, ...] = (
 )
 
 
+class SendTimes:
+    """When the SP-API client handed each call to ``requests`` (monotonic), by URL path.
+
+    Set beside the simulator's arrival times, it shows where a too-short gap opened: already
+    at the client (the pacer or the threads) or on the way (transport, the server's threads).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.times: dict[str, list[float]] = {}
+
+    def wrap(self, send: Any) -> Any:
+        def timed_send(session: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            stamp = time.monotonic()
+            with self._lock:
+                self.times.setdefault(url.split("?", 1)[0].rsplit("/", 1)[-1], []).append(stamp)
+            return send(session, method, url, *args, **kwargs)
+
+        return timed_send
+
+
 def run_import() -> dict[str, Any]:
     """Register the listings of every shop from the simulator (setup for the live sync)."""
     from flows.import_listings import import_listings
@@ -82,8 +104,10 @@ def run_sync(instant: dict[str, Any] | None = None) -> dict[str, Any]:
     """The sync flow with phase probes; with ``instant``, against the instant fake APIs."""
     import flows.sync
     import tasks.base
+    from ecauto_lib.amazon import client as sp_client
 
-    patches: list[tuple[Any, str, Any]] = []
+    sends = SendTimes()
+    patches: list[tuple[Any, str, Any]] = [(sp_client, "send", sends.wrap(sp_client.send))]
     fakes: dict[str, Any] = {}
     if instant is not None:
         from benchmarks.instant import InstantBase, InstantSpApi, build_templates
@@ -119,6 +143,7 @@ def run_sync(instant: dict[str, Any] | None = None) -> dict[str, Any]:
         "phases": clock.as_dict(),
         "missing_probes": missing,
         "gc_pauses": gc_pauses.as_dict(),
+        "send_times": sends.times,
         "exit_code": result.get("exit_code"),
         "fetch": result.get("fetch"),
         "accounts": result.get("accounts"),

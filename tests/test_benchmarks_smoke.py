@@ -225,3 +225,14 @@ def test_pipeline_summary_splits_the_flow_wall_into_api_bound_and_local_time():
     assert summary["run_asins_per_second_equiv"] == pytest.approx(2_000 / 1_010.0)
     assert summary["task_runs"] == 212 and summary["task_runs_per_20_asins"] == pytest.approx(2.12)
     assert summary["sp_api"]["getItemOffersBatch"]["utilisation"] == pytest.approx(1.0)
+
+
+def test_send_to_arrival_tells_where_a_short_gap_opened():
+    sends = [0.000, 0.100, 0.200, 0.290]
+    arrivals = [record(t, "getItemOffersBatch") for t in (0.001, 0.105, 0.201, 0.292)]
+    split = metrics.send_to_arrival(sends, arrivals, "getItemOffersBatch", rate=10.0)
+    assert split["matched"] and split["calls"] == 4
+    assert split["short_gaps_shrunk_in_transit"] == 1  # sent 0.100 apart, arrived 0.096 apart
+    assert split["short_gaps_at_client"] == 1  # sent 0.090 apart already
+    assert split["transit_seconds"]["max"] == pytest.approx(0.005)
+    assert metrics.send_to_arrival(sends[:3], arrivals, "getItemOffersBatch", rate=10.0)["matched"] is False
