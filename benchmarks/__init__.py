@@ -1,7 +1,7 @@
 """Benchmarks: SP-API quota utilisation, local cost and scaling, against the simulated marketplace.
 
-    python benchmarks/run.py            # full run (about 8 minutes on 2 cores at --speed 100)
-    python benchmarks/run.py --quick    # small smoke run
+    python benchmarks/run.py            # full run (about 9 minutes on 2 cores at --speed 100)
+    python benchmarks/run.py --quick    # small smoke run (about 1 minute)
 
 See docs/performance.md for what each figure means and the latest results.
 """

@@ -1,8 +1,9 @@
 """EC Auto benchmark: fill the Amazon quota, and prove it side by side with the seed's approach.
 
-    python benchmarks/run.py                 # full run: 10,000 ASINs at --speed 100 (about 8 min)
-    python benchmarks/run.py --quick         # smoke run: 400 ASINs at --speed 200 (about 1.5 min)
-    python benchmarks/run.py --skip baseline,scaling --asins 2000
+    python benchmarks/run.py                 # full run: 10,000 ASINs at --speed 100 (about 9 min)
+    python benchmarks/run.py --quick         # smoke run: 400 ASINs at --speed 200 (about 1 min)
+    python benchmarks/run.py --skip baseline,scaling,staleness,pacer --postgres
+    python benchmarks/run.py --skip baseline,scaling,staleness,pacer --env ECAUTO_SHARED_QUOTA=false
 
 Parts (``--skip`` any of them):
 
@@ -12,9 +13,11 @@ Parts (``--skip`` any of them):
 - ``baseline``: the seed's approach (:mod:`benchmarks.baseline`) on the same scenario;
 - ``scaling``: the flow's local cost at several sizes with instantly answering APIs;
 - ``staleness``: stock-data age under an hourly schedule (:mod:`benchmarks.staleness`);
-- ``pacer``: the client's token bucket against Prefect's ``rate_limit`` at the scaled quota.
+- ``pacer``: the in-process and shared (DB) pacers against Prefect's ``rate_limit``, alone,
+  at the scaled quota.
 
-Prints a table and writes JSON (``--out``, default ``benchmarks/results/latest.json``).
+Prints a table and writes JSON (``--out``; default ``benchmarks/results/latest.json``, with
+``--quick`` ``benchmarks/results/quick.json``).
 docs/performance.md explains every figure.
 """
 
@@ -109,7 +112,9 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
         "--skip", default="", metavar="PART,...", help=f"parts to leave out: {','.join(PARTS)}"
     )
     parser.add_argument("--quick", action="store_true", help="a small smoke run (about 1.5 minutes)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output file")
+    parser.add_argument(
+        "--out", type=Path, help="JSON output file (default results/latest.json; --quick: results/quick.json)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     parser.add_argument(
         "--switch-interval", type=float, help="Python GIL switch interval (s) while measuring"
@@ -162,7 +167,8 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
         parser.error("--env takes KEY=VALUE")
     if config.speed <= 0 or config.asins < 1 or config.shops < 1:
         parser.error("--speed, --asins and --shops must be positive")
-    return config, args.out, args.keep
+    out = args.out or (DEFAULT_OUT.with_name("quick.json") if args.quick else DEFAULT_OUT)
+    return config, out, args.keep
 
 
 # --------------------------------------------------------------------------------------------
