@@ -15,7 +15,7 @@ A caller that wakes later than its slot by more than ``late_tolerance`` of the s
 pause, a busy CPU) does not send: the calls reserved after it would follow too closely, so it
 reserves a new slot behind them.
 
-Why not Prefect's global concurrency ``rate_limit``: measured here it reaches 58-70 % of the
+Why not Prefect's global concurrency ``rate_limit``: measured here it reaches 45-70 % of the
 limit (its waits poll), and getItemOffersBatch at 0.1 req/s is the bottleneck of the whole job.
 """
 

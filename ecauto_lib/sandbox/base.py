@@ -256,8 +256,8 @@ def _validate_edit(form: dict[str, str]) -> dict[str, Any]:
     return changes
 
 
-def edit_item(state: SandboxState, req: Request, shop_id: str, now: datetime) -> Reply:
-    """``POST /1/items/edit``: a partial update; answers the whole item."""
+def _posted_item(state: SandboxState, req: Request, shop_id: str) -> tuple[dict, BaseItem]:
+    """The form of an items POST and the live item its ``item_id`` names (or the BASE error)."""
     if req.method != "POST":
         raise BaseApiFailure(E_NOT_POST)
     form = req.form()
@@ -265,6 +265,12 @@ def edit_item(state: SandboxState, req: Request, shop_id: str, now: datetime) ->
     item = state.live_item(shop_id, item_id)
     if item is None:
         raise BaseApiFailure(E_BAD_ITEM_ID)
+    return form, item
+
+
+def edit_item(state: SandboxState, req: Request, shop_id: str, now: datetime) -> Reply:
+    """``POST /1/items/edit``: a partial update; answers the whole item."""
+    form, item = _posted_item(state, req, shop_id)
     changes = _validate_edit(form)
     for name, value in changes.items():
         setattr(item, name, value)
@@ -275,13 +281,7 @@ def edit_item(state: SandboxState, req: Request, shop_id: str, now: datetime) ->
 
 def edit_stock(state: SandboxState, req: Request, shop_id: str, now: datetime) -> Reply:
     """``POST /1/items/edit_stock``: ``item_id`` and ``stock`` (variations are not simulated)."""
-    if req.method != "POST":
-        raise BaseApiFailure(E_NOT_POST)
-    form = req.form()
-    item_id = _item_id(form.get("item_id"), E_BAD_ITEM_ID, E_BAD_ITEM_ID)
-    item = state.live_item(shop_id, item_id)
-    if item is None:
-        raise BaseApiFailure(E_BAD_ITEM_ID)
+    form, item = _posted_item(state, req, shop_id)
     if "variation_id" in form:
         raise BaseApiFailure(E_BAD_VARIATION)
     if form.get("stock") is None:
