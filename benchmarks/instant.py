@@ -170,7 +170,7 @@ class InstantSpApi:
         self._lock = threading.Lock()
         self.stats: dict[str, dict[str, float]] = {
             name: {"calls": 0, "throttled": 0, "waited_seconds": 0.0}
-            for name in ("getItemOffersBatch", "searchCatalogItems")
+            for name in ("getItemOffersBatch", "getItemOffers", "searchCatalogItems")
         }
 
     def pacer(self, op_name: str) -> _Rate:
@@ -186,6 +186,11 @@ class InstantSpApi:
         text = ",".join(template_for(a, self._templates).offers_item.replace(PLACEHOLDER, a) for a in asins)
         responses = json.loads('{"responses":[' + text + "]}")["responses"]
         return responses_by_asin(list(asins), responses)
+
+    def item_offers(self, asin: str, item_condition: str = "New") -> dict:
+        """getItemOffers in the real client's return shape (one batch element)."""
+        self._count("getItemOffers")
+        return json.loads(template_for(asin, self._templates).offers_item.replace(PLACEHOLDER, asin))
 
     def search_catalog_items(self, asins: list[str]) -> list[dict]:
         self._count("searchCatalogItems")

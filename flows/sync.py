@@ -13,7 +13,6 @@ import argparse
 import gc
 import os
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,20 +23,14 @@ if __package__ in (None, ""):  # `python flows/sync.py` from a checkout: make th
 
 import pandas as pd
 from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote
 
-from ecauto_lib.amazon.client import SpApiClient
-from ecauto_lib.amazon.offers import error_observations
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
-from ecauto_lib.connect import seller_scope, sp_api_client
+from ecauto_lib.connect import sp_api_client
 from ecauto_lib.db.locks import AlreadyRunningError, account_locks
 from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.errors import ConfigError
-from ecauto_lib.freshness import batches
-from ecauto_lib.guards import confirm_sell_outs, sell_outs_to_confirm
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import PushResult
@@ -46,18 +39,15 @@ from tasks._common import engine_for
 from tasks.amazon import (
     CATALOG_CACHE,
     OFFERS_CACHE,
-    fetch_catalog_batch,
-    fetch_offers_batch,
     prune_fetch_cache,
 )
 from tasks.base import push_account, settle_journal
+from tasks.fetching import describe, fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
 from tasks.listings import load_listings, prepare_database
 from tasks.pricing import compute_changes, hold_risky
 from tasks.report import publish_report
 from tasks.store import finish_run_record, start_run_record, write_observations
-
-BATCH_SIZE = 20  # getItemOffersBatch and searchCatalogItems both take at most 20
 
 
 @flow(name="ecauto-sync", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
@@ -147,71 +137,28 @@ def fetch_stale(
 ) -> tuple[list[Observation], list[CatalogInfo]]:
     """One task run per batch of 20: offers for stale price/stock, catalog for stale info.
 
-    Offer batches are submitted most urgent first; catalog batches are interleaved so their own
-    (much larger) quota is used in parallel. The client's pacer keeps each operation within its
-    quota across the worker threads. New sell-outs are re-fetched once to be confirmed.
+    Most urgent first; catalog batches interleaved on their own quota; new sell-outs re-checked
+    on getItemOffers as they appear (see :mod:`tasks.fetching`).
     """
     summary.listings, summary.asins = len(listings), int(listings["asin"].nunique())
-    offer_asins = stale.loc[stale["needs_offers"], "asin"].tolist()
-    info_asins = stale.loc[stale["needs_info"], "asin"].tolist()
-    summary.stale, summary.info_stale = len(offer_asins), len(info_asins)
+    summary.stale = int(stale["needs_offers"].sum())
+    summary.info_stale = int(stale["needs_info"].sum())
     summary.fresh = summary.asins - len(stale)
-    if not offer_asins and not info_asins:
+    if not summary.stale and not summary.info_stale:
         return [], []
 
+    logger = get_run_logger()
+    started = datetime.now(UTC)
     client = sp_api_client(settings, engine=None if dry_run else engine_for(settings.database_url))
+    stored_states = dict(zip(listings["asin"], listings["stock_state"], strict=True))
     # What is loaded now lives through the fetch: keep the collector from re-scanning it (a full
     # collection mid-fetch is a pause that can push a paced call past its slot).
     gc.collect()
     gc.freeze()
     try:
-        return _fetch(settings, client, listings, stale, summary, offer_asins, info_asins)
+        observations, infos = fetch_offers_and_catalog(settings, client, stale, stored_states, summary)
     finally:
         gc.unfreeze()
-
-
-def _fetch(
-    settings: Settings,
-    client: SpApiClient,
-    listings: pd.DataFrame,
-    stale: pd.DataFrame,
-    summary: FetchSummary,
-    offer_asins: list[str],
-    info_asins: list[str],
-) -> tuple[list[Observation], list[CatalogInfo]]:
-    logger = get_run_logger()
-    started = datetime.now(UTC)
-    fetch = _BatchFetcher(settings, client, _stored_versions(stale))
-    offer_batches, info_batches = batches(offer_asins, BATCH_SIZE), batches(info_asins, BATCH_SIZE)
-    offer_futures, info_futures = [], []
-    for i in range(max(len(offer_batches), len(info_batches))):
-        if i < len(offer_batches):
-            offer_futures.append(fetch.offers(offer_batches[i], f"batch {i + 1}/{len(offer_batches)}"))
-        if i < len(info_batches):
-            info_futures.append(fetch.catalog(info_batches[i]))
-    observations = fetch.collect_offers(offer_futures, summary)
-
-    if settings.confirm_sell_outs:
-        stored = dict(zip(listings["asin"], listings["stock_state"], strict=True))
-        doubtful = sell_outs_to_confirm(observations, stored)
-        if doubtful:
-            logger.info("re-fetching %d new sell-outs to confirm them before hiding anything", len(doubtful))
-            rounds = batches(doubtful, BATCH_SIZE)
-            futures = [
-                fetch.offers(b, f"confirm {i + 1}/{len(rounds)}", confirm=True) for i, b in enumerate(rounds)
-            ]
-            observations = confirm_sell_outs(observations, fetch.collect_offers(futures, summary))
-            summary.confirmations = len(doubtful)
-
-    infos: list[CatalogInfo] = []
-    for b, future in info_futures:
-        result = future.result(raise_on_failure=False)
-        if isinstance(result, BaseException):
-            summary.catalog_failed += len(b)
-            logger.warning("catalog batch failed after retries: %s", _describe(result))
-            continue
-        infos.extend(result)
-    summary.catalog_fetched = len(infos)
     summary.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
     summary.throttled = sum(int(s.get("throttled", 0)) for s in client.stats.values())
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
@@ -223,77 +170,6 @@ def _fetch(
         summary.throttled,
     )
     return observations, infos
-
-
-class _BatchFetcher:
-    """Submits batch tasks with the run's options (cache scope, stored versions, back-off)."""
-
-    def __init__(self, settings: Settings, client: SpApiClient, versions: dict[str, str]) -> None:
-        backoff = exponential_backoff(backoff_factor=settings.retry_base_delay_seconds)
-        self.settings, self.client, self.versions = settings, client, versions
-        self.started = time.time()
-        self.scope = seller_scope(settings)
-        self.offers_task = fetch_offers_batch.with_options(
-            cache_expiration=settings.policy.stock_ttl, retry_delay_seconds=backoff
-        )
-        self.catalog_task = fetch_catalog_batch.with_options(
-            cache_expiration=settings.policy.info_ttl, retry_delay_seconds=backoff
-        )
-
-    def _versions(self, asins: list[str], prefix: str = "") -> str:
-        return prefix + ",".join(self.versions[a] for a in asins)
-
-    def offers(
-        self, asins: list[str], label: str, *, confirm: bool = False
-    ) -> tuple[list[str], PrefectFuture]:
-        future = self.offers_task.submit(
-            self.client,
-            asins,
-            max_delivery_hours=self.settings.policy.max_delivery_hours,
-            scope=self.scope,
-            # A confirmation must be a fresh answer, never the first answer from the cache.
-            versions=self._versions(asins, f"confirm@{datetime.now(UTC).isoformat()}:" if confirm else ""),
-            label=label,
-            started=self.started,
-        )
-        return asins, future
-
-    def catalog(self, asins: list[str]) -> tuple[list[str], PrefectFuture]:
-        return asins, self.catalog_task.submit(
-            self.client, asins, scope=self.scope, versions=self._versions(asins)
-        )
-
-    @staticmethod
-    def collect_offers(
-        futures: list[tuple[list[str], PrefectFuture]], summary: FetchSummary
-    ) -> list[Observation]:
-        """Each batch's observations; a batch that failed after its retries gives error observations."""
-        observations: list[Observation] = []
-        for asins, future in futures:
-            result = future.result(raise_on_failure=False)
-            if isinstance(result, BaseException):
-                result = error_observations(
-                    asins, f"batch failed after retries: {_describe(result)}", datetime.now(UTC)
-                )
-            elif future.state.name == "Cached":
-                summary.cached_batches += 1
-            summary.batches += 1
-            observations.extend(result)
-        return observations
-
-
-def _stored_versions(stale: pd.DataFrame) -> dict[str, str]:
-    """Per ASIN, the stored fetch times: part of the cache key, so a DB update invalidates it."""
-    stock = stale["stock_fetched_at"].astype(str).fillna("never")
-    price = stale["price_fetched_at"].astype(str).fillna("never")
-    return dict(zip(stale["asin"], stale["asin"] + "@" + stock + "/" + price, strict=True))
-
-
-def _describe(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    status = getattr(exc, "status", None)
-    head = " ".join(str(x) for x in (f"HTTP {status}" if status else None, code) if x)
-    return f"{head or type(exc).__name__}: {exc}"
 
 
 def push_changes(
@@ -312,7 +188,7 @@ def push_changes(
         if isinstance(result, BaseException):
             failed = PushResult(account_id=account_id)
             failed.failed = [
-                {**_failure_row(u), "error": type(result).__name__, "message": _describe(result)}
+                {**_failure_row(u), "error": type(result).__name__, "message": describe(result)}
                 for u in updates
                 if u["account_id"] == account_id
             ]

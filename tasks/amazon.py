@@ -21,6 +21,7 @@ from prefect.tasks import exponential_backoff
 from ecauto_lib.amazon.client import SpApiClient
 from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_item
 from ecauto_lib.domain import CatalogInfo, Observation
+from ecauto_lib.errors import TransientError
 from tasks._common import retry_transient
 
 OFFERS_CACHE, CATALOG_CACHE = "ecauto-offers", "ecauto-catalog"  # cache-key prefixes (keys are global)
@@ -72,6 +73,41 @@ def fetch_offers_batch(
         stats["calls"],
         stats["throttled"],
         stats["waited_seconds"],
+    )
+    return observations
+
+
+@task(name="recheck-offers", cache_policy=NO_CACHE)  # a re-check must be a fresh answer
+def recheck_offers(
+    client: SpApiClient, asins: list[str], *, max_delivery_hours: int, label: str = ""
+) -> list[Observation]:
+    """getItemOffers, one call per ASIN on that operation's own quota → an Observation per answer.
+
+    Used to confirm new sell-outs while the batch fetch goes on (it takes none of
+    getItemOffersBatch's quota). One attempt per ASIN and no task retries (a retry would ask
+    again for the ASINs already answered): an ASIN whose call failed (429, 5xx, timeout) is left
+    out of the result, and the caller confirms it through getItemOffersBatch, with its retries.
+    """
+    logger = get_run_logger()
+    observations = []
+    for asin in asins:
+        try:
+            item = client.item_offers(asin)
+        except TransientError as exc:
+            logger.info("re-check of %s not answered (%s): left to the batch confirmation", asin, exc.code)
+            continue
+        observations.append(
+            observation_from_item(
+                asin, item, max_delivery_hours=max_delivery_hours, observed_at=datetime.now(UTC)
+            )
+        )
+    logger.info(
+        "re-checked %s: %d ASINs, %d answered, %d still gone, %d error answers",
+        label,
+        len(asins),
+        len(observations),
+        sum(1 for o in observations if o.outcome in ("out_of_stock", "filtered_out")),
+        sum(1 for o in observations if o.outcome == "error"),
     )
     return observations
 

@@ -73,6 +73,42 @@ def test_batch_observations_match_what_the_simulator_intends(sb: Sandbox) -> Non
     assert outcomes == {Outcome.IN_STOCK, Outcome.OUT_OF_STOCK, Outcome.FILTERED_OUT}
 
 
+def test_single_item_offers_read_like_the_batch_and_an_unknown_asin_is_a_per_item_error(sb: Sandbox) -> None:
+    client = client_of(sb)
+    asins = demo_asins(sb)
+    batch = client.item_offers_batch(asins)
+    for asin in asins:
+        single = client.item_offers(asin)
+        assert single["request"] == {"Asin": asin} and single["status"] == {"statusCode": 200}
+        one = observation_from_item(asin, single, max_delivery_hours=72, observed_at=AT)
+        many = observation_from_item(asin, batch[asin], max_delivery_hours=72, observed_at=AT)
+        assert one == many, asin
+    calls = [r for r in sp_calls(sb) if r.operation == "getItemOffers"]
+    assert [r.path for r in calls] == [f"/products/pricing/v0/items/{a}/offers" for a in asins]
+    assert calls[0].query == {
+        "MarketplaceId": "A1VC38T7YXB528",
+        "ItemCondition": "New",
+        "CustomerType": "Consumer",
+    }
+
+    unknown = client.item_offers("B000000000")  # well formed, not in the catalogue: HTTP 400
+    obs = observation_from_item("B000000000", unknown, max_delivery_hours=72, observed_at=AT)
+    assert obs.outcome is Outcome.ERROR and obs.reason.startswith("HTTP 400 InvalidInput")
+    with pytest.raises(ValueError, match="malformed ASIN"):
+        client.item_offers("not-an-asin")
+
+
+def test_single_item_offers_429_raises_and_drains_its_own_pacer_only(sb: Sandbox) -> None:
+    client = client_of(sb)
+    sb.set_faults(storm_429=1, sp_operations=("getItemOffers",))
+    asin = demo_asins(sb)[0]
+    with pytest.raises(QuotaExceededError):
+        client.item_offers(asin)
+    assert client.stats["getItemOffers"]["throttled"] == 1
+    assert client.stats["getItemOffersBatch"]["throttled"] == 0
+    assert client.item_offers(asin)["status"] == {"statusCode": 200}
+
+
 def test_catalog_search_gives_titles_and_main_images(sb: Sandbox) -> None:
     asins = demo_asins(sb)
     items = client_of(sb).search_catalog_items(asins)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import pytest
 
 from ecauto_lib.sandbox import DEMO_PLAN, Faults, Scenario
 from flows.import_listings import import_listings
 from flows.sync import sync
+from tasks.fetching import RECHECK_CHUNK, RECHECK_QUEUE
 from tests.marketplace import calls, marketplace, rows, snapshot
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
@@ -52,8 +54,13 @@ def test_demo_full_sync_pushes_exactly_the_planned_changes_then_a_rerun_does_not
         assert result["exit_code"] == 0
 
         offer_calls = calls(sb, "getItemOffersBatch")
-        # one call for the 11 stale ASINs, then one to confirm the two new sell-outs before hiding
-        assert [sorted(c.asins) for c in offer_calls] == [sorted(DEMO_PLAN), ["B06Y69FKT2", "B0DRCNW4GZ"]]
+        # one batch call for the 11 stale ASINs; the two new sell-outs are re-checked one by one on
+        # getItemOffers (its own quota) before anything is hidden
+        assert [sorted(c.asins) for c in offer_calls] == [sorted(DEMO_PLAN)]
+        rechecks = calls(sb, "getItemOffers")
+        assert sorted(a for c in rechecks for a in c.asins) == ["B06Y69FKT2", "B0DRCNW4GZ"]
+        assert all(c.status == 200 for c in rechecks)
+        assert result["fetch"]["confirmations"] == 2
         assert len(calls(sb, "searchCatalogItems")) == 1
         assert len(calls(sb, "lwaToken")) == 1  # one LWA token for the whole run
 
@@ -189,6 +196,83 @@ def test_sell_out_hides_restock_publishes_and_an_unknown_answer_changes_nothing(
         sb.set_status(unsure, None)
         sync(mode="stock")
         assert sb.item(shop, sold_id)["visible"] == 1
+
+
+NO_BREAKER = {
+    "ECAUTO_BREAKER_HIDE_PCT": "100",
+    "ECAUTO_BREAKER_CUT_PCT": "100",
+    "ECAUTO_MAX_PRICE_MOVE_PCT": "1000",
+}
+
+
+def _many_sell_outs() -> Scenario:
+    # 300 ASINs in one shop, one in eight gone: sell-outs turn up in most batches, at 0.25 a second
+    # of the batch's pace (2 ASINs/s): half of what getItemOffers can re-check (0.5/s)
+    return Scenario.generate(n_asins=300, n_shops=1, seed=11, out_of_stock_share=0.08, filtered_share=0.045)
+
+
+def test_new_sell_outs_are_rechecked_on_getitemoffers_while_the_batch_fetch_goes_on(tmp_path, sqlite_url):
+    with marketplace(tmp_path, sqlite_url, _many_sell_outs(), extra_env=NO_BREAKER) as sb:
+        import_listings(source="base")
+        sb.clear_requests()
+        result = sync()
+
+        listed = {r[0] for r in rows(sqlite_url, "select asin from listings")}
+        gone = {
+            r[0]
+            for r in rows(
+                sqlite_url, "select asin from products where stock_state in ('out_of_stock', 'filtered_out')"
+            )
+        }
+        assert 25 <= len(gone) <= 50
+        batch = [r for r in sb.requests if r.operation == "getItemOffersBatch"]
+        single = [r for r in sb.requests if r.operation == "getItemOffers"]
+        assert all(len(r.asins) == 1 and r.status == 200 for r in single)
+        rechecked = [r.asins[0] for r in single]
+        assert len(set(rechecked)) == len(rechecked) and set(rechecked) <= gone
+        # getItemOffersBatch asked each listed ASIN once; the only ones it asked again are the few
+        # new sell-outs left when its own fetch ended (a batch call is then the quicker way)
+        asked = Counter(a for r in batch for a in r.asins)
+        assert asked == Counter(listed) + Counter(gone - set(rechecked))
+        assert len(gone - set(rechecked)) < RECHECK_CHUNK + RECHECK_QUEUE
+        assert result["fetch"]["confirmations"] == len(gone)
+        # the re-checks ran beside the batch fetch, not after it
+        order = [r.operation for r in sb.requests if r.operation in ("getItemOffersBatch", "getItemOffers")]
+        last_batch = len(order) - 1 - order[::-1].index("getItemOffersBatch")
+        assert order.index("getItemOffers") < last_batch
+        # and the confirmed sell-outs are hidden
+        hidden = {r[0] for r in rows(sqlite_url, "select asin from listings where base_visible = 0")}
+        assert gone <= hidden
+
+
+def test_rechecks_getitemoffers_does_not_answer_are_confirmed_through_the_batch(tmp_path, sqlite_url):
+    faults = Faults(seed=3, sp_429_rate=0.5, sp_operations=("getItemOffers",))
+    with marketplace(tmp_path, sqlite_url, _many_sell_outs(), faults=faults, extra_env=NO_BREAKER) as sb:
+        import_listings(source="base")
+        sb.clear_requests()
+        result = sync()
+
+        gone = {
+            r[0]
+            for r in rows(
+                sqlite_url, "select asin from products where stock_state in ('out_of_stock', 'filtered_out')"
+            )
+        }
+        single = [r for r in sb.requests if r.operation == "getItemOffers"]
+        throttled = {a for r in single if r.status == 429 for a in r.asins}
+        answered = {a for r in single if r.status == 200 for a in r.asins}
+        assert throttled - answered, "the fault injection should have left re-checks unanswered"
+        # getItemOffers asks each re-check at most once (no retry there) ...
+        assert len(single) == len({a for r in single for a in r.asins}) and answered <= gone
+        # ... and what it did not answer (or never got to) is asked again through getItemOffersBatch
+        listed = {r[0] for r in rows(sqlite_url, "select asin from listings")}
+        batch = [r for r in sb.requests if r.operation == "getItemOffersBatch" and r.status == 200]
+        assert Counter(a for r in batch for a in r.asins) == Counter(listed) + Counter(gone - answered)
+        assert result["fetch"]["confirmations"] == len(gone)
+        # every sell-out was confirmed one way or the other, so every one is hidden
+        hidden = {r[0] for r in rows(sqlite_url, "select asin from listings where base_visible = 0")}
+        assert gone <= hidden
+        assert result["exit_code"] == 0
 
 
 def test_base_tokens_refresh_and_rotate_across_runs(tmp_path, sqlite_url):

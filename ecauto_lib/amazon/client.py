@@ -60,10 +60,15 @@ class Operation:
 GET_ITEM_OFFERS_BATCH = Operation(
     "getItemOffersBatch", "POST", "/batches/products/pricing/v0/itemOffers", 0.1, 1, 20
 )
+GET_ITEM_OFFERS = Operation("getItemOffers", "GET", "/products/pricing/v0/items/{asin}/offers", 0.5, 1, 1)
+"""One ASIN a call, with its own bucket (sp-api.md §3.1, §4): used to confirm sell-outs beside the
+batch fetch, so the confirmations do not take getItemOffersBatch's quota."""
 SEARCH_CATALOG_ITEMS = Operation("searchCatalogItems", "GET", "/catalog/2022-04-01/items", 2.0, 2, 20)
-OPERATIONS: tuple[Operation, ...] = (GET_ITEM_OFFERS_BATCH, SEARCH_CATALOG_ITEMS)
+OPERATIONS: tuple[Operation, ...] = (GET_ITEM_OFFERS_BATCH, GET_ITEM_OFFERS, SEARCH_CATALOG_ITEMS)
 
-ITEM_OFFERS_URI = "/products/pricing/v0/items/{asin}/offers"
+ITEM_OFFERS_URI = GET_ITEM_OFFERS.path
+ITEM_ERROR_STATUSES = (400, 404)
+"""Answers of getItemOffers about the item itself (unknown or malformed ASIN): per-item errors."""
 CATALOG_INCLUDED_DATA = ("summaries", "images")
 MAX_CATALOG_PAGES = 50  # searchCatalogItems stops paging after 1,000 items (50 pages of 20)
 
@@ -222,6 +227,33 @@ class SpApiClient:
             )
         return responses_by_asin(listed, responses)
 
+    def item_offers(self, asin: str, item_condition: str = "New") -> dict:
+        """getItemOffers for one ASIN, as a getItemOffersBatch ``responses[i]`` element.
+
+        The element has the per-item ``status`` and ``body`` (``payload`` or ``errors``), so one
+        parser (:func:`~ecauto_lib.amazon.offers.observation_from_item`) reads both operations.
+        A 4xx about the item itself (400 ``InvalidInput`` for an ASIN Amazon does not know, 404)
+        is returned in that element, not raised: in a batch it would be a per-item error too.
+        429, 5xx and auth failures raise as for every operation.
+        """
+        (listed,) = checked_asins([asin], GET_ITEM_OFFERS.max_items)
+        params = {
+            "MarketplaceId": self.marketplace_id,
+            "ItemCondition": item_condition,
+            "CustomerType": "Consumer",
+        }
+        path = GET_ITEM_OFFERS.path.format(asin=listed)
+        response = self._exchange(GET_ITEM_OFFERS, path, params=params, json_body=None)
+        if response.status_code in ITEM_ERROR_STATUSES:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            body = body if isinstance(body, dict) else {}
+            return {"status": {"statusCode": response.status_code}, "body": body, "request": {"Asin": listed}}
+        answer, _ = self._decoded(GET_ITEM_OFFERS, response)
+        return {"status": {"statusCode": 200}, "body": answer, "request": {"Asin": listed}}
+
     def search_catalog_items(self, asins: Sequence[str]) -> list[dict]:
         """searchCatalogItems by up to 20 ASINs with summaries and images, following ``nextToken``.
 
@@ -263,12 +295,22 @@ class SpApiClient:
         self, op: Operation, *, params: dict[str, Any] | None = None, json_body: Any = None
     ) -> tuple[dict, str | None]:
         """Send ``op`` (paced, with one re-authorisation on 403) and return ``(body, request_id)``."""
-        response = self._send(op, params=params, json_body=json_body)
+        return self._decoded(op, self._exchange(op, op.path, params=params, json_body=json_body))
+
+    def _exchange(
+        self, op: Operation, path: str, *, params: dict[str, Any] | None, json_body: Any
+    ) -> requests.Response:
+        """Send once; on 401/403 re-authorise and send once more."""
+        response = self._send(op, path, params=params, json_body=json_body)
         if response.status_code in (401, 403):
             # Refresh the LWA token once. Whether a 403 consumes quota is UNCONFIRMED, so the
             # retry waits for its own token like any other call.
             self.auth.invalidate(response.request.headers.get("x-amz-access-token"))
-            response = self._send(op, params=params, json_body=json_body)
+            response = self._send(op, path, params=params, json_body=json_body)
+        return response
+
+    def _decoded(self, op: Operation, response: requests.Response) -> tuple[dict, str | None]:
+        """``(body, request_id)`` of a 200 (adopting its rate header), else the typed error."""
         request_id = response.headers.get(REQUEST_ID_HEADER)
         if response.status_code == 200:
             rate = parse_rate_limit(response.headers.get(RATE_LIMIT_HEADER))
@@ -277,7 +319,9 @@ class SpApiClient:
             return json_object(response, service=SERVICE, request_id=request_id), request_id
         raise self._error(op, response, request_id)
 
-    def _send(self, op: Operation, *, params: dict[str, Any] | None, json_body: Any) -> requests.Response:
+    def _send(
+        self, op: Operation, path: str, *, params: dict[str, Any] | None, json_body: Any
+    ) -> requests.Response:
         # Everything that may take time (an LWA token refresh) happens before the pacer: the call
         # must leave right when its token is taken, or the next one (paced from the token, not
         # from our late send) reaches Amazon too close behind it.
@@ -300,7 +344,7 @@ class SpApiClient:
         return send(
             self._session,
             op.method,
-            self.endpoint + op.path,
+            self.endpoint + path,
             service=SERVICE,
             timeout=self._timeout,
             params=params,

@@ -42,6 +42,8 @@ class Faults:
     - ``storm_429``: the next N authenticated SP-API calls (an int), or every call whose virtual
       time falls in ``(start, end)``, answer 429.
     - ``auth_5xx_rate``: an LWA or BASE token call answers 500 (``server_error`` for BASE).
+    - ``sp_operations``: SP-API operation names (e.g. ``("getItemOffers",)``) the SP-API call faults
+      above (429s, storms, 5xx) apply to; empty means every operation.
     """
 
     seed: int = 0
@@ -54,6 +56,7 @@ class Faults:
     malformed_json_rate: float = 0.0
     storm_429: Storm = None
     auth_5xx_rate: float = 0.0
+    sp_operations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in _RATE_FIELDS:
@@ -62,6 +65,9 @@ class Faults:
                 raise ValueError(f"Faults.{name} must be a probability in [0, 1], got {value!r}")
         if self.slow_seconds < 0:
             raise ValueError("Faults.slow_seconds must be >= 0")
+        if isinstance(self.sp_operations, str) or not all(isinstance(o, str) for o in self.sp_operations):
+            raise ValueError("Faults.sp_operations must be a sequence of SP-API operation names")
+        object.__setattr__(self, "sp_operations", tuple(self.sp_operations))
         storm = self.storm_429
         if isinstance(storm, bool) or not (
             storm is None
@@ -102,6 +108,9 @@ class FaultInjector:
             self._storm_left = storm_count(self.faults.storm_429)
         return self.faults
 
+    def _targets(self, operation: str) -> bool:
+        return not self.faults.sp_operations or operation in self.faults.sp_operations
+
     def _draw(self, kind: str, key: object, rate: float) -> bool:
         return rate > 0.0 and chance(self.faults.seed, kind, key) < rate
 
@@ -112,6 +121,8 @@ class FaultInjector:
 
     def sp_throttle(self, operation: str, call_no: int, now: datetime) -> str | None:
         """``"storm_429"`` / ``"sp_429"`` when this SP-API call must be throttled, else None."""
+        if not self._targets(operation):
+            return None
         storm = self.faults.storm_429
         if isinstance(storm, tuple) and storm[0] <= now < storm[1]:
             return "storm_429"
@@ -124,6 +135,8 @@ class FaultInjector:
 
     def sp_server_error(self, operation: str, call_no: int) -> int | None:
         """500 or 503 when this SP-API call must fail as a server error, else None."""
+        if not self._targets(operation):
+            return None
         key = f"{operation}#{call_no}"
         if self._draw("sp_5xx", key, self.faults.sp_5xx_rate):
             return 503 if chance(self.faults.seed, "sp_5xx_kind", key) < 0.25 else 500
