@@ -22,7 +22,7 @@ from ecauto_lib.amazon.client import SpApiClient
 from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_item
 from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.errors import TransientError
-from tasks._common import retry_transient
+from tasks._common import Answers, retry_transient
 
 OFFERS_CACHE, CATALOG_CACHE = "ecauto-offers", "ecauto-catalog"  # cache-key prefixes (keys are global)
 
@@ -53,7 +53,7 @@ def fetch_offers_batch(
     versions: str,
     label: str = "",
     started: float | None = None,
-) -> list[Observation]:
+) -> Answers[Observation]:
     """getItemOffersBatch for up to 20 ASINs → one Observation per ASIN (errors included)."""
     items = client.item_offers_batch(asins)
     observed_at = datetime.now(UTC)
@@ -74,13 +74,13 @@ def fetch_offers_batch(
         stats["throttled"],
         stats["waited_seconds"],
     )
-    return observations
+    return Answers(observations)
 
 
 @task(name="recheck-offers", cache_policy=NO_CACHE)  # a re-check must be a fresh answer
 def recheck_offers(
     client: SpApiClient, asins: list[str], *, max_delivery_hours: int, label: str = ""
-) -> list[Observation]:
+) -> Answers[Observation]:
     """getItemOffers, one call per ASIN on that operation's own quota → an Observation per answer.
 
     Used to confirm new sell-outs while the batch fetch goes on (it takes none of
@@ -109,7 +109,7 @@ def recheck_offers(
         sum(1 for o in observations if o.outcome in ("out_of_stock", "filtered_out")),
         sum(1 for o in observations if o.outcome == "error"),
     )
-    return observations
+    return Answers(observations)
 
 
 @task(
@@ -123,10 +123,10 @@ def recheck_offers(
 )
 def fetch_catalog_batch(
     client: SpApiClient, asins: list[str], *, scope: str, versions: str
-) -> list[CatalogInfo]:
+) -> Answers[CatalogInfo]:
     """searchCatalogItems for up to 20 ASINs (pageSize 20) → catalog info of those found."""
     observed_at = datetime.now(UTC)
-    return [catalog_info_from_item(item, observed_at) for item in client.search_catalog_items(asins)]
+    return Answers([catalog_info_from_item(item, observed_at) for item in client.search_catalog_items(asins)])
 
 
 @task(name="prune-fetch-cache", cache_policy=NO_CACHE)

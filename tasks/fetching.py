@@ -35,6 +35,7 @@ from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.freshness import batches
 from ecauto_lib.guards import confirm_sell_outs, sell_outs_to_confirm
 from ecauto_lib.report import FetchSummary
+from tasks._common import answers
 from tasks.amazon import fetch_catalog_batch, fetch_offers_batch, recheck_offers
 
 BATCH_SIZE = 20  # getItemOffersBatch and searchCatalogItems both take at most 20
@@ -216,7 +217,7 @@ class SellOutRechecks:
                 still.append(entry)
                 continue
             result = future.result(raise_on_failure=False)
-            answered = [] if isinstance(result, BaseException) else result
+            answered = [] if isinstance(result, BaseException) else answers(result)
             self.answers += answered
             seen = {o.asin for o in answered}
             self.unanswered += [a for a in asins if a not in seen]
@@ -249,7 +250,7 @@ def collect_offers(
         return error_observations(asins, f"batch failed after retries: {describe(result)}", datetime.now(UTC))
     if summary is not None and future.state.name == "Cached":
         summary.cached_batches += 1
-    return result
+    return answers(result)
 
 
 def collect_catalog(asins: list[str], future: PrefectFuture, summary: FetchSummary) -> list[CatalogInfo]:
@@ -258,7 +259,7 @@ def collect_catalog(asins: list[str], future: PrefectFuture, summary: FetchSumma
         summary.catalog_failed += len(asins)
         get_run_logger().warning("catalog batch failed after retries: %s", describe(result))
         return []
-    return result
+    return answers(result)
 
 
 def stored_versions(stale: pd.DataFrame) -> dict[str, str]:

@@ -149,6 +149,40 @@ def test_invalid_observations_are_refused_before_writing(engine):
     assert upsert_observations(engine, []) == 0
 
 
+def test_rows_are_written_in_chunks_in_order_and_all_or_nothing(engine, monkeypatch):
+    from ecauto_lib.db import repo
+
+    monkeypatch.setattr(repo, "_WRITE_CHUNK", 2)
+    batch = [
+        Observation(ASIN, Outcome.IN_STOCK, T1, price_yen=500),
+        Observation("B000000002", Outcome.OUT_OF_STOCK, T1, offer_count=0),
+        Observation(ASIN, Outcome.IN_STOCK, T2, price_yen=600),  # next chunk: applied after the first
+        Observation("B000000003", Outcome.IN_STOCK, T1, price_yen=700),
+        Observation(ASIN, Outcome.OUT_OF_STOCK, T3, offer_count=0),  # third chunk
+    ]
+    assert upsert_observations(engine, iter(batch)) == 5
+    row = product(engine)
+    assert (
+        row["stock_state"],
+        row["amazon_price_yen"],
+        row["price_fetched_at"],
+        row["stock_fetched_at"],
+    ) == (
+        "out_of_stock",
+        600,
+        T2,
+        T3,
+    )
+    assert product_count(engine) == 3
+
+    # a bad observation in a later chunk rolls back the chunks already sent
+    bad = [Observation(f"B00000001{i}", Outcome.IN_STOCK, T1, price_yen=1) for i in range(4)]
+    bad.append(Observation("B000000020", Outcome.ERROR, datetime(2025, 1, 1, 12, 0)))
+    with pytest.raises(ValueError, match="must be timezone-aware"):
+        upsert_observations(engine, bad)
+    assert product_count(engine) == 3
+
+
 def test_upsert_catalog_inserts_and_keeps_non_null_values(engine):
     upsert_observations(engine, [Observation(ASIN, Outcome.IN_STOCK, T1, price_yen=700)])
     info = CatalogInfo(

@@ -212,7 +212,8 @@ def _many_sell_outs() -> Scenario:
 
 
 def test_new_sell_outs_are_rechecked_on_getitemoffers_while_the_batch_fetch_goes_on(tmp_path, sqlite_url):
-    with marketplace(tmp_path, sqlite_url, _many_sell_outs(), extra_env=NO_BREAKER) as sb:
+    # speed 25: the batch fetch takes ~9 s, long next to a loaded machine's task start-up delays
+    with marketplace(tmp_path, sqlite_url, _many_sell_outs(), speed=25, extra_env=NO_BREAKER) as sb:
         import_listings(source="base")
         sb.clear_requests()
         result = sync()

@@ -12,6 +12,7 @@ Rules every writer here keeps:
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -54,6 +55,7 @@ LISTING_DTYPES: dict[str, str] = {
 LISTING_COLUMNS: list[str] = list(LISTING_DTYPES)
 
 _IN_CHUNK = 500  # ids per IN (...) list: far below every backend's bound-parameter limit
+_WRITE_CHUNK = 2_000  # observation rows built and sent at a time
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,6 +89,13 @@ def _occurrence_rounds(rows: list[dict[str, Any]], key: str) -> list[list[dict[s
             rounds.append([])
         rounds[index].append(row)
     return [sorted(batch, key=lambda row: row[key]) for batch in rounds]
+
+
+def _batched(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of up to ``size`` items from any iterable (``itertools.batched`` is Python 3.12+)."""
+    iterator = iter(values)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
@@ -254,12 +263,15 @@ def upsert_observations(engine: sa.Engine, observations: Iterable[Observation]) 
 
     Missing products are inserted. See :func:`observation_row` for which columns each outcome
     writes; NULLs never overwrite, and an error keeps the stored ``stock_state``. Several
-    observations of one ASIN are applied in the order given.
+    observations of one ASIN are applied in the order given. Rows are built and sent
+    :data:`_WRITE_CHUNK` at a time (100k row dicts at once cost ~100 MB).
     """
     now = _utcnow()
-    rows = [observation_row(o, now) for o in observations]
-    if not rows:
+    chunks = _batched(observations, _WRITE_CHUNK)
+    first = next(chunks, None)
+    if first is None:
         return 0
+    written = 0
     with begin_write(engine) as conn:
         stmt = dialect_insert(conn, products)
         excluded = stmt.excluded
@@ -277,30 +289,26 @@ def upsert_observations(engine: sa.Engine, observations: Iterable[Observation]) 
                 "updated_at": excluded.updated_at,
             },
         )
-        for batch in _occurrence_rounds(rows, "asin"):
-            conn.execute(stmt, batch)
-    return len(rows)
+        for chunk in itertools.chain([first], chunks):
+            rows = [observation_row(o, now) for o in chunk]
+            for batch in _occurrence_rounds(rows, "asin"):
+                conn.execute(stmt, batch)
+            written += len(rows)
+    return written
 
 
 def upsert_catalog(engine: sa.Engine, infos: Iterable[CatalogInfo]) -> int:
     """Write catalog facts (title, brand, image URL, fetch time) in one transaction; returns how many.
 
-    Missing products are inserted (stock ``unknown``); a None field keeps the stored value.
+    Missing products are inserted (stock ``unknown``); a None field keeps the stored value. Rows
+    are built and sent :data:`_WRITE_CHUNK` at a time.
     """
     now = _utcnow()
-    rows = [
-        {
-            "asin": info.asin,
-            "title": info.title,
-            "brand": info.brand,
-            "image_url": info.image_url,
-            "info_fetched_at": _require_aware(info.observed_at, f"observed_at of {info.asin}"),
-            "updated_at": now,
-        }
-        for info in infos
-    ]
-    if not rows:
+    chunks = _batched(infos, _WRITE_CHUNK)
+    first = next(chunks, None)
+    if first is None:
         return 0
+    written = 0
     with begin_write(engine) as conn:
         stmt = dialect_insert(conn, products)
         stmt = stmt.on_conflict_do_update(
@@ -310,9 +318,22 @@ def upsert_catalog(engine: sa.Engine, infos: Iterable[CatalogInfo]) -> int:
                 "updated_at": stmt.excluded.updated_at,
             },
         )
-        for batch in _occurrence_rounds(rows, "asin"):
-            conn.execute(stmt, batch)
-    return len(rows)
+        for chunk in itertools.chain([first], chunks):
+            rows = [
+                {
+                    "asin": info.asin,
+                    "title": info.title,
+                    "brand": info.brand,
+                    "image_url": info.image_url,
+                    "info_fetched_at": _require_aware(info.observed_at, f"observed_at of {info.asin}"),
+                    "updated_at": now,
+                }
+                for info in chunk
+            ]
+            for batch in _occurrence_rounds(rows, "asin"):
+                conn.execute(stmt, batch)
+            written += len(rows)
+    return written
 
 
 # --------------------------------------------------------------------------------------------
