@@ -62,6 +62,7 @@ PIPELINE_PROBES: tuple[Probe, ...] = (
     Probe("ecauto_lib.db", "mark_deferred", "lib:db.mark_deferred"),
     Probe("tasks.report", "render_markdown", "lib:render_markdown"),
     Probe("ecauto_lib.amazon.client", "SpApiClient.item_offers_batch", "api:sp.item_offers_batch"),
+    Probe("ecauto_lib.amazon.client", "SpApiClient.item_offers", "api:sp.item_offers"),
     Probe("ecauto_lib.amazon.client", "SpApiClient.search_catalog_items", "api:sp.search_catalog_items"),
     Probe("ecauto_lib.base.client", "BaseClient.edit_item", "api:base.edit_item", label=_account_of),
     # Every task run starts with one of these two (retries stay within the same task run).

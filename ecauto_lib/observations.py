@@ -16,24 +16,31 @@ from ecauto_lib.domain import CatalogInfo, Observation, Outcome
 
 
 def observations_frame(observations: Iterable[Observation]) -> pd.DataFrame:
-    """One row per observation (the last one wins for an ASIN)."""
-    records = [
+    """One row per observation (the last one wins for an ASIN).
+
+    Built column by column: a dict per row would cost ~36 MB at 100k observations.
+    """
+    columns: dict[str, list] = {
+        name: [] for name in ("asin", "outcome", "price_yen", "points", "observed_at", "reason")
+    }
+    asin, outcome, price, points, observed, reason = columns.values()
+    for o in observations:
+        asin.append(o.asin)
+        outcome.append(str(o.outcome))
+        price.append(o.price_yen)
+        points.append(o.points)
+        observed.append(o.observed_at)
+        reason.append(o.reason)
+    frame = pd.DataFrame(
         {
-            "asin": o.asin,
-            "outcome": str(o.outcome),
-            "price_yen": o.price_yen,
-            "points": o.points,
-            "observed_at": o.observed_at,
-            "reason": o.reason,
+            "asin": pd.Series(asin, dtype=object),
+            "outcome": pd.Series(outcome, dtype=object),
+            "price_yen": pd.array(price, dtype="Int64"),
+            "points": pd.array(points, dtype="Int64"),
+            "observed_at": pd.to_datetime(pd.Series(observed, dtype=object), utc=True),
+            "reason": pd.Series(reason, dtype=object),
         }
-        for o in observations
-    ]
-    frame = pd.DataFrame.from_records(
-        records, columns=["asin", "outcome", "price_yen", "points", "observed_at", "reason"]
     )
-    frame["price_yen"] = frame["price_yen"].astype("Int64")
-    frame["points"] = frame["points"].astype("Int64")
-    frame["observed_at"] = pd.to_datetime(frame["observed_at"], utc=True)
     return frame.drop_duplicates("asin", keep="last").set_index("asin")
 
 

@@ -99,16 +99,7 @@ def _pipeline(
 ) -> dict:
     """The steps of one run (a dry run computes everything and writes nothing)."""
     dry_run = report.dry_run
-    listings = load_listings(settings.database_url, [a.id for a in selected])
-    stale = diff_ttls(listings, settings.policy, report.started_at, sync_mode)
-    if limit is not None:
-        stale = stale.head(limit)
-
-    observations, infos = fetch_stale(settings, listings, stale, report.fetch, dry_run=dry_run)
-    if not dry_run:
-        # quote(): Prefect would otherwise walk every element looking for futures (19 s at 100k).
-        write_observations(settings.database_url, quote(observations), quote(infos))
-    current = apply_catalog(apply_observations(listings, observations), infos)
+    current, observations = observe(settings, sync_mode, selected, report, limit)
 
     plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
     plan = hold_risky(plan, current, settings.guard_policies(), confirm=report.confirmed)
@@ -123,6 +114,28 @@ def _pipeline(
         report.item_failures,
     )
     return {"exit_code": report.exit_code, "run_id": report.run_id, "report": markdown, **report.counts()}
+
+
+def observe(
+    settings: Settings,
+    sync_mode: SyncMode,
+    selected: tuple[AccountConfig, ...],
+    report: RunReport,
+    limit: int | None,
+) -> tuple[pd.DataFrame, list[Observation]]:
+    """Load listings → diff TTLs → fetch what is stale → store it; returns the listings as now
+    observed, and the observations. (A function of its own so the loaded frame and the catalog
+    facts are freed once folded in: ~40 MB at 100k listings.)"""
+    listings = load_listings(settings.database_url, [a.id for a in selected])
+    stale = diff_ttls(listings, settings.policy, report.started_at, sync_mode)
+    if limit is not None:
+        stale = stale.head(limit)
+
+    observations, infos = fetch_stale(settings, listings, stale, report.fetch, dry_run=report.dry_run)
+    if not report.dry_run:
+        # quote(): Prefect would otherwise walk every element looking for futures (19 s at 100k).
+        write_observations(settings.database_url, quote(observations), quote(infos))
+    return apply_catalog(apply_observations(listings, observations), infos), observations
 
 
 def settle_interrupted_pushes(settings: Settings, accounts: tuple[AccountConfig, ...]) -> None:

@@ -42,7 +42,17 @@ def test_quick_run_writes_every_field_of_the_parts_it_ran(tmp_path):
     out = tmp_path / "bench.json"
     before = dict(os.environ)
     code = run.main(
-        ["--quick", "--skip", "pipeline,scaling,pacer", "--asins", "12", "--speed", "1000", "--out", str(out)]
+        [
+            "--quick",
+            "--skip",
+            "pipeline,scaling,pacer",
+            "--asins",
+            "12",
+            "--baseline-speed",
+            "1000",
+            "--out",
+            str(out),
+        ]
     )
     assert code == 0
     assert dict(os.environ) == before  # the driver's Prefect settings did not leak
