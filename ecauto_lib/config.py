@@ -111,6 +111,9 @@ class Settings:
     sp_api_rates: tuple[tuple[str, float], ...] = ()
     # The SP-API pacer runs this much below the quota (0.02 = 98 %): room for network jitter.
     sp_api_safety_margin: float = 0.02
+    # ... and at least this many milliseconds per call above the quota's spacing (jitter does not
+    # shrink with the interval: 2 % of getItemOffers' 2 s is 40 ms, of searchCatalogItems' 0.5 s 10 ms).
+    sp_api_min_slack_ms: float = 20.0
     # HTTP (connect, read) timeouts of every API call; a call past them is retried as transient.
     http_timeout: tuple[float, float] = (5.0, 30.0)
     # Hide only on a confirmed sell-out: a new "out of stock" is re-fetched once in the same run.
@@ -186,6 +189,7 @@ def load_settings(
         shared_quota=_flag(values, "ECAUTO_SHARED_QUOTA", True),
         sp_api_rates=_rates(values.get("ECAUTO_SP_API_RATES") or ""),
         sp_api_safety_margin=_number(values, "ECAUTO_SP_API_SAFETY_MARGIN", 0.02, minimum=0, maximum=0.9),
+        sp_api_min_slack_ms=_number(values, "ECAUTO_SP_API_MIN_SLACK_MS", 20, minimum=0, maximum=10_000),
         http_timeout=(5.0, _number(values, "ECAUTO_HTTP_TIMEOUT_SECONDS", 30, minimum=0.1, maximum=600)),
         guards=guards,
     )

@@ -33,7 +33,12 @@ def sp_api_client(settings: Settings, engine: sa.Engine | None = None) -> SpApiC
         scope = seller_scope(settings)
         pacers = {
             op.name: SharedPacer(
-                engine, f"{scope}|{op.name}", op.rate, op.burst, safety_margin=settings.sp_api_safety_margin
+                engine,
+                f"{scope}|{op.name}",
+                op.rate,
+                op.burst,
+                safety_margin=settings.sp_api_safety_margin,
+                min_slack=settings.sp_api_min_slack_ms / 1000,
             )
             for op in OPERATIONS
         }
@@ -43,6 +48,7 @@ def sp_api_client(settings: Settings, engine: sa.Engine | None = None) -> SpApiC
         sp.marketplace_id,
         timeout=settings.http_timeout,
         safety_margin=settings.sp_api_safety_margin,
+        min_slack=settings.sp_api_min_slack_ms / 1000,
         pacers=pacers,
     )
     known = {op.name for op in OPERATIONS}

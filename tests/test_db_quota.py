@@ -79,6 +79,24 @@ def test_a_caller_that_wakes_late_takes_a_new_slot_instead_of_crowding_the_next(
     assert fake[0] == pytest.approx(1002.0)
 
 
+def test_min_slack_spaces_shared_slots(engines):
+    fake = [1000.0]
+    pacer = SharedPacer(
+        engines[0],
+        "seller|fast",
+        2.0,
+        1,
+        safety_margin=0.02,
+        min_slack=0.020,
+        clock=lambda: fake[0],
+        sleep=lambda s: fake.__setitem__(0, fake[0] + s),
+    )
+    assert pacer.spacing() == pytest.approx(0.520)  # 2 % of 0.5 s is 10 ms: the 20 ms floor wins
+    pacer.acquire()
+    pacer.acquire()
+    assert fake[0] == pytest.approx(1000.520)
+
+
 def test_drain_empties_the_bucket_for_everyone(engines):
     a = SharedPacer(engines[0], "seller|op", 5.0, 1, safety_margin=0.0)
     b = SharedPacer(engines[1], "seller|op", 5.0, 1, safety_margin=0.0)

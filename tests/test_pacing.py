@@ -54,6 +54,20 @@ def test_safety_margin_stretches_spacing() -> None:
     assert b.acquire() == pytest.approx(10.0 / 0.98)
 
 
+def test_min_slack_is_a_floor_in_seconds_above_the_quota_spacing() -> None:
+    clock = FakeClock()
+    # 2 calls/s: 2 % is 10 ms, the 20 ms floor wins
+    fast = TokenBucket(2.0, 1, safety_margin=0.02, min_slack=0.020, clock=clock, sleep=clock.sleep)
+    assert fast.spacing == pytest.approx(0.520)
+    fast.acquire()
+    assert fast.acquire() == pytest.approx(0.520)
+    # one call per 10 s: 2 % is 200 ms, the floor changes nothing
+    slow = TokenBucket(0.1, 1, safety_margin=0.02, min_slack=0.020, clock=clock, sleep=clock.sleep)
+    assert slow.spacing == pytest.approx(10.0 / 0.98)
+    with pytest.raises(ValueError, match="min_slack"):
+        TokenBucket(1.0, min_slack=-0.1)
+
+
 def test_wait_is_exact_after_partial_refill_and_never_polls() -> None:
     clock = FakeClock()
     b = bucket(1.0, clock=clock)

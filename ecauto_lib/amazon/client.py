@@ -173,6 +173,7 @@ class SpApiClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         user_agent: str = DEFAULT_USER_AGENT,
         safety_margin: float = 0.02,
+        min_slack: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         pacers: Mapping[str, Pacer] | None = None,
@@ -188,7 +189,9 @@ class SpApiClient:
         # One pacer per operation: a local token bucket, unless the caller shares one across
         # processes (``pacers``, e.g. ecauto_lib.db.quota.SharedPacer keyed by operation name).
         self._pacers: dict[str, Pacer] = {
-            op.name: TokenBucket(op.rate, op.burst, safety_margin=safety_margin, clock=clock, sleep=sleep)
+            op.name: TokenBucket(
+                op.rate, op.burst, safety_margin=safety_margin, min_slack=min_slack, clock=clock, sleep=sleep
+            )
             for op in OPERATIONS
         }
         self._pacers.update(pacers or {})

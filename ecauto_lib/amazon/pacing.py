@@ -4,7 +4,10 @@ SP-API throttles each operation with a token bucket (``rate`` tokens/second, up 
 a call without a token gets HTTP 429 (sp-api.md §4). Pacing the client with the same bucket,
 refilled a little *slower* than the server's (``safety_margin``), keeps calls just inside the
 quota: with the default 2 % margin a busy client reaches 98 % of the quota and the margin
-absorbs scheduling and loopback jitter.
+absorbs scheduling and network jitter. Jitter is a matter of milliseconds whatever the rate, so a
+margin can also be given as a floor in seconds (``min_slack``): each call keeps at least that much
+time on top of the quota's spacing (2 % of getItemOffersBatch's 10 s is 200 ms, of
+searchCatalogItems' 0.5 s only 10 ms).
 
 The bucket is precise: :meth:`TokenBucket.acquire` computes the exact wait and sleeps for it
 (no polling; it sleeps again only if a :meth:`drain` or :meth:`set_rate` came in meanwhile). Callers queue on a *turn* lock; the one at the head sleeps, then takes its token at
@@ -50,6 +53,7 @@ class TokenBucket:
         burst: int = 1,
         *,
         safety_margin: float = 0.02,
+        min_slack: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -58,6 +62,9 @@ class TokenBucket:
             raise ValueError(f"burst must be a positive integer, got {burst!r}")
         if not 0.0 <= safety_margin < 1.0:
             raise ValueError(f"safety_margin must be in [0, 1), got {safety_margin!r}")
+        if not min_slack >= 0:
+            raise ValueError(f"min_slack must be >= 0 seconds, got {min_slack!r}")
+        self._min_slack = float(min_slack)
         self._rate = float(rate)
         self._burst = int(burst)
         self._margin = float(safety_margin)
@@ -85,7 +92,7 @@ class TokenBucket:
 
     @property
     def spacing(self) -> float:
-        """Seconds between calls once the burst is used up: ``1 / (rate * (1 - safety_margin))``."""
+        """Seconds between calls once the burst is used up (see :func:`slot_spacing`)."""
         return 1.0 / self._effective_rate()
 
     def acquire(self) -> float:
@@ -136,11 +143,11 @@ class TokenBucket:
     def __repr__(self) -> str:
         return (
             f"TokenBucket(rate={self._rate:g}, burst={self._burst}, "
-            f"safety_margin={self._margin:g}, tokens={self._tokens:.3f})"
+            f"safety_margin={self._margin:g}, min_slack={self._min_slack:g}, tokens={self._tokens:.3f})"
         )
 
     def _effective_rate(self) -> float:
-        return self._rate * (1.0 - self._margin)
+        return 1.0 / slot_spacing(self._rate, self._margin, self._min_slack)
 
     def _refill(self) -> None:
         """Credit the tokens earned since the last update (caller holds the lock)."""
@@ -148,6 +155,12 @@ class TokenBucket:
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(float(self._burst), self._tokens + elapsed * self._effective_rate())
         self._updated = now
+
+
+def slot_spacing(rate: float, safety_margin: float, min_slack: float = 0.0) -> float:
+    """Seconds between paced calls: ``1 / (rate × (1 − safety_margin))``, and at least
+    ``1 / rate + min_slack``."""
+    return max(1.0 / (rate * (1.0 - safety_margin)), 1.0 / rate + min_slack)
 
 
 def _check_rate(rate: float) -> None:

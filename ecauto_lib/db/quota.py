@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from ecauto_lib.amazon.pacing import slot_spacing
 from ecauto_lib.db.engine import begin_write, dialect_insert
 from ecauto_lib.db.models import quota_buckets
 
@@ -42,15 +43,16 @@ class SharedPacer:
         burst: int = 1,
         *,
         safety_margin: float = 0.02,
+        min_slack: float = 0.0,
         late_tolerance: float = 0.25,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not rate > 0 or burst < 1 or not 0 <= safety_margin < 1:
-            raise ValueError("rate must be > 0, burst ≥ 1 and safety_margin in [0, 1)")
+        if not rate > 0 or burst < 1 or not 0 <= safety_margin < 1 or min_slack < 0:
+            raise ValueError("rate must be > 0, burst ≥ 1, safety_margin in [0, 1) and min_slack ≥ 0")
         self._engine, self.key = engine, key
         self._default_rate, self._burst = float(rate), int(burst)
-        self._margin, self._late_tolerance = safety_margin, late_tolerance
+        self._margin, self._min_slack, self._late_tolerance = safety_margin, min_slack, late_tolerance
         self._clock, self._sleep = clock, sleep
         self._turn = threading.Lock()  # one thread of this process at a time holds a reservation
         self._rate = float(rate)
@@ -66,7 +68,8 @@ class SharedPacer:
         return self._burst
 
     def spacing(self, rate: float | None = None) -> float:
-        return 1.0 / ((rate or self._rate) * (1.0 - self._margin))
+        """Seconds between calls: the quota's spacing plus the margin, or plus ``min_slack`` if longer."""
+        return slot_spacing(rate or self._rate, self._margin, self._min_slack)
 
     def acquire(self) -> float:
         """Reserve a send slot in the shared bucket, sleep until it, return the seconds waited."""
@@ -78,7 +81,8 @@ class SharedPacer:
                 if delay > 0:
                     self._sleep(delay)
                 late = self._clock() - slot
-                if late <= self._late_tolerance * self._margin * spacing + 1e-3:
+                slack = spacing - 1.0 / self._rate
+                if late <= self._late_tolerance * slack + 1e-3:
                     return self._clock() - started
                 # Woke too late: the slots reserved after ours would now follow too closely.
 
