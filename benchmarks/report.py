@@ -227,8 +227,8 @@ def render(results: dict[str, Any]) -> str:
         base = p.get("base") or {}
         if base:
             lines += _rows(
-                "BASE per shop (budget 5,000 calls/hour)",
-                [("shop", "edits", "edits/h-equiv", "vs budget", "peak clock-hour")]
+                "BASE per shop (budget 5,000 calls per clock hour; the pushing pace is loopback latency x speed)",
+                [("shop", "edits", "pace/h-equiv", "pace/5,000", "calls in busiest clock hour")]
                 + [
                     (
                         shop,
