@@ -176,7 +176,7 @@ def fetch_stale(
     summary.throttled = sum(int(s.get("throttled", 0)) for s in client.stats.values())
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     logger.info(
-        "fetched %d ASINs in %.1f s (%d errors, %d throttled answers retried)",
+        "fetched %d ASINs in %.1f s (%d errors; %d 429s, each retried or its re-check left to a batch)",
         len(observations),
         summary.seconds,
         summary.failed,

@@ -45,7 +45,9 @@ class Answers(Generic[T]):
     ends (one entry per ASIN: about 30 MB at 100k ASINs); a single object is linked once.
     """
 
-    __slots__ = ("items",)
+    # Weak-referenceable: Prefect keys results by id() and checks identity through a weak reference,
+    # so a later object at a freed result's address is not mistaken for it.
+    __slots__ = ("items", "__weakref__")
 
     def __init__(self, items: list[T]) -> None:
         self.items = items

@@ -15,9 +15,9 @@ fetch ends, go back through getItemOffersBatch, which is free by then.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -103,16 +103,17 @@ class BatchSubmitter:
     def windowed(
         self, work: Iterator[tuple[str, list[str]]], window: int = WINDOW
     ) -> Iterator[tuple[str, list[str], PrefectFuture]]:
-        """Submit ``work`` keeping at most ``window`` task runs queued; yield each in order."""
-        queued: deque[tuple[str, list[str], PrefectFuture]] = deque()
+        """Submit ``work`` in order, keeping at most ``window`` task runs queued; yield each as it
+        finishes (a batch in its retry back-off does not hold up the ones behind it)."""
+        queued: list[tuple[str, list[str], PrefectFuture]] = []
         pending = list(work)
         total = sum(1 for kind, _ in pending if kind == "offers")
         for kind, asins in pending:
             while len(queued) >= window:
-                yield queued.popleft()
+                yield from _take_finished(queued)
             queued.append((kind, asins, self.submit(kind, asins, total)))
         while queued:
-            yield queued.popleft()
+            yield from _take_finished(queued)
 
     def submit(self, kind: str, asins: list[str], total: int) -> PrefectFuture:
         if kind == "catalog":
@@ -229,6 +230,20 @@ class SellOutRechecks:
         batch = self.submit.client.pacer(GET_ITEM_OFFERS_BATCH.name).rate
         ratio = single / batch if batch > 0 else math.inf
         return int(ratio) if math.isfinite(ratio) else RECHECK_CHUNK
+
+
+def _take_finished(
+    queued: list[tuple[str, list[str], PrefectFuture]],
+) -> list[tuple[str, list[str], PrefectFuture]]:
+    """Remove and return the entries of ``queued`` whose task runs have finished (at least one:
+    waits for the first). Futures without an underlying concurrent future go oldest first."""
+    wrapped = [getattr(future, "wrapped_future", None) for _, _, future in queued]
+    if any(not isinstance(w, concurrent.futures.Future) for w in wrapped):
+        return [queued.pop(0)]
+    done, _ = concurrent.futures.wait(wrapped, return_when=concurrent.futures.FIRST_COMPLETED)
+    finished = [entry for entry, w in zip(queued, wrapped, strict=True) if w in done]
+    queued[:] = [entry for entry, w in zip(queued, wrapped, strict=True) if w not in done]
+    return finished
 
 
 def _done(future: PrefectFuture) -> bool:

@@ -99,6 +99,22 @@ def test_min_slack_spaces_shared_slots(engines):
     assert fake[0] == pytest.approx(1000.520)
 
 
+def test_a_rate_learned_while_a_caller_sleeps_does_not_make_its_on_time_call_late(engines):
+    fake = [1000.0]
+    pacer: SharedPacer | None = None
+
+    def sleep(seconds: float) -> None:
+        fake[0] += seconds  # woke exactly on its slot ...
+        pacer.set_rate(0.05)  # ... while another thread stored a slower rate from a header
+
+    pacer = SharedPacer(
+        engines[0], "seller|slow", 0.1, 1, safety_margin=0.02, clock=lambda: fake[0], sleep=sleep
+    )
+    pacer.acquire()  # idle bucket: now, no sleep
+    pacer.acquire()  # slot 10.2 s later, computed at 0.1/s: sent then, not given up for a new slot
+    assert fake[0] == pytest.approx(1000 + 10 / 0.98)
+
+
 def test_drain_empties_the_bucket_for_everyone(engines):
     a = SharedPacer(engines[0], "seller|op", 5.0, 1, safety_margin=0.0)
     b = SharedPacer(engines[1], "seller|op", 5.0, 1, safety_margin=0.0)

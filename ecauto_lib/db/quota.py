@@ -76,12 +76,11 @@ class SharedPacer:
         started = self._clock()
         with self._turn:
             while True:
-                slot, spacing = self._reserve()
+                slot, slack = self._reserve()
                 delay = slot - self._clock()
                 if delay > 0:
                     self._sleep(delay)
                 late = self._clock() - slot
-                slack = spacing - 1.0 / self._rate
                 if late <= self._late_tolerance * slack + 1e-3:
                     return self._clock() - started
                 # Woke too late: the slots reserved after ours would now follow too closely.
@@ -129,7 +128,9 @@ class SharedPacer:
         ).one()
 
     def _reserve(self) -> tuple[float, float]:
-        """GCRA: the earliest slot this call may use, and the spacing it was computed with."""
+        """GCRA: the earliest slot this call may use, and the slack its spacing keeps above the
+        quota's (both from the rate read in the same transaction: another thread's ``set_rate``
+        while this one sleeps must not change what counts as late)."""
         with begin_write(self._engine) as conn:
             row = self._locked_row(conn)
             self._rate = row.rate
@@ -143,4 +144,4 @@ class SharedPacer:
                 .where(quota_buckets.c.key == self.key)
                 .values(next_free=theoretical + spacing)
             )
-            return slot, spacing
+            return slot, spacing - 1.0 / row.rate
