@@ -1,7 +1,7 @@
 """EC Auto benchmark: fill the Amazon quota, and prove it side by side with the seed's approach.
 
     python benchmarks/run.py                 # full run: 10,000 ASINs at --speed 10 (about 20 min)
-    python benchmarks/run.py --quick         # smoke run: 400 ASINs at --speed 200 (about 1 min)
+    python benchmarks/run.py --quick         # smoke run: 400 ASINs at --speed 20 (about 1.5 min)
     python benchmarks/run.py --skip baseline,scaling,staleness,pacer --postgres
     python benchmarks/run.py --skip baseline,scaling,staleness,pacer --env ECAUTO_SHARED_QUOTA=false
 
@@ -100,7 +100,7 @@ class BenchConfig:
 def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
     parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--speed", type=float, help="simulator time scale of the pipeline run (default 10; --quick 200)"
+        "--speed", type=float, help="simulator time scale of the pipeline run (default 10; --quick 20)"
     )
     parser.add_argument(
         "--baseline-speed", type=float, help="time scale of the seed's replay (default 100; --quick 200)"
@@ -154,7 +154,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
     else:
         sizes = (200, 2_000) if args.quick else (1_000, 10_000, 100_000)
     config = BenchConfig(
-        speed=args.speed or (200.0 if args.quick else 10.0),
+        speed=args.speed or (20.0 if args.quick else 10.0),
         baseline_speed=args.baseline_speed or (200.0 if args.quick else 100.0),
         asins=args.asins or (400 if args.quick else 10_000),
         shops=args.shops,
