@@ -346,7 +346,8 @@ def summarise(
     """Fill the report's per-account numbers, change table, failures and exit code.
 
     ``accounts`` are the run's AccountConfig values; ``current`` the listings with this run's
-    observations folded in; ``results`` the push outcome per account (empty in a dry run).
+    observations folded in; ``observations`` this run's observations (only the errors are read:
+    the flow passes just those); ``results`` the push outcome per account (empty in a dry run).
     """
     outcome_of: dict[tuple[str, int, str], str] = {}
     for result in results.values():

@@ -29,7 +29,7 @@ from prefect.utilities.annotations import quote
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import sp_api_client
 from ecauto_lib.db.locks import AlreadyRunningError, account_locks
-from ecauto_lib.domain import CatalogInfo, Observation
+from ecauto_lib.domain import CatalogInfo, Observation, Outcome
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
@@ -99,13 +99,13 @@ def _pipeline(
 ) -> dict:
     """The steps of one run (a dry run computes everything and writes nothing)."""
     dry_run = report.dry_run
-    current, observations = observe(settings, sync_mode, selected, report, limit)
+    current, fetch_failures = observe(settings, sync_mode, selected, report, limit)
 
     plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
     plan = hold_risky(plan, current, settings.guard_policies(), confirm=report.confirmed)
     results = {} if dry_run else push_changes(settings, selected, plan, report.run_id)
 
-    summarise(report, selected, current, observations, plan, results)
+    summarise(report, selected, current, fetch_failures, plan, results)
     markdown = publish_report(report)
     get_run_logger().info(
         "run finished: exit code %d, %d changes, %d item failures",
@@ -124,8 +124,9 @@ def observe(
     limit: int | None,
 ) -> tuple[pd.DataFrame, list[Observation]]:
     """Load listings → diff TTLs → fetch what is stale → store it; returns the listings as now
-    observed, and the observations. (A function of its own so the loaded frame and the catalog
-    facts are freed once folded in: ~40 MB at 100k listings.)"""
+    observed, and the observations that failed (for the report). (A function of its own so the
+    loaded frame, the observations and the catalog facts are freed once folded in: ~60 MB at 100k
+    listings.)"""
     listings = load_listings(settings.database_url, [a.id for a in selected])
     stale = diff_ttls(listings, settings.policy, report.started_at, sync_mode)
     if limit is not None:
@@ -135,7 +136,8 @@ def observe(
     if not report.dry_run:
         # quote(): Prefect would otherwise walk every element looking for futures (19 s at 100k).
         write_observations(settings.database_url, quote(observations), quote(infos))
-    return apply_catalog(apply_observations(listings, observations), infos), observations
+    failures = [o for o in observations if o.outcome == Outcome.ERROR]
+    return apply_catalog(apply_observations(listings, observations), infos), failures
 
 
 def settle_interrupted_pushes(settings: Settings, accounts: tuple[AccountConfig, ...]) -> None:

@@ -56,6 +56,7 @@ LISTING_COLUMNS: list[str] = list(LISTING_DTYPES)
 
 _IN_CHUNK = 500  # ids per IN (...) list: far below every backend's bound-parameter limit
 _WRITE_CHUNK = 2_000  # observation rows built and sent at a time
+_LOAD_CHUNK = 10_000  # listing rows read and typed at a time
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,9 +143,17 @@ def load_listings(engine: sa.Engine, account_ids: Sequence[str] | None = None) -
     )
     if account_ids is not None:
         stmt = stmt.where(listings.c.account_id.in_(list(account_ids)))
+    iso_text = dialect == "sqlite"
     with engine.connect() as conn:
-        frame = pd.read_sql(stmt, conn)
-    frame = _listing_frame_dtypes(frame, iso_text=dialect == "sqlite")
+        # In chunks, each cast to its dtypes at once: the raw rows of 100k listings as Python
+        # objects would cost ~80 MB at the peak.
+        parts = [
+            _listing_frame_dtypes(chunk, iso_text=iso_text)
+            for chunk in pd.read_sql(stmt, conn, chunksize=_LOAD_CHUNK)
+        ]
+    if not parts:
+        parts = [_listing_frame_dtypes(pd.DataFrame(columns=LISTING_COLUMNS), iso_text=iso_text)]
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     # Sorted here rather than by ORDER BY: a vectorised sort is cheaper than SQLite's temp B-tree.
     # NaT sorts last, so deferred rows come first, oldest first; ties (and the rest) by listing_id.
     frame = frame.sort_values(["deferred_at", "listing_id"], na_position="last", kind="stable")
