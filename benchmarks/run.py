@@ -1,7 +1,7 @@
 """EC Auto benchmark: fill the Amazon quota, and prove it side by side with the seed's approach.
 
     python benchmarks/run.py                 # full run: 10,000 ASINs at --speed 10 (about 20 min)
-    python benchmarks/run.py --quick         # smoke run: 400 ASINs at --speed 20 (about 1.5 min)
+    python benchmarks/run.py --quick         # smoke run: 400 ASINs at --speed 20 (about 1 min)
     python benchmarks/run.py --skip baseline,scaling,staleness,pacer --postgres
     python benchmarks/run.py --skip baseline,scaling,staleness,pacer --env ECAUTO_SHARED_QUOTA=false
 
@@ -47,6 +47,7 @@ if __package__ in (None, ""):  # `python benchmarks/run.py` from a checkout
 
 from benchmarks import metrics  # noqa: E402
 from benchmarks.report import evaluate_targets, render  # noqa: E402
+from ecauto_lib.config import environment  # noqa: E402 - Prefect-free: safe before the driver env is set
 
 PARTS = ("pipeline", "baseline", "scaling", "staleness", "pacer")
 LAST_SETTLE_SECONDS = 30.0  # cap on waiting for the server after the last scaling run
@@ -117,7 +118,7 @@ def parse_args(argv: list[str] | None) -> tuple[BenchConfig, Path, bool]:
     parser.add_argument(
         "--skip", default="", metavar="PART,...", help=f"parts to leave out: {','.join(PARTS)}"
     )
-    parser.add_argument("--quick", action="store_true", help="a small smoke run (about 1.5 minutes)")
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (about 1 minute)")
     parser.add_argument(
         "--out", type=Path, help="JSON output file (default results/latest.json; --quick: results/quick.json)"
     )
@@ -669,21 +670,6 @@ def postgres_database(admin_url: str) -> Iterator[str]:
 # main
 
 
-@contextmanager
-def process_environment(updates: dict[str, str]) -> Iterator[None]:
-    """``os.environ`` with ``updates`` for the ``with`` block, restored afterwards."""
-    saved = {k: os.environ.get(k) for k in updates}
-    os.environ.update(updates)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def run(config: BenchConfig, root: Path) -> dict[str, Any]:
     """Every selected part, in order; the results document."""
     from benchmarks.prefect_server import PrefectServer
@@ -695,7 +681,7 @@ def run(config: BenchConfig, root: Path) -> dict[str, Any]:
     driver_env = space.prefect_env("driver")
     driver_env.pop("PREFECT_RESULTS_LOCAL_STORAGE_PATH")
     try:
-        with process_environment(driver_env):
+        with environment(driver_env):
             return _run_parts(config, space)
     finally:
         gc.unfreeze()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -399,3 +400,22 @@ def _expand(value: str, where: str, env: Mapping[str, str]) -> str:
     if not env.get(name):
         raise ConfigError(where, f"refers to ${{{name}}}, which is not set")
     return env[name]
+
+
+@contextmanager
+def environment(changes: Mapping[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``changes`` applied (None removes a variable), restored afterwards."""
+    saved = {k: os.environ.get(k) for k in changes}
+    try:
+        _set_environ(changes)
+        yield
+    finally:
+        _set_environ(saved)
+
+
+def _set_environ(values: Mapping[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

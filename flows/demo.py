@@ -9,12 +9,12 @@ simulator issues its own.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ecauto_lib.config import environment
 
 DEMO_DIR = Path("data/demo")
 
@@ -46,22 +46,3 @@ def run_demo(options: Any, run: Callable[[Any], int], *, workdir: Path = DEMO_DI
             imported = import_listings(source="base")
             print(f"デモ / demo: {imported['inserted']} listings registered from BASE")
             return run(options)
-
-
-@contextmanager
-def environment(changes: dict[str, str | None]) -> Iterator[None]:
-    """``os.environ`` with ``changes`` applied (None removes a variable), restored afterwards."""
-    saved = {k: os.environ.get(k) for k in changes}
-    try:
-        for key, value in changes.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

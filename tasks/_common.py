@@ -52,11 +52,8 @@ class Answers(Generic[T]):
     def __init__(self, items: list[T]) -> None:
         self.items = items
 
-    def __iter__(self) -> Iterator[T]:
+    def __iter__(self) -> Iterator[T]:  # an older version reading a newer cached result iterates it
         return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def __repr__(self) -> str:
         return f"Answers({len(self.items)} items)"

@@ -98,7 +98,7 @@ class BatchSubmitter:
             cache_expiration=settings.policy.info_ttl, retry_delay_seconds=backoff
         )
         self.recheck_task = recheck_offers.with_options(retry_delay_seconds=backoff)
-        self.offer_batches = self.offer_batches_done = 0
+        self.offer_batches = 0
 
     def windowed(
         self, work: Iterator[tuple[str, list[str]]], window: int = WINDOW

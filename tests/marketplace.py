@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,8 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ecauto_lib.config import environment
 from ecauto_lib.sandbox import Faults, Sandbox, Scenario
-from flows.demo import demo_environment, environment
+from flows.demo import demo_environment
 
 
 @contextmanager
@@ -49,6 +51,17 @@ def simulator_rates(speed: float) -> str:
     from ecauto_lib.sandbox.quotas import SP_API_USAGE_PLANS
 
     return ",".join(f"{op.name}={SP_API_USAGE_PLANS[op.name][0] * speed:g}" for op in OPERATIONS)
+
+
+def edits_per_change(sb: Sandbox) -> Counter:
+    """How many times each (item, field, value) was sent to BASE successfully."""
+    sent: Counter = Counter()
+    for r in calls(sb, "itemsEdit"):
+        if r.status == 200:
+            for name, value in r.body.items():
+                if name != "item_id":
+                    sent[(r.body["item_id"], name, value)] += 1
+    return sent
 
 
 def snapshot(database_url: str) -> dict[str, list[tuple]]:

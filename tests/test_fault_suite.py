@@ -18,7 +18,7 @@ from ecauto_lib.domain import Outcome
 from ecauto_lib.sandbox import Faults, Scenario
 from flows.import_listings import import_listings
 from flows.sync import sync
-from tests.marketplace import calls, marketplace, rows
+from tests.marketplace import calls, edits_per_change, marketplace, rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -69,12 +69,7 @@ def check_final_state(sb, url, initial) -> None:
     wrong = {k: (actual[k], v) for k, v in expected.items() if actual[k] != v}
     assert not wrong, f"{len(wrong)} items differ from the oracle, e.g. {list(wrong.items())[:3]}"
     assert db_now(url) == actual
-    sent = Counter()
-    for r in calls(sb, "itemsEdit"):
-        if r.status == 200:
-            for name, value in r.body.items():
-                if name != "item_id":
-                    sent[(r.body["item_id"], name, value)] += 1
+    sent = edits_per_change(sb)
     doubled = [k for k, n in sent.items() if n > 1]
     assert not doubled, f"pushed twice: {doubled[:5]}"
     TOTALS["scenarios"] += 1

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from ecauto_lib.db import locks
 from ecauto_lib.sandbox import Scenario
 from flows.import_listings import import_listings
 from flows.sync import Options, run, sync
-from tests.marketplace import calls, marketplace, rows
+from tests.marketplace import calls, edits_per_change, marketplace, rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -36,17 +35,6 @@ def db_state(url: str) -> dict[tuple[str, int], tuple[int, bool]]:
             "select account_id, base_item_id, base_price, base_visible from listings where status = 'listed'",
         )
     }
-
-
-def edits_per_change(sb) -> Counter:
-    """How many times each (item, field, value) was sent successfully."""
-    sent = Counter()
-    for r in calls(sb, "itemsEdit"):
-        if r.status == 200:
-            for name, value in r.body.items():
-                if name != "item_id":
-                    sent[(r.body["item_id"], name, value)] += 1
-    return sent
 
 
 def test_crash_between_base_confirming_and_the_db_write_is_recovered_without_resending(

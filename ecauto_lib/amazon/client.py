@@ -99,6 +99,11 @@ def checked_asins(asins: Sequence[str], max_items: int) -> list[str]:
     return listed
 
 
+def item_offers_query(marketplace_id: str, item_condition: str) -> dict[str, str]:
+    """getItemOffers' query parameters (also the top-level fields of each batch request)."""
+    return {"MarketplaceId": marketplace_id, "ItemCondition": item_condition, "CustomerType": "Consumer"}
+
+
 def item_offers_request(asin: str, marketplace_id: str, item_condition: str) -> dict[str, str]:
     """One ``requests[]`` element of getItemOffersBatch, parameters at the top level.
 
@@ -108,9 +113,7 @@ def item_offers_request(asin: str, marketplace_id: str, item_condition: str) -> 
     return {
         "uri": ITEM_OFFERS_URI.format(asin=asin),
         "method": "GET",
-        "MarketplaceId": marketplace_id,
-        "ItemCondition": item_condition,
-        "CustomerType": "Consumer",
+        **item_offers_query(marketplace_id, item_condition),
     }
 
 
@@ -146,6 +149,20 @@ def parse_rate_limit(value: str | None) -> float | None:
     except ValueError:
         return None
     return rate if math.isfinite(rate) and rate > 0 else None
+
+
+def _required_list(answer: dict, key: str, op: Operation, request_id: str | None) -> list:
+    """``answer[key]``, which a 200 of ``op`` must hold as a list; else a transient ``MalformedBody``."""
+    value = answer.get(key)
+    if not isinstance(value, list):
+        raise TransientError(
+            f"sp-api {op.name}: the answer has no {key!r} list",
+            service=SERVICE,
+            status=200,
+            code="MalformedBody",
+            request_id=request_id,
+        )
+    return value
 
 
 def _first_error(body: Any) -> tuple[str | None, str | None]:
@@ -219,15 +236,7 @@ class SpApiClient:
         listed = checked_asins(asins, GET_ITEM_OFFERS_BATCH.max_items)
         body = {"requests": [item_offers_request(a, self.marketplace_id, item_condition) for a in listed]}
         answer, request_id = self._call(GET_ITEM_OFFERS_BATCH, json_body=body)
-        responses = answer.get("responses")
-        if not isinstance(responses, list):
-            raise TransientError(
-                "sp-api getItemOffersBatch: the answer has no 'responses' list",
-                service=SERVICE,
-                status=200,
-                code="MalformedBody",
-                request_id=request_id,
-            )
+        responses = _required_list(answer, "responses", GET_ITEM_OFFERS_BATCH, request_id)
         return responses_by_asin(listed, responses)
 
     def item_offers(self, asin: str, item_condition: str = "New") -> dict:
@@ -240,11 +249,7 @@ class SpApiClient:
         429, 5xx and auth failures raise as for every operation.
         """
         (listed,) = checked_asins([asin], GET_ITEM_OFFERS.max_items)
-        params = {
-            "MarketplaceId": self.marketplace_id,
-            "ItemCondition": item_condition,
-            "CustomerType": "Consumer",
-        }
+        params = item_offers_query(self.marketplace_id, item_condition)
         path = GET_ITEM_OFFERS.path.format(asin=listed)
         response = self._exchange(GET_ITEM_OFFERS, path, params=params, json_body=None)
         if response.status_code in ITEM_ERROR_STATUSES:
@@ -274,15 +279,7 @@ class SpApiClient:
         seen_tokens: set[str] = set()
         for _ in range(MAX_CATALOG_PAGES):
             answer, request_id = self._call(SEARCH_CATALOG_ITEMS, params=params)
-            page = answer.get("items")
-            if not isinstance(page, list):
-                raise TransientError(
-                    "sp-api searchCatalogItems: the answer has no 'items' list",
-                    service=SERVICE,
-                    status=200,
-                    code="MalformedBody",
-                    request_id=request_id,
-                )
+            page = _required_list(answer, "items", SEARCH_CATALOG_ITEMS, request_id)
             items.extend(item for item in page if isinstance(item, dict))
             pagination = answer.get("pagination")
             next_token = pagination.get("nextToken") if isinstance(pagination, dict) else None
