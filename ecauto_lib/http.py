@@ -111,3 +111,21 @@ def json_object(response: requests.Response, *, service: str, request_id: str | 
             request_id=request_id,
         )
     return body
+
+
+def required_field(
+    body: dict, key: str, kind: type, *, service: str, operation: str, request_id: str | None = None
+) -> Any:
+    """``body[key]``, which a 200 answer of ``operation`` must hold as a ``kind`` (``list`` or
+    ``dict``); else a transient ``MalformedBody`` error (a truncated or changed answer may be fine
+    on the next try)."""
+    value = body.get(key)
+    if not isinstance(value, kind):
+        raise TransientError(
+            f"{service} {operation}: the answer has no {key!r} {'object' if kind is dict else kind.__name__}",
+            service=service,
+            status=200,
+            code="MalformedBody",
+            request_id=request_id,
+        )
+    return value

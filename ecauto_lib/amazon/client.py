@@ -30,7 +30,14 @@ from ecauto_lib.amazon.lwa import LwaAuth
 from ecauto_lib.amazon.pacing import Pacer, TokenBucket
 from ecauto_lib.asin import is_asin
 from ecauto_lib.errors import ApiError, AuthError, InvalidAsinError, PermanentError, TransientError
-from ecauto_lib.http import DEFAULT_TIMEOUT, DEFAULT_USER_AGENT, json_object, make_session, send
+from ecauto_lib.http import (
+    DEFAULT_TIMEOUT,
+    DEFAULT_USER_AGENT,
+    json_object,
+    make_session,
+    required_field,
+    send,
+)
 
 SERVICE = "sp-api"
 JP_MARKETPLACE_ID = "A1VC38T7YXB528"
@@ -151,20 +158,6 @@ def parse_rate_limit(value: str | None) -> float | None:
     return rate if math.isfinite(rate) and rate > 0 else None
 
 
-def _required_list(answer: dict, key: str, op: Operation, request_id: str | None) -> list:
-    """``answer[key]``, which a 200 of ``op`` must hold as a list; else a transient ``MalformedBody``."""
-    value = answer.get(key)
-    if not isinstance(value, list):
-        raise TransientError(
-            f"sp-api {op.name}: the answer has no {key!r} list",
-            service=SERVICE,
-            status=200,
-            code="MalformedBody",
-            request_id=request_id,
-        )
-    return value
-
-
 def _first_error(body: Any) -> tuple[str | None, str | None]:
     """``(code, message)`` of ``errors[0]`` in an SP-API error body, or ``(None, None)``."""
     errors = body.get("errors") if isinstance(body, dict) else None
@@ -236,7 +229,14 @@ class SpApiClient:
         listed = checked_asins(asins, GET_ITEM_OFFERS_BATCH.max_items)
         body = {"requests": [item_offers_request(a, self.marketplace_id, item_condition) for a in listed]}
         answer, request_id = self._call(GET_ITEM_OFFERS_BATCH, json_body=body)
-        responses = _required_list(answer, "responses", GET_ITEM_OFFERS_BATCH, request_id)
+        responses = required_field(
+            answer,
+            "responses",
+            list,
+            service=SERVICE,
+            operation=GET_ITEM_OFFERS_BATCH.name,
+            request_id=request_id,
+        )
         return responses_by_asin(listed, responses)
 
     def item_offers(self, asin: str, item_condition: str = "New") -> dict:
@@ -279,7 +279,14 @@ class SpApiClient:
         seen_tokens: set[str] = set()
         for _ in range(MAX_CATALOG_PAGES):
             answer, request_id = self._call(SEARCH_CATALOG_ITEMS, params=params)
-            page = _required_list(answer, "items", SEARCH_CATALOG_ITEMS, request_id)
+            page = required_field(
+                answer,
+                "items",
+                list,
+                service=SERVICE,
+                operation=SEARCH_CATALOG_ITEMS.name,
+                request_id=request_id,
+            )
             items.extend(item for item in page if isinstance(item, dict))
             pagination = answer.get("pagination")
             next_token = pagination.get("nextToken") if isinstance(pagination, dict) else None

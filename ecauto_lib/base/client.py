@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from ecauto_lib.errors import ApiError, AuthError, PermanentError, TransientError
-from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, send
+from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, required_field, send
 
 if TYPE_CHECKING:
     from ecauto_lib.base.auth import BaseAuth
@@ -271,24 +271,9 @@ def _error_fields_if_failed(response: requests.Response) -> tuple[str | None, st
 
 
 def _list_field(body: dict, name: str, endpoint: Endpoint) -> list[dict]:
-    value = body.get(name)
-    if not isinstance(value, list):
-        raise TransientError(
-            f"base {endpoint.name}: the answer has no {name!r} list",
-            service=SERVICE,
-            status=200,
-            code="MalformedBody",
-        )
+    value = required_field(body, name, list, service=SERVICE, operation=endpoint.name)
     return [entry for entry in value if isinstance(entry, dict)]
 
 
 def _object_field(body: dict, name: str, endpoint: Endpoint) -> dict:
-    value = body.get(name)
-    if not isinstance(value, dict):
-        raise TransientError(
-            f"base {endpoint.name}: the answer has no {name!r} object",
-            service=SERVICE,
-            status=200,
-            code="MalformedBody",
-        )
-    return value
+    return required_field(body, name, dict, service=SERVICE, operation=endpoint.name)
