@@ -228,14 +228,23 @@ def test_new_sell_outs_are_rechecked_on_getitemoffers_while_the_batch_fetch_goes
         assert 25 <= len(gone) <= 50
         batch = [r for r in sb.requests if r.operation == "getItemOffersBatch"]
         single = [r for r in sb.requests if r.operation == "getItemOffers"]
-        assert all(len(r.asins) == 1 and r.status == 200 for r in single)
-        rechecked = [r.asins[0] for r in single]
+        odd = [(r.status, r.asins) for r in single if len(r.asins) != 1 or r.status not in (200, 429)]
+        assert not odd
+        # the pacer keeps 20 ms above getItemOffers' spacing (80 ms at speed 25); on a loaded
+        # machine a late request can still land within it and get a 429. Such a re-check is not
+        # retried there: its ASIN goes to the batch fallback, which the accounting below checks.
+        refused = [r.asins[0] for r in single if r.status == 429]
+        assert len(refused) <= 3
+        rechecked = [r.asins[0] for r in single if r.status == 200]
         assert len(set(rechecked)) == len(rechecked) and set(rechecked) <= gone
+        assert not set(refused) & set(rechecked)
         # getItemOffersBatch asked each listed ASIN once; the only ones it asked again are the few
-        # new sell-outs left when its own fetch ended (a batch call is then the quicker way)
+        # new sell-outs left when its own fetch ended (a batch call is then the quicker way) and
+        # those getItemOffers refused
         asked = Counter(a for r in batch for a in r.asins)
         assert asked == Counter(listed) + Counter(gone - set(rechecked))
-        assert len(gone - set(rechecked)) < RECHECK_CHUNK + RECHECK_QUEUE
+        assert set(refused) <= gone - set(rechecked)
+        assert len(gone - set(rechecked)) < RECHECK_CHUNK + RECHECK_QUEUE + len(refused)
         assert result["fetch"]["confirmations"] == len(gone)
         # the re-checks ran beside the batch fetch, not after it
         order = [r.operation for r in sb.requests if r.operation in ("getItemOffersBatch", "getItemOffers")]
