@@ -35,14 +35,10 @@ from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import PushResult
 from ecauto_lib.report import FetchSummary, RunReport, summarise
-from tasks._common import engine_for
-from tasks.amazon import (
-    CATALOG_CACHE,
-    OFFERS_CACHE,
-    prune_fetch_cache,
-)
+from tasks._common import describe, engine_for
+from tasks.amazon import cache_ttls, prune_fetch_cache
 from tasks.base import push_account, settle_journal
-from tasks.fetching import describe, fetch_offers_and_catalog
+from tasks.fetching import fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
 from tasks.listings import load_listings, prepare_database
 from tasks.pricing import compute_changes, hold_risky
@@ -73,10 +69,7 @@ def sync(
         )
         settle_interrupted_pushes(settings, selected)
         prune_fetch_cache(
-            {
-                OFFERS_CACHE: settings.policy.stock_ttl.total_seconds(),
-                CATALOG_CACHE: settings.policy.info_ttl.total_seconds(),
-            }
+            {prefix: ttl.total_seconds() for prefix, ttl in cache_ttls(settings.policy).items()}
         )
         result = _pipeline(settings, sync_mode, selected, report, limit)
         finish_run_record(
@@ -191,12 +184,14 @@ def push_changes(
     settings: Settings, accounts: tuple[AccountConfig, ...], plan: PricingPlan, run_id: int | None
 ) -> dict[str, PushResult]:
     """One task per shop, in parallel; each shop's updates in plan order (deferred ones first)."""
-    updates = item_updates(plan.changes)
-    futures = {}
-    for account in accounts:
-        mine = [u for u in updates if u["account_id"] == account.id]
-        if mine:
-            futures[account.id] = push_account.submit(settings, account, quote(mine), run_id)
+    by_account: dict[str, list[dict[str, Any]]] = {}
+    for update in item_updates(plan.changes):
+        by_account.setdefault(update["account_id"], []).append(update)
+    futures = {
+        account.id: push_account.submit(settings, account, quote(by_account[account.id]), run_id)
+        for account in accounts
+        if account.id in by_account
+    }
     results: dict[str, PushResult] = {}
     for account_id, future in futures.items():
         result = future.result(raise_on_failure=False)
@@ -204,8 +199,7 @@ def push_changes(
             failed = PushResult(account_id=account_id)
             failed.failed = [
                 {**_failure_row(u), "error": type(result).__name__, "message": describe(result)}
-                for u in updates
-                if u["account_id"] == account_id
+                for u in by_account[account_id]
             ]
             result = failed
         results[account_id] = result

@@ -29,6 +29,14 @@ def retry_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's 
     return False
 
 
+def describe(exc: BaseException) -> str:
+    """``"HTTP 429 QuotaExceeded: <message>"`` for an API error, the type and message otherwise."""
+    code = getattr(exc, "code", None)
+    status = getattr(exc, "status", None)
+    head = " ".join(str(x) for x in (f"HTTP {status}" if status else None, code) if x)
+    return f"{head or type(exc).__name__}: {exc}"
+
+
 def engine_for(database_url: str) -> sa.Engine:
     """One engine (connection pool) per database URL and process; tasks pass URLs, not engines."""
     with _engines_lock:

@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
-from ecauto_lib.amazon.client import SpApiClient
+from ecauto_lib.amazon.client import GET_ITEM_OFFERS_BATCH, SpApiClient
 from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_item
+from ecauto_lib.config import SyncPolicy
 from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.errors import TransientError
 from tasks._common import Answers, retry_transient
 
 OFFERS_CACHE, CATALOG_CACHE = "ecauto-offers", "ecauto-catalog"  # cache-key prefixes (keys are global)
+
+
+def cache_ttls(policy: SyncPolicy) -> dict[str, timedelta]:
+    """How long each fetch task's cached answers live, by cache-key prefix: the data's TTL."""
+    return {OFFERS_CACHE: policy.stock_ttl, CATALOG_CACHE: policy.info_ttl}
 
 
 def _batch_key(prefix: str):
@@ -61,7 +67,7 @@ def fetch_offers_batch(
         observation_from_item(a, items.get(a), max_delivery_hours=max_delivery_hours, observed_at=observed_at)
         for a in asins
     ]
-    stats = client.stats["getItemOffersBatch"]
+    stats = client.stats[GET_ITEM_OFFERS_BATCH.name]
     get_run_logger().info(
         "offers %s: %d ASINs, %d errors · %.1f s since the fetch began · quota %.3g req/s, "
         "%d calls so far (%d throttled), %.1f s spent pacing",
@@ -69,7 +75,7 @@ def fetch_offers_batch(
         len(asins),
         sum(1 for o in observations if o.outcome == "error"),
         0.0 if started is None else time.time() - started,
-        client.pacer("getItemOffersBatch").rate,
+        client.pacer(GET_ITEM_OFFERS_BATCH.name).rate,
         stats["calls"],
         stats["throttled"],
         stats["waited_seconds"],

@@ -16,7 +16,6 @@ fetch ends, go back through getItemOffersBatch, which is free by then.
 from __future__ import annotations
 
 import concurrent.futures
-import math
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -35,8 +34,15 @@ from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.freshness import batches
 from ecauto_lib.guards import confirm_sell_outs, sell_outs_to_confirm
 from ecauto_lib.report import FetchSummary
-from tasks._common import answers
-from tasks.amazon import fetch_catalog_batch, fetch_offers_batch, recheck_offers
+from tasks._common import answers, describe
+from tasks.amazon import (
+    CATALOG_CACHE,
+    OFFERS_CACHE,
+    cache_ttls,
+    fetch_catalog_batch,
+    fetch_offers_batch,
+    recheck_offers,
+)
 
 BATCH_SIZE = 20  # getItemOffersBatch and searchCatalogItems both take at most 20
 WINDOW = 8  # batch task runs queued at once (twice the flow's 4 worker threads)
@@ -73,13 +79,14 @@ def fetch_offers_and_catalog(
     return observations, infos
 
 
-def _interleaved(offer_asins: list[str], info_asins: list[str]) -> Iterator[tuple[str, list[str]]]:
+def _interleaved(offer_asins: list[str], info_asins: list[str]) -> Iterator[tuple[str, list[str], str]]:
+    """``(kind, asins, label)`` per batch: offer batches in order, a catalog batch after each."""
     offer_batches, info_batches = batches(offer_asins, BATCH_SIZE), batches(info_asins, BATCH_SIZE)
     for i in range(max(len(offer_batches), len(info_batches))):
         if i < len(offer_batches):
-            yield "offers", offer_batches[i]
+            yield "offers", offer_batches[i], f"batch {i + 1}/{len(offer_batches)}"
         if i < len(info_batches):
-            yield "catalog", info_batches[i]
+            yield "catalog", info_batches[i], ""
 
 
 class BatchSubmitter:
@@ -87,41 +94,37 @@ class BatchSubmitter:
 
     def __init__(self, settings: Settings, client: SpApiClient, versions: dict[str, str]) -> None:
         backoff = exponential_backoff(backoff_factor=settings.retry_base_delay_seconds)
-        self.settings, self.client, self.versions = settings, client, versions
+        self.client, self.versions = client, versions
         self.started = time.time()
         self.scope = seller_scope(settings)
         self.max_delivery_hours = settings.policy.max_delivery_hours
+        ttls = cache_ttls(settings.policy)
         self.offers_task = fetch_offers_batch.with_options(
-            cache_expiration=settings.policy.stock_ttl, retry_delay_seconds=backoff
+            cache_expiration=ttls[OFFERS_CACHE], retry_delay_seconds=backoff
         )
         self.catalog_task = fetch_catalog_batch.with_options(
-            cache_expiration=settings.policy.info_ttl, retry_delay_seconds=backoff
+            cache_expiration=ttls[CATALOG_CACHE], retry_delay_seconds=backoff
         )
-        self.recheck_task = recheck_offers.with_options(retry_delay_seconds=backoff)
-        self.offer_batches = 0
 
     def windowed(
-        self, work: Iterator[tuple[str, list[str]]], window: int = WINDOW
+        self, work: Iterator[tuple[str, list[str], str]], window: int = WINDOW
     ) -> Iterator[tuple[str, list[str], PrefectFuture]]:
         """Submit ``work`` in order, keeping at most ``window`` task runs queued; yield each as it
         finishes (a batch in its retry back-off does not hold up the ones behind it)."""
         queued: list[tuple[str, list[str], PrefectFuture]] = []
-        pending = list(work)
-        total = sum(1 for kind, _ in pending if kind == "offers")
-        for kind, asins in pending:
+        for kind, asins, label in work:
             while len(queued) >= window:
                 yield from _take_finished(queued)
-            queued.append((kind, asins, self.submit(kind, asins, total)))
+            queued.append((kind, asins, self.submit(kind, asins, label)))
         while queued:
             yield from _take_finished(queued)
 
-    def submit(self, kind: str, asins: list[str], total: int) -> PrefectFuture:
+    def submit(self, kind: str, asins: list[str], label: str) -> PrefectFuture:
         if kind == "catalog":
             return self.catalog_task.submit(
                 self.client, asins, scope=self.scope, versions=self._versions(asins)
             )
-        self.offer_batches += 1
-        return self.offers(asins, f"batch {self.offer_batches}/{total}")
+        return self.offers(asins, label)
 
     def offers(self, asins: list[str], label: str, *, confirm: bool = False) -> PrefectFuture:
         return self.offers_task.submit(
@@ -136,7 +139,8 @@ class BatchSubmitter:
         )
 
     def recheck(self, asins: list[str], label: str) -> PrefectFuture:
-        return self.recheck_task.submit(
+        # recheck_offers has no retries (see its docstring): no back-off to set
+        return recheck_offers.submit(
             self.client, asins, max_delivery_hours=self.max_delivery_hours, label=label
         )
 
@@ -226,10 +230,9 @@ class SellOutRechecks:
 
     def _single_capacity(self) -> int:
         """ASINs getItemOffers re-checks in the time of one getItemOffersBatch call."""
-        single = self.submit.client.pacer(GET_ITEM_OFFERS.name).rate
-        batch = self.submit.client.pacer(GET_ITEM_OFFERS_BATCH.name).rate
-        ratio = single / batch if batch > 0 else math.inf
-        return int(ratio) if math.isfinite(ratio) else RECHECK_CHUNK
+        # pacer rates are positive and finite (the pacers check them)
+        client = self.submit.client
+        return int(client.pacer(GET_ITEM_OFFERS.name).rate / client.pacer(GET_ITEM_OFFERS_BATCH.name).rate)
 
 
 def _take_finished(
@@ -251,19 +254,16 @@ def _done(future: PrefectFuture) -> bool:
     return bool(wrapped.done()) if wrapped is not None else False
 
 
-def collect_offers(
-    asins: list[str], future: PrefectFuture, summary: FetchSummary | None
-) -> list[Observation]:
+def collect_offers(asins: list[str], future: PrefectFuture, summary: FetchSummary) -> list[Observation]:
     """One batch's observations; a task that failed after its retries gives error observations.
 
-    ``summary`` (when given) counts the batch and whether Prefect's cache answered it.
+    ``summary`` counts the batch and whether Prefect's cache answered it.
     """
     result = future.result(raise_on_failure=False)
-    if summary is not None:
-        summary.batches += 1
+    summary.batches += 1
     if isinstance(result, BaseException):
         return error_observations(asins, f"batch failed after retries: {describe(result)}", datetime.now(UTC))
-    if summary is not None and future.state.name == "Cached":
+    if future.state.name == "Cached":
         summary.cached_batches += 1
     return answers(result)
 
@@ -282,11 +282,3 @@ def stored_versions(stale: pd.DataFrame) -> dict[str, str]:
     stock = stale["stock_fetched_at"].astype(str).fillna("never")
     price = stale["price_fetched_at"].astype(str).fillna("never")
     return dict(zip(stale["asin"], stale["asin"] + "@" + stock + "/" + price, strict=True))
-
-
-def describe(exc: BaseException) -> str:
-    """``"HTTP 429 QuotaExceeded: <message>"`` for an API error, the type and message otherwise."""
-    code = getattr(exc, "code", None)
-    status = getattr(exc, "status", None)
-    head = " ".join(str(x) for x in (f"HTTP {status}" if status else None, code) if x)
-    return f"{head or type(exc).__name__}: {exc}"
