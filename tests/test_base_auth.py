@@ -207,6 +207,31 @@ def test_refresh_replaces_a_rejected_token_even_if_it_looks_fresh() -> None:
     assert session.token_calls()[0]["data"]["refresh_token"] == "refresh-5"
 
 
+class RotatedElsewhere(FakeSession):
+    """BASE refuses our refresh token because another refresher, outside the store's lock, spent
+    it first and saved its new pair while our call was in flight."""
+
+    def __init__(self, store: InMemoryTokenStore) -> None:
+        super().__init__(make_response(400, {"error": "invalid_request", "error_description": "不正"}))
+        self.store = store
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        if url == TOKEN_URL:
+            self.store.save("shop-a", pair(7, 3000))
+        return super().request(method, url, **kwargs)
+
+
+def test_refused_refresh_adopts_the_pair_another_refresher_saved_meanwhile() -> None:
+    store = InMemoryTokenStore({"shop-a": pair(3, -1)})
+    session = RotatedElsewhere(store)
+    auth = make_auth(session, store)
+    assert auth.access_token() == "access-7"
+    assert [c["data"]["refresh_token"] for c in session.token_calls()] == ["refresh-3"]
+    assert store.load("shop-a") == pair(7, 3000)
+    assert auth.access_token() == "access-7"  # kept, no second call
+    assert len(session.token_calls()) == 1
+
+
 def test_refused_refresh_token_is_an_auth_error_without_secrets() -> None:
     refused = make_response(
         400, {"error": "invalid_request", "error_description": "不正なリフレッシュトークンです。"}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -49,6 +49,10 @@ class TokenStore(Protocol):
 
     def save(self, account_id: str, tokens: BaseTokens) -> None: ...
 
+    def refresh_lock(self, account_id: str) -> AbstractContextManager[None]:
+        """Held around a refresh: serialises the refreshes of one shop across processes."""
+        ...
+
 
 class InMemoryTokenStore:
     """A :class:`TokenStore` in a dict, for tests and dry runs (not durable across processes)."""
@@ -66,6 +70,9 @@ class InMemoryTokenStore:
         with self._lock:
             self._tokens[account_id] = tokens
             self.saves += 1
+
+    def refresh_lock(self, account_id: str) -> AbstractContextManager[None]:
+        return nullcontext()  # one process: BaseAuth's own lock serialises its refreshes
 
     def __repr__(self) -> str:
         return f"InMemoryTokenStore(accounts={sorted(self._tokens)})"
@@ -127,8 +134,7 @@ class BaseAuth:
         token (the shop owner must re-authorise); a failing ``store.save`` propagates and the new
         access token is neither cached nor returned.
         """
-        cross_process = getattr(self.store, "refresh_lock", None)
-        with self._lock, cross_process(self.account_id) if cross_process else nullcontext():
+        with self._lock, self.store.refresh_lock(self.account_id):
             stored = self.store.load(self.account_id)
             if stored is not None:
                 self._current = stored
@@ -138,9 +144,10 @@ class BaseAuth:
             try:
                 tokens, lifetime = self._request_tokens(refresh_token)
             except AuthError:
-                # Another process (a reconcile beside a sync, a second worker) may have refreshed
-                # with the same refresh token a moment earlier: BASE rotated it and refuses ours.
-                # Its new pair is in the shared store: use it rather than lock the shop out.
+                # Another refresher the store's lock does not cover (a second BaseAuth on an
+                # in-memory store, a process with its own lock file) may have spent the same
+                # refresh token a moment earlier: BASE rotated it and refuses ours. Its new pair
+                # is in the shared store: use it rather than lock the shop out.
                 winner = self.store.load(self.account_id)
                 if winner is not None and winner.refresh_token != refresh_token and self._is_fresh(winner):
                     self._current = winner
