@@ -59,12 +59,25 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     return sa.create_engine(sa_url, **options)
 
 
+def sqlite_file(url: sa.URL) -> Path | None:
+    """The file of a SQLite file database; None for ``:memory:``, a ``file:`` URI (left to
+    SQLite to resolve) and other backends."""
+    database = url.database
+    if (
+        url.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
+        return None
+    return Path(database).expanduser()
+
+
 def _create_sqlite_parent_dir(url: sa.URL) -> None:
     """Create the directory of a SQLite file database (nothing for ``:memory:``)."""
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _install_sqlite_hooks(engine: sa.Engine) -> None:
@@ -150,10 +163,8 @@ def schema_is_current(engine: sa.Engine) -> bool:
 
 def _sqlite_file_missing(url: sa.URL) -> bool:
     """True for a SQLite file URL whose file does not exist."""
-    database = url.database
-    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return False
-    return not database.startswith("file:") and not Path(database).expanduser().exists()
+    path = sqlite_file(url)
+    return path is not None and not path.exists()
 
 
 def safe_url(url: str) -> str:

@@ -17,11 +17,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 
-from ecauto_lib.db.engine import begin_write, dialect_insert
+from ecauto_lib.db.engine import begin_write, dialect_insert, sqlite_file
 from ecauto_lib.db.models import base_tokens
 from ecauto_lib.domain import BaseTokens
 from ecauto_lib.errors import EcAutoError
@@ -47,8 +46,9 @@ class DbTokenStore:
         """Serialise token refreshes of one shop across processes (a reconcile beside a sync,
         two workers): the second waits, then finds the fresh pair the first saved.
 
-        PostgreSQL: a session advisory lock on its own connection (other writes go on). SQLite:
-        an exclusive ``flock`` on a file beside the database (SQLite's scope is one machine).
+        PostgreSQL: a session advisory lock on its own connection (other writes go on, and no
+        transaction stays open through BASE's answer, as ``pg_advisory_xact_lock`` would need).
+        SQLite: an exclusive ``flock`` on a file beside the database (SQLite's scope is one machine).
         """
         if self._engine.dialect.name == "postgresql":
             key = int.from_bytes(
@@ -62,11 +62,11 @@ class DbTokenStore:
                     conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     conn.commit()
             return
-        database = self._engine.url.database
-        if not database or database == ":memory:":
-            yield  # one process only
+        database = sqlite_file(self._engine.url)
+        if database is None:  # :memory: (one process) or a file: URI (no path of ours to lock beside)
+            yield
             return
-        lock_path = Path(database).with_name(Path(database).name + f".refresh-{_safe(account_id)}.lock")
+        lock_path = database.with_name(database.name + f".refresh-{_safe(account_id)}.lock")
         with lock_path.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
