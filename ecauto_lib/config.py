@@ -242,25 +242,25 @@ def _number(values: Mapping[str, str], name: str, default: float, *, minimum: fl
 
 def _rates(raw: str) -> tuple[tuple[str, float], ...]:
     """``"getItemOffersBatch=0.5,searchCatalogItems=5"`` → ((name, rate), ...)."""
+    known = {op.name for op in OPERATIONS}
     rates = []
     for part in filter(None, (p.strip() for p in raw.split(","))):
-        name, _, value = part.partition("=")
+        raw_name, _, value = part.partition("=")
+        name = raw_name.strip()
         try:
             rate = float(value)
         except ValueError:
             rate = -1.0
-        if not name.strip() or not rate > 0:
+        if not name or not rate > 0:
             raise ConfigError(
                 "ECAUTO_SP_API_RATES",
                 f"expected operation=rate pairs such as getItemOffersBatch=0.5, got {part!r}",
             )
-        known = {op.name for op in OPERATIONS}
-        if name.strip() not in known:
+        if name not in known:
             raise ConfigError(
-                "ECAUTO_SP_API_RATES",
-                f"unknown operation {name.strip()!r} (known: {', '.join(sorted(known))})",
+                "ECAUTO_SP_API_RATES", f"unknown operation {name!r} (known: {', '.join(sorted(known))})"
             )
-        rates.append((name.strip(), rate))
+        rates.append((name, rate))
     return tuple(rates)
 
 

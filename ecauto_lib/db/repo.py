@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -99,11 +99,6 @@ def _batched(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _chunks(values: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def _keep_unless_null(stmt: Any, table: sa.Table, columns: Iterable[str]) -> dict[str, Any]:
     """SET clauses ``col = COALESCE(excluded.col, table.col)``: a NULL never overwrites."""
     return {c: sa.func.coalesce(stmt.excluded[c], table.c[c]) for c in columns}
@@ -151,8 +146,7 @@ def load_listings(engine: sa.Engine, account_ids: Sequence[str] | None = None) -
             _listing_frame_dtypes(chunk, iso_text=iso_text)
             for chunk in pd.read_sql(stmt, conn, chunksize=_LOAD_CHUNK)
         ]
-    if not parts:
-        parts = [_listing_frame_dtypes(pd.DataFrame(columns=LISTING_COLUMNS), iso_text=iso_text)]
+    # (no rows: read_sql still yields one empty frame with the columns, so ``parts`` is never empty)
     frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     # Sorted here rather than by ORDER BY: a vectorised sort is cheaper than SQLite's temp B-tree.
     # NaT sorts last, so deferred rows come first, oldest first; ties (and the rest) by listing_id.
@@ -276,15 +270,10 @@ def upsert_observations(engine: sa.Engine, observations: Iterable[Observation]) 
     :data:`_WRITE_CHUNK` at a time (100k row dicts at once cost ~100 MB).
     """
     now = _utcnow()
-    chunks = _batched(observations, _WRITE_CHUNK)
-    first = next(chunks, None)
-    if first is None:
-        return 0
-    written = 0
-    with begin_write(engine) as conn:
-        stmt = dialect_insert(conn, products)
+
+    def upsert(stmt: Any) -> Any:
         excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=[products.c.asin],
             set_={
                 **_keep_unless_null(stmt, products, _KEPT_UNLESS_NULL),
@@ -298,12 +287,8 @@ def upsert_observations(engine: sa.Engine, observations: Iterable[Observation]) 
                 "updated_at": excluded.updated_at,
             },
         )
-        for chunk in itertools.chain([first], chunks):
-            rows = [observation_row(o, now) for o in chunk]
-            for batch in _occurrence_rounds(rows, "asin"):
-                conn.execute(stmt, batch)
-            written += len(rows)
-    return written
+
+    return _upsert_products(engine, observations, upsert, lambda o: observation_row(o, now))
 
 
 def upsert_catalog(engine: sa.Engine, infos: Iterable[CatalogInfo]) -> int:
@@ -313,32 +298,47 @@ def upsert_catalog(engine: sa.Engine, infos: Iterable[CatalogInfo]) -> int:
     are built and sent :data:`_WRITE_CHUNK` at a time.
     """
     now = _utcnow()
-    chunks = _batched(infos, _WRITE_CHUNK)
-    first = next(chunks, None)
-    if first is None:
-        return 0
-    written = 0
-    with begin_write(engine) as conn:
-        stmt = dialect_insert(conn, products)
-        stmt = stmt.on_conflict_do_update(
+
+    def upsert(stmt: Any) -> Any:
+        return stmt.on_conflict_do_update(
             index_elements=[products.c.asin],
             set_={
                 **_keep_unless_null(stmt, products, ("title", "brand", "image_url", "info_fetched_at")),
                 "updated_at": stmt.excluded.updated_at,
             },
         )
+
+    def row(info: CatalogInfo) -> dict[str, Any]:
+        return {
+            "asin": info.asin,
+            "title": info.title,
+            "brand": info.brand,
+            "image_url": info.image_url,
+            "info_fetched_at": _require_aware(info.observed_at, f"observed_at of {info.asin}"),
+            "updated_at": now,
+        }
+
+    return _upsert_products(engine, infos, upsert, row)
+
+
+def _upsert_products(
+    engine: sa.Engine,
+    items: Iterable[Any],
+    upsert: Callable[[Any], Any],
+    to_row: Callable[[Any], dict[str, Any]],
+) -> int:
+    """Upsert ``items`` into ``products`` in one transaction, :data:`_WRITE_CHUNK` rows at a time;
+    ``upsert`` turns the dialect's INSERT into its ON CONFLICT statement. Several rows of one
+    ASIN are applied in the order given. Returns how many were written (nothing opened for none)."""
+    chunks = _batched(items, _WRITE_CHUNK)
+    first = next(chunks, None)
+    if first is None:
+        return 0
+    written = 0
+    with begin_write(engine) as conn:
+        stmt = upsert(dialect_insert(conn, products))
         for chunk in itertools.chain([first], chunks):
-            rows = [
-                {
-                    "asin": info.asin,
-                    "title": info.title,
-                    "brand": info.brand,
-                    "image_url": info.image_url,
-                    "info_fetched_at": _require_aware(info.observed_at, f"observed_at of {info.asin}"),
-                    "updated_at": now,
-                }
-                for info in chunk
-            ]
+            rows = [to_row(item) for item in chunk]
             for batch in _occurrence_rounds(rows, "asin"):
                 conn.execute(stmt, batch)
             written += len(rows)
@@ -655,7 +655,7 @@ def mark_deferred(engine: sa.Engine, account_id: str, base_item_ids: Iterable[in
         else_=listings.c.deferred_at,
     )
     with begin_write(engine) as conn:
-        for chunk in _chunks(item_ids):
+        for chunk in _batched(item_ids, _IN_CHUNK):
             conn.execute(
                 sa.update(listings)
                 .where(listings.c.account_id == account_id, listings.c.base_item_id.in_(chunk))
