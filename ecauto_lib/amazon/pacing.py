@@ -57,7 +57,7 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        _check_rate(rate)
+        check_rate(rate)
         if int(burst) != burst or burst < 1:
             raise ValueError(f"burst must be a positive integer, got {burst!r}")
         if not 0.0 <= safety_margin < 1.0:
@@ -126,7 +126,7 @@ class TokenBucket:
 
         Tokens earned so far are credited at the old rate; refilling from now on uses the new one.
         """
-        _check_rate(rate)
+        check_rate(rate)
         with self._lock:
             self._refill()
             faster = float(rate) > self._rate
@@ -163,6 +163,6 @@ def slot_spacing(rate: float, safety_margin: float, min_slack: float = 0.0) -> f
     return max(1.0 / (rate * (1.0 - safety_margin)), 1.0 / rate + min_slack)
 
 
-def _check_rate(rate: float) -> None:
+def check_rate(rate: float) -> None:
     if not isinstance(rate, int | float) or isinstance(rate, bool) or not rate > 0 or rate == float("inf"):
         raise ValueError(f"rate must be a positive, finite number of requests per second, got {rate!r}")

@@ -5,18 +5,18 @@ at once (two Prefect workers, or a manual run beside a scheduled one) each pacin
 would together send twice the quota. :class:`SharedPacer` keeps one row per (seller scope,
 operation) and hands out *send slots* from it inside a write transaction (``SELECT … FOR UPDATE``
 on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so every process draws from the same bucket. It
-has the interface of :class:`ecauto_lib.amazon.pacing.TokenBucket`.
+is a :class:`ecauto_lib.amazon.pacing.Pacer`, like :class:`~ecauto_lib.amazon.pacing.TokenBucket`.
 
 The algorithm is GCRA (the virtual-scheduling form of a token bucket): the row holds ``next_free``,
 the earliest time the next call may leave at the steady rate; a caller reserves
 ``slot = max(now, next_free - burst allowance)``, stores ``next_free + spacing``, commits, and sleeps
 locally until its slot, so commit latency is absorbed instead of turning into arrival jitter.
-A caller that wakes later than its slot by more than ``late_tolerance`` of the spacing (a GC
-pause, a busy CPU) does not send: the calls reserved after it would follow too closely, so it
-reserves a new slot behind them.
+A caller that wakes later than its slot by more than :data:`LATE_TOLERANCE` of its slack (a GC
+pause, a busy CPU, a slow commit) does not send: the calls reserved after it would follow too
+closely, so it reserves a new slot behind them.
 
-Why not Prefect's global concurrency ``rate_limit``: measured here it reaches 45-70 % of the
-limit (its waits poll), and getItemOffersBatch at 0.1 req/s is the bottleneck of the whole job.
+Why not Prefect's global concurrency ``rate_limit``: measured here it reaches 42-55 % of the
+limit (its waits poll; ``benchmarks/pacer_check.py``), and getItemOffersBatch at 0.1 req/s is the bottleneck of the whole job.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from ecauto_lib.amazon.pacing import slot_spacing
+from ecauto_lib.amazon.pacing import check_rate, slot_spacing
 from ecauto_lib.db.engine import begin_write, dialect_insert
 from ecauto_lib.db.models import quota_buckets
+
+LATE_TOLERANCE = 0.25
+"""How late a call may leave, as a share of the slack its spacing keeps above the quota's."""
 
 
 class SharedPacer:
@@ -44,19 +47,18 @@ class SharedPacer:
         *,
         safety_margin: float = 0.02,
         min_slack: float = 0.0,
-        late_tolerance: float = 0.25,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not rate > 0 or burst < 1 or not 0 <= safety_margin < 1 or min_slack < 0:
-            raise ValueError("rate must be > 0, burst ≥ 1, safety_margin in [0, 1) and min_slack ≥ 0")
+        check_rate(rate)
+        if burst < 1 or not 0 <= safety_margin < 1 or min_slack < 0:
+            raise ValueError("burst must be ≥ 1, safety_margin in [0, 1) and min_slack ≥ 0")
         self._engine, self.key = engine, key
-        self._default_rate, self._burst = float(rate), int(burst)
-        self._margin, self._min_slack, self._late_tolerance = safety_margin, min_slack, late_tolerance
+        self._rate, self._burst = float(rate), int(burst)
+        self._margin, self._min_slack = safety_margin, min_slack
         self._clock, self._sleep = clock, sleep
         self._turn = threading.Lock()  # one thread of this process at a time holds a reservation
-        self._rate = float(rate)
-        self._ensure_row()
+        self._ensure_row()  # with ``rate``: the default until the row learns the server's
 
     @property
     def rate(self) -> float:
@@ -81,14 +83,13 @@ class SharedPacer:
                 if delay > 0:
                     self._sleep(delay)
                 late = self._clock() - slot
-                if late <= self._late_tolerance * slack + 1e-3:
+                if late <= LATE_TOLERANCE * slack + 1e-3:
                     return self._clock() - started
                 # Woke too late: the slots reserved after ours would now follow too closely.
 
     def set_rate(self, rate: float) -> None:
         """Store the rate the server reported; every process adopts it with its next reservation."""
-        if not rate > 0:
-            raise ValueError("rate must be > 0")
+        check_rate(rate)
         with begin_write(self._engine) as conn:
             self._locked_row(conn)
             # Slots already promised at the old spacing stay promised (pulling them in could put
@@ -118,7 +119,7 @@ class SharedPacer:
     def _ensure_row(self) -> None:
         with begin_write(self._engine) as conn:
             insert = dialect_insert(conn, quota_buckets).values(
-                key=self.key, rate=self._default_rate, burst=self._burst, next_free=0.0
+                key=self.key, rate=self._rate, burst=self._burst, next_free=0.0
             )
             conn.execute(insert.on_conflict_do_nothing(index_elements=["key"]))
 
