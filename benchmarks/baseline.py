@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 import requests
 
-from ecauto_lib.amazon.client import ITEM_OFFERS_URI, item_offers_query
+from ecauto_lib.amazon.client import GET_ITEM_OFFERS, item_offers_query
 from ecauto_lib.amazon.lwa import LwaAuth
 from ecauto_lib.amazon.offers import observation_from_item
 from ecauto_lib.base.auth import BaseAuth, InMemoryTokenStore
@@ -105,7 +105,7 @@ def fetch_one(
 ) -> tuple[int, dict | None]:
     """One getItemOffers call: ``(HTTP status, decoded body or None)``."""
     response = session.get(
-        endpoint + ITEM_OFFERS_URI.format(asin=asin),
+        endpoint + GET_ITEM_OFFERS.path.format(asin=asin),
         params=item_offers_query(marketplace_id, "New"),
         headers={"x-amz-access-token": access_token, "accept": "application/json"},
         timeout=(5, 30),

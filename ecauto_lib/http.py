@@ -129,3 +129,12 @@ def required_field(
             request_id=request_id,
         )
     return value
+
+
+def error_body(response: requests.Response) -> dict[str, Any]:
+    """The JSON object of an error answer; ``{}`` when it has none (empty, HTML, not an object)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -33,6 +33,7 @@ from ecauto_lib.errors import ApiError, AuthError, InvalidAsinError, PermanentEr
 from ecauto_lib.http import (
     DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
+    error_body,
     json_object,
     make_session,
     required_field,
@@ -73,7 +74,6 @@ batch fetch, so the confirmations do not take getItemOffersBatch's quota."""
 SEARCH_CATALOG_ITEMS = Operation("searchCatalogItems", "GET", "/catalog/2022-04-01/items", 2.0, 2, 20)
 OPERATIONS: tuple[Operation, ...] = (GET_ITEM_OFFERS_BATCH, GET_ITEM_OFFERS, SEARCH_CATALOG_ITEMS)
 
-ITEM_OFFERS_URI = GET_ITEM_OFFERS.path
 ITEM_ERROR_STATUSES = (400, 404)
 """Answers of getItemOffers about the item itself (unknown or malformed ASIN): per-item errors."""
 CATALOG_INCLUDED_DATA = ("summaries", "images")
@@ -118,7 +118,7 @@ def item_offers_request(asin: str, marketplace_id: str, item_condition: str) -> 
     (sp-api.md §3.1).
     """
     return {
-        "uri": ITEM_OFFERS_URI.format(asin=asin),
+        "uri": GET_ITEM_OFFERS.path.format(asin=asin),
         "method": "GET",
         **item_offers_query(marketplace_id, item_condition),
     }
@@ -253,11 +253,7 @@ class SpApiClient:
         path = GET_ITEM_OFFERS.path.format(asin=listed)
         response = self._exchange(GET_ITEM_OFFERS, path, params=params, json_body=None)
         if response.status_code in ITEM_ERROR_STATUSES:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            body = body if isinstance(body, dict) else {}
+            body = error_body(response)
             return {"status": {"statusCode": response.status_code}, "body": body, "request": {"Asin": listed}}
         answer, _ = self._decoded(GET_ITEM_OFFERS, response)
         return {"status": {"statusCode": 200}, "body": answer, "request": {"Asin": listed}}
@@ -362,10 +358,7 @@ class SpApiClient:
     def _error(self, op: Operation, response: requests.Response, request_id: str | None) -> ApiError:
         """The typed error for a non-200 answer (the pacer is drained on 429)."""
         status = response.status_code
-        try:
-            code, message = _first_error(response.json())
-        except ValueError:
-            code, message = None, None
+        code, message = _first_error(error_body(response))
         text = f"sp-api {op.name}: HTTP {status} {code or ''}{': ' + message if message else ''}".rstrip()
         if request_id:
             text += f" (request id {request_id})"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import requests
 
 from ecauto_lib.errors import AuthError, TransientError
-from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, send
+from ecauto_lib.http import DEFAULT_TIMEOUT, error_body, json_object, make_session, send
 
 SERVICE = "lwa"
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
@@ -149,12 +149,8 @@ def _token_error(response: requests.Response) -> TransientError | AuthError:
     codes LWA uses (``invalid_grant``, ``invalid_client``...) are UNCONFIRMED (sp-api.md §1).
     """
     status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    description = body.get("error_description") if isinstance(body, dict) else None
+    body = error_body(response)
+    error, description = body.get("error"), body.get("error_description")
     detail = ": ".join(str(part) for part in (error, description) if part) or "no error body"
     if status == 429 or status >= 500:
         return TransientError(

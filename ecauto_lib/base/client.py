@@ -10,14 +10,14 @@ BASE answers every error with HTTP 400 and ``{"error", "error_description"}`` (b
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from ecauto_lib.errors import ApiError, AuthError, PermanentError, TransientError
-from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, required_field, send
+from ecauto_lib.http import DEFAULT_TIMEOUT, error_body, json_object, make_session, required_field, send
 
 if TYPE_CHECKING:
     from ecauto_lib.base.auth import BaseAuth
@@ -70,12 +70,7 @@ _TRANSIENT_CODES = frozenset({"server_error", "db_error"})
 
 def base_error_fields(response: requests.Response) -> tuple[str | None, str | None]:
     """``(error, error_description)`` from a BASE error body, or ``(None, None)`` when there is none."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None, None
-    if not isinstance(body, Mapping):
-        return None, None
+    body = error_body(response)
     error, description = body.get("error"), body.get("error_description")
     return (error if isinstance(error, str) else None, description if isinstance(description, str) else None)
 

@@ -256,12 +256,15 @@ def _validate_edit(form: dict[str, str]) -> dict[str, Any]:
     return changes
 
 
-def _posted_item(state: SandboxState, req: Request, shop_id: str) -> tuple[dict, BaseItem]:
-    """The form of an items POST and the live item its ``item_id`` names (or the BASE error)."""
+def _posted_item(
+    state: SandboxState, req: Request, shop_id: str, *, missing: tuple[str, str] = E_BAD_ITEM_ID
+) -> tuple[dict, BaseItem]:
+    """The form of an items POST and the live item its ``item_id`` names (or the BASE error;
+    ``missing`` when there is no ``item_id``)."""
     if req.method != "POST":
         raise BaseApiFailure(E_NOT_POST)
     form = req.form()
-    item_id = _item_id(form.get("item_id"), E_BAD_ITEM_ID, E_BAD_ITEM_ID)
+    item_id = _item_id(form.get("item_id"), missing, E_BAD_ITEM_ID)
     item = state.live_item(shop_id, item_id)
     if item is None:
         raise BaseApiFailure(E_BAD_ITEM_ID)
@@ -296,12 +299,7 @@ def edit_stock(state: SandboxState, req: Request, shop_id: str, now: datetime) -
 
 def delete_item(state: SandboxState, req: Request, shop_id: str, now: datetime) -> Reply:
     """``POST /1/items/delete``: ``{"result": true}``."""
-    if req.method != "POST":
-        raise BaseApiFailure(E_NOT_POST)
-    item_id = _item_id(req.form().get("item_id"), E_NO_ITEM_ID, E_BAD_ITEM_ID)
-    item = state.live_item(shop_id, item_id)
-    if item is None:
-        raise BaseApiFailure(E_BAD_ITEM_ID)
+    _, item = _posted_item(state, req, shop_id, missing=E_NO_ITEM_ID)
     item.deleted = True
     state.touch_shop(shop_id)
     return Reply(200, {"result": True})
