@@ -16,6 +16,7 @@ fetch ends, go back through getItemOffersBatch, which is free by then.
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -230,9 +231,10 @@ class SellOutRechecks:
 
     def _single_capacity(self) -> int:
         """ASINs getItemOffers re-checks in the time of one getItemOffersBatch call."""
-        # pacer rates are positive and finite (the pacers check them)
         client = self.submit.client
-        return int(client.pacer(GET_ITEM_OFFERS.name).rate / client.pacer(GET_ITEM_OFFERS_BATCH.name).rate)
+        ratio = client.pacer(GET_ITEM_OFFERS.name).rate / client.pacer(GET_ITEM_OFFERS_BATCH.name).rate
+        # not finite: unpaced operations (the benchmarks' instant client reports infinite rates)
+        return int(ratio) if math.isfinite(ratio) else RECHECK_CHUNK
 
 
 def _take_finished(
