@@ -1,6 +1,6 @@
 """EC Auto benchmark: fill the Amazon quota, and prove it side by side with the seed's approach.
 
-    python benchmarks/run.py                 # full run: 10,000 ASINs at --speed 10 (about 20 min)
+    python benchmarks/run.py                 # full run: 10,000 ASINs at --speed 10 (about 16 min)
     python benchmarks/run.py --quick         # smoke run: 400 ASINs at --speed 20 (about 1 min)
     python benchmarks/run.py --skip baseline,scaling,staleness,pacer --postgres
     python benchmarks/run.py --skip baseline,scaling,staleness,pacer --env ECAUTO_SHARED_QUOTA=false
@@ -385,6 +385,7 @@ def summarise_pipeline(
 ) -> dict[str, Any]:
     """Quota use from the simulator's log; local cost = the run's wall minus its API-bound time."""
     from ecauto_lib.amazon.pacing import TokenBucket
+    from ecauto_lib.config import DEFAULT_SP_API_MIN_SLACK_MS, DEFAULT_SP_API_SAFETY_MARGIN
 
     speed = config.speed
     phases = run["phases"]
@@ -392,8 +393,17 @@ def summarise_pipeline(
     catalog = metrics.quota_use(records, "searchCatalogItems", speed)
     rechecks = metrics.quota_use(records, "getItemOffers", speed)
     rate, burst = offers["quota_rate"], offers["quota_burst"]
+    # the pacer the run used: its margin and millisecond floor (the product's defaults unless --env)
+    run_env = dict(config.extra_env)
+    pacing = {
+        "safety_margin": float(run_env.get("ECAUTO_SP_API_SAFETY_MARGIN") or DEFAULT_SP_API_SAFETY_MARGIN),
+        "min_slack": float(run_env.get("ECAUTO_SP_API_MIN_SLACK_MS") or DEFAULT_SP_API_MIN_SLACK_MS) / 1000,
+    }
     offers["projected_utilisation_at_speed_1"] = metrics.projected_utilisation(
-        offers, speed, TokenBucket(rate * speed, burst).spacing, TokenBucket(rate, burst).spacing
+        offers,
+        speed,
+        TokenBucket(rate * speed, burst, **pacing).spacing,
+        TokenBucket(rate, burst, **pacing).spacing,
     )
     window = metrics.service_window(records, "sp-api")
     sp_span_real = (window[1] - window[0]) if window else 0.0

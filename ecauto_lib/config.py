@@ -31,6 +31,8 @@ JP_MARKETPLACE_ID = "A1VC38T7YXB528"
 DEFAULT_BASE_API_URL = "https://api.thebase.in"
 DEFAULT_ACCOUNTS_FILE = "config/accounts.json"
 DEFAULT_DATABASE_URL = "sqlite:///data/master.db"
+DEFAULT_SP_API_SAFETY_MARGIN = 0.02  # the pacers refill this much slower than the quota
+DEFAULT_SP_API_MIN_SLACK_MS = 20  # ... and keep at least this many ms above its spacing
 
 
 class SyncMode(StrEnum):
@@ -189,8 +191,12 @@ def load_settings(
         confirm_sell_outs=_flag(values, "ECAUTO_CONFIRM_SELL_OUTS", True),
         shared_quota=_flag(values, "ECAUTO_SHARED_QUOTA", True),
         sp_api_rates=_rates(values.get("ECAUTO_SP_API_RATES") or ""),
-        sp_api_safety_margin=_number(values, "ECAUTO_SP_API_SAFETY_MARGIN", 0.02, minimum=0, maximum=0.9),
-        sp_api_min_slack_ms=_number(values, "ECAUTO_SP_API_MIN_SLACK_MS", 20, minimum=0, maximum=10_000),
+        sp_api_safety_margin=_number(
+            values, "ECAUTO_SP_API_SAFETY_MARGIN", DEFAULT_SP_API_SAFETY_MARGIN, minimum=0, maximum=0.9
+        ),
+        sp_api_min_slack_ms=_number(
+            values, "ECAUTO_SP_API_MIN_SLACK_MS", DEFAULT_SP_API_MIN_SLACK_MS, minimum=0, maximum=10_000
+        ),
         http_timeout=(5.0, _number(values, "ECAUTO_HTTP_TIMEOUT_SECONDS", 30, minimum=0.1, maximum=600)),
         guards=guards,
     )
