@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ecauto_lib.amazon.client import responses_by_asin
+from ecauto_lib.amazon.client import OPERATIONS, responses_by_asin
 from ecauto_lib.domain import ListingRow, Outcome
 from ecauto_lib.sandbox import amazon as sandbox_amazon
 from ecauto_lib.sandbox.scenario import Expectation, Scenario, round_half_up
@@ -170,7 +170,7 @@ class InstantSpApi:
         self._lock = threading.Lock()
         self.stats: dict[str, dict[str, float]] = {
             name: {"calls": 0, "throttled": 0, "waited_seconds": 0.0}
-            for name in ("getItemOffersBatch", "getItemOffers", "searchCatalogItems")
+            for name in (op.name for op in OPERATIONS)
         }
 
     def pacer(self, op_name: str) -> _Rate:

@@ -660,20 +660,12 @@ def run_pacer(config: BenchConfig, space: Workspace) -> dict[str, Any]:
 @contextmanager
 def postgres_database(admin_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database on the server of ``admin_url``, dropped afterwards."""
-    import uuid
+    from ecauto_lib.db.engine import (
+        throwaway_postgres_database,  # imported late: no DB stack before the driver env
+    )
 
-    import sqlalchemy as sa
-
-    name = f"ecauto_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with throwaway_postgres_database(admin_url, "ecauto_bench") as url:
+        yield url
 
 
 # --------------------------------------------------------------------------------------------

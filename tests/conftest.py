@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -56,19 +55,10 @@ def postgres_server() -> str:
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    import sqlalchemy as sa
+    from ecauto_lib.db.engine import throwaway_postgres_database
 
-    name = f"ecauto_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with throwaway_postgres_database(postgres_server, "ecauto_t") as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

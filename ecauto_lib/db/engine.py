@@ -9,6 +9,7 @@ connections before use.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -165,6 +166,22 @@ def _sqlite_file_missing(url: sa.URL) -> bool:
     """True for a SQLite file URL whose file does not exist."""
     path = sqlite_file(url)
     return path is not None and not path.exists()
+
+
+@contextmanager
+def throwaway_postgres_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the server of ``admin_url`` (tests, benchmarks),
+    dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def safe_url(url: str) -> str:
