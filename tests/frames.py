@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 # The exact columns and dtypes load_listings() returns, so test frames match the real ones.
-from ecauto_lib.db import LISTING_DTYPES  # noqa: E402
+from ecauto_lib.db import LISTING_DTYPES
 
 _DEFAULTS: dict[str, Any] = {
     "account_id": "acc1",

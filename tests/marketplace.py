@@ -53,6 +53,28 @@ def simulator_rates(speed: float) -> str:
     return ",".join(f"{op.name}={SP_API_USAGE_PLANS[op.name][0] * speed:g}" for op in OPERATIONS)
 
 
+NO_GUARDS = {  # the safety guards are tested on their own; these tests move many prices at once
+    "ECAUTO_MAX_PRICE_MOVE_PCT": "1000",
+    "ECAUTO_BREAKER_HIDE_PCT": "100",
+    "ECAUTO_BREAKER_CUT_PCT": "100",
+}
+
+
+def base_state(sb: Sandbox) -> dict[tuple[str, int], tuple[int, bool]]:
+    """Every BASE item as the simulator holds it: (shop, item id) → (price, visible)."""
+    return {(s.id, i["item_id"]): (i["price"], bool(i["visible"])) for s in sb.shops for i in sb.items(s.id)}
+
+
+def db_state(database_url: str, *, listed_only: bool = True) -> dict[tuple[str, int], tuple[int, bool]]:
+    """The listings as the master DB holds them, in :func:`base_state`'s shape."""
+    query = "select account_id, base_item_id, base_price, base_visible from listings"
+    if listed_only:
+        query += " where status = 'listed'"
+    return {
+        (acc, int(item)): (price, bool(visible)) for acc, item, price, visible in rows(database_url, query)
+    }
+
+
 def edits_per_change(sb: Sandbox) -> Counter:
     """How many times each (item, field, value) was sent to BASE successfully."""
     sent: Counter = Counter()

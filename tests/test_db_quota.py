@@ -128,9 +128,13 @@ def test_drain_empties_the_bucket_for_everyone(engines):
 def test_keys_are_independent(engines):
     slow = SharedPacer(engines[0], "seller|getItemOffersBatch", 0.1, 1)
     slept: list[float] = []
-    # A wide margin (1 s spacing, 0.5 s of slack): a commit slower than the default 2 % margin's
-    # tolerance (3.5 ms, easily reached on a loaded machine) would make a call late and re-reserved
-    fast = SharedPacer(engines[0], "seller|searchCatalogItems", 2.0, 2, safety_margin=0.5, sleep=slept.append)
+    fake = [1000.0]  # a fake clock: a slow commit on a loaded machine would make a call "late"
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        fake[0] += seconds
+
+    fast = SharedPacer(engines[0], "seller|searchCatalogItems", 2.0, 2, clock=lambda: fake[0], sleep=sleep)
     slow.acquire()
     fast.acquire()
     fast.acquire()

@@ -459,17 +459,16 @@ def test_two_workers_share_the_sp_api_quota_and_keep_the_db_consistent(deployed,
     DB is shared), push every change exactly once, and leave the DB agreeing with BASE.
     """
     from ecauto_lib.sandbox import Scenario
-    from tests.marketplace import calls, marketplace, rows
+    from ecauto_lib.sandbox.quotas import SP_API_USAGE_PLANS
+    from tests.marketplace import NO_GUARDS, base_state, calls, db_state, edits_per_change, marketplace, rows
 
     scenario = Scenario.generate(n_asins=320, n_shops=2, seed=31, overlap=0.5, mispriced_share=0.5)
     settings = {
-        "ECAUTO_MAX_PRICE_MOVE_PCT": "1000",  # the guards are tested elsewhere
-        "ECAUTO_BREAKER_HIDE_PCT": "100",
-        "ECAUTO_BREAKER_CUT_PCT": "100",
-        # each run alone paces at 85 % of the seller's rate, known from the start (as a seller
-        # with a known usage plan configures it): two unshared runs together would send ~170 %
+        **NO_GUARDS,
+        # each run alone paces at 85 % of the seller's rate, known from the start (marketplace()
+        # sets the rates, as a seller with a known usage plan does): two unshared runs together
+        # would send ~170 %
         "ECAUTO_SP_API_SAFETY_MARGIN": "0.15",
-        "ECAUTO_SP_API_RATES": "getItemOffersBatch=2.0",  # 0.1/s × speed 20
     }
     # speed 20: the fetch phases (~6 s each) are long next to the workers' pick-up jitter
     with marketplace(tmp_path, postgres_url, scenario, speed=20, extra_env=settings) as sb:
@@ -506,28 +505,19 @@ def test_two_workers_share_the_sp_api_quota_and_keep_the_db_consistent(deployed,
         first, second = sorted(finished, key=lambda r: r.start_time)
         assert second.start_time < first.end_time, "the two runs did not overlap"
 
-        batch = [r for r in calls(sb, "getItemOffersBatch")]
+        batch = calls(sb, "getItemOffersBatch")
         throttled = [r for r in batch if r.status == 429]
         # Without the shared bucket (ECAUTO_SHARED_QUOTA=false) the two runs together draw 429 after
         # 429; with it at most a transient one (a send delayed by a busy 2-core machine).
         assert len(throttled) <= 1, f"{len(throttled)} 429s: the runs together exceeded the quota"
-        quota = 0.1 * sb.speed
+        quota = SP_API_USAGE_PLANS["getItemOffersBatch"][0] * sb.speed
         accepted = sorted(r.t for r in batch if r.status == 200)
         # over every 10 consecutive accepted calls, the pace stayed within the quota (burst 1)
         rates = [9 / (b - a) for a, b in zip(accepted, accepted[9:], strict=False) if b > a]
         assert rates and max(rates) <= quota * 1.02, f"max {max(rates):.2f}/s > quota {quota}/s"
 
-        base = {
-            (s.id, i["item_id"]): (i["price"], bool(i["visible"])) for s in sb.shops for i in sb.items(s.id)
-        }
-        db_rows = rows(
-            postgres_url, "select account_id, base_item_id, base_price, base_visible from listings"
-        )
-        assert {(a, int(i)): (p, bool(v)) for a, i, p, v in db_rows} == base
-        sent: dict = {}
-        for r in calls(sb, "itemsEdit"):
-            key = (r.body["item_id"], tuple(sorted((k, v) for k, v in r.body.items() if k != "item_id")))
-            sent[key] = sent.get(key, 0) + 1
+        assert db_state(postgres_url, listed_only=False) == base_state(sb)
+        sent = edits_per_change(sb)
         assert sent and max(sent.values()) == 1  # no doubled pushes
         history = rows(postgres_url, "select count(*) from change_history")[0][0]
-        assert history == sum(len(k[1]) for k in sent)  # every push recorded once
+        assert history == len(sent)  # every push recorded once

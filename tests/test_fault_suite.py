@@ -18,7 +18,7 @@ from ecauto_lib.domain import Outcome
 from ecauto_lib.sandbox import Faults, Scenario
 from flows.import_listings import import_listings
 from flows.sync import sync
-from tests.marketplace import calls, edits_per_change, marketplace, rows
+from tests.marketplace import NO_GUARDS, base_state, calls, db_state, edits_per_change, marketplace, rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -45,17 +45,6 @@ def expected_base(sb, initial: dict) -> dict:
     return expected
 
 
-def base_now(sb) -> dict:
-    return {(s.id, i["item_id"]): (i["price"], bool(i["visible"])) for s in sb.shops for i in sb.items(s.id)}
-
-
-def db_now(url) -> dict:
-    return {
-        (a, int(i)): (p, bool(v))
-        for a, i, p, v in rows(url, "select account_id, base_item_id, base_price, base_visible from listings")
-    }
-
-
 def check_final_state(sb, url, initial) -> None:
     """Clean rerun, then: BASE == oracle item by item, DB == BASE, nothing pushed twice."""
     no_faults = Faults()
@@ -65,10 +54,10 @@ def check_final_state(sb, url, initial) -> None:
     sync()
     assert sync()["changes"] == 0
     expected = expected_base(sb, initial)
-    actual = base_now(sb)
+    actual = base_state(sb)
     wrong = {k: (actual[k], v) for k, v in expected.items() if actual[k] != v}
     assert not wrong, f"{len(wrong)} items differ from the oracle, e.g. {list(wrong.items())[:3]}"
-    assert db_now(url) == actual
+    assert db_state(url, listed_only=False) == actual
     sent = edits_per_change(sb)
     doubled = [k for k, n in sent.items() if n > 1]
     assert not doubled, f"pushed twice: {doubled[:5]}"
@@ -92,11 +81,6 @@ SCENARIO = dict(
     n_asins=60, n_shops=2, overlap=0.3, out_of_stock_share=0.1, filtered_share=0.05, mispriced_share=0.5
 )
 # The guards are exercised elsewhere; here the oracle is the plain pricing rule.
-NO_GUARDS = {
-    "ECAUTO_MAX_PRICE_MOVE_PCT": "1000",
-    "ECAUTO_BREAKER_HIDE_PCT": "100",
-    "ECAUTO_BREAKER_CUT_PCT": "100",
-}
 FAST = {**NO_GUARDS, "ECAUTO_HTTP_TIMEOUT_SECONDS": "1"}
 
 

@@ -16,25 +16,11 @@ from ecauto_lib.db import locks
 from ecauto_lib.sandbox import Scenario
 from flows.import_listings import import_listings
 from flows.sync import Options, run, sync
-from tests.marketplace import calls, edits_per_change, marketplace, rows
+from tests.marketplace import base_state, calls, db_state, edits_per_change, marketplace, rows
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def base_state(sb) -> dict[tuple[str, int], tuple[int, bool]]:
-    return {(s.id, i["item_id"]): (i["price"], bool(i["visible"])) for s in sb.shops for i in sb.items(s.id)}
-
-
-def db_state(url: str) -> dict[tuple[str, int], tuple[int, bool]]:
-    return {
-        (acc, int(item)): (price, bool(visible))
-        for acc, item, price, visible in rows(
-            url,
-            "select account_id, base_item_id, base_price, base_visible from listings where status = 'listed'",
-        )
-    }
 
 
 def test_crash_between_base_confirming_and_the_db_write_is_recovered_without_resending(

@@ -49,13 +49,15 @@ PLANS = {
 
 
 def paced(call: Callable[[], requests.Response], n: int, interval: float) -> list[int]:
-    """``n`` calls, one every ``interval`` real seconds (scheduled, not slept-after)."""
+    """``n`` calls, each sent ``interval`` real seconds after the one before was sent (a call
+    that leaves late does not shorten the next gap)."""
     statuses = []
-    start = time.monotonic()
-    for i in range(n):
-        delay = start + i * interval - time.monotonic()
+    sent = -float("inf")
+    for _ in range(n):
+        delay = sent + interval - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        sent = time.monotonic()
         statuses.append(call().status_code)
     return statuses
 
