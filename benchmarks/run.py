@@ -90,7 +90,7 @@ class BenchConfig:
     pacer_calls: int = 40
     skip: frozenset[str] = field(default_factory=frozenset)
     quick: bool = False
-    scale_client_defaults: bool = True  # see scaled_rates
+    scale_client_defaults: bool = True  # see ecauto_lib.sandbox.quotas.client_rates
     postgres_url: str | None = None  # admin URL: the pipeline run (and a pacer check) on PostgreSQL
     extra_env: tuple[tuple[str, str], ...] = ()  # settings for the measured runs (KEY=VALUE)
 
@@ -277,18 +277,6 @@ def make_scenario(config: BenchConfig) -> Any:
     )
 
 
-def scaled_rates(speed: float) -> str:
-    """``ECAUTO_SP_API_RATES`` for the client's operations at a time scale (their known plans × speed).
-
-    At a time scale the simulator's quotas are ``rate × speed``; the client's built-in plans
-    must say so too, or its first queued calls wait at the unscaled pace until the first
-    ``x-amzn-RateLimit-Limit`` arrives (in production the plan and the live rate agree).
-    """
-    from ecauto_lib.amazon.client import OPERATIONS
-
-    return ",".join(f"{op.name}={op.rate * speed:g}" for op in OPERATIONS)
-
-
 def quiet_simulator_gc() -> None:
     """Move the simulator's world (this process) out of the garbage collector's way.
 
@@ -312,6 +300,7 @@ def _pipeline_run(
     config: BenchConfig, space: Workspace, scenario: Any, database_url: str | None
 ) -> dict[str, Any]:
     from ecauto_lib.sandbox import Sandbox
+    from ecauto_lib.sandbox.quotas import client_rates
     from flows.demo import demo_environment
 
     directory = space.root / "pipeline"
@@ -323,7 +312,7 @@ def _pipeline_run(
             # Retry delays are real seconds: scale them like everything else.
             "ECAUTO_RETRY_BASE_DELAY_SECONDS": f"{2.0 / config.speed:.6f}",
             **({"DATABASE_URL": database_url} if database_url else {}),
-            **({"ECAUTO_SP_API_RATES": scaled_rates(config.speed)} if config.scale_client_defaults else {}),
+            **({"ECAUTO_SP_API_RATES": client_rates(config.speed)} if config.scale_client_defaults else {}),
             **dict(config.extra_env),
         }
         _say("pipeline: registering listings from BASE (setup)")

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from ecauto_lib.config import environment
 from ecauto_lib.sandbox import Faults, Sandbox, Scenario
+from ecauto_lib.sandbox.quotas import client_rates
 from flows.demo import demo_environment
 
 
@@ -38,19 +39,11 @@ def marketplace(
             "ECAUTO_SP_API_SAFETY_MARGIN": "0.3",
             # The seller's usage plans at the simulator's speed (as a seller with known plans
             # configures them); without it a fresh DB's second call waits at the 0.1/s default.
-            "ECAUTO_SP_API_RATES": simulator_rates(sb.speed),
+            "ECAUTO_SP_API_RATES": client_rates(sb.speed),
             **(extra_env or {}),
         }
         with environment(env):
             yield sb
-
-
-def simulator_rates(speed: float) -> str:
-    """``ECAUTO_SP_API_RATES`` for the operations the client uses, at the simulator's speed."""
-    from ecauto_lib.amazon.client import OPERATIONS
-    from ecauto_lib.sandbox.quotas import SP_API_USAGE_PLANS
-
-    return ",".join(f"{op.name}={SP_API_USAGE_PLANS[op.name][0] * speed:g}" for op in OPERATIONS)
 
 
 NO_GUARDS = {  # the safety guards are tested on their own; these tests move many prices at once

@@ -18,6 +18,19 @@ SP_API_USAGE_PLANS: dict[str, tuple[float, int]] = {
     "getCatalogItem": (2.0, 2),
 }
 
+
+def client_rates(speed: float) -> str:
+    """``ECAUTO_SP_API_RATES`` telling the client the simulator's plans at its time scale.
+
+    At ``speed`` the simulator's quotas are ``rate × speed``; the client's built-in plans must say
+    so too, or its first queued calls wait at the unscaled pace until the first
+    ``x-amzn-RateLimit-Limit`` arrives (in production the plan and the live rate agree).
+    """
+    from ecauto_lib.amazon.client import OPERATIONS  # the operations the client paces
+
+    return ",".join(f"{op.name}={SP_API_USAGE_PLANS[op.name][0] * speed:g}" for op in OPERATIONS)
+
+
 # BASE budgets per shop [base-api.md §5].
 BASE_HOUR_LIMIT = 5_000
 BASE_DAY_LIMIT = 100_000
