@@ -16,6 +16,13 @@ class Outcome(StrEnum):
     ERROR = "error"  # the API did not give a usable answer: stock is *unknown*
 
 
+class PriceSource(StrEnum):
+    """Where an in-stock observation's price came from."""
+
+    OFFER = "offer"  # a listed offer (``Offers[]``) that passes the condition and delivery filter
+    SUMMARY = "summary"  # ``Summary.LowestPrices``: the list stopped at 20 before a qualifying offer
+
+
 class StockState(StrEnum):
     """Stored stock state of a product (three-state: an error never changes it)."""
 
@@ -30,8 +37,11 @@ class Observation:
     """One getItemOffersBatch answer for one ASIN, reduced to what pricing needs.
 
     ``price_yen`` is ListingPrice + Shipping of the chosen offer (integer yen); ``points`` are the
-    Amazon points of that offer, recorded but never subtracted. ``reason`` says why the outcome
-    is what it is (``NoBuyableOffers``, ``no new offer ships within 72h``, ``HTTP 400 InvalidInput: ...``).
+    Amazon points of that offer, recorded but never subtracted. ``price_source`` says whether
+    that price is a listed offer's or the Summary's (Amazon lists only the 20 lowest-priced
+    offers). ``offer_count`` is ``Summary.TotalOfferCount`` (every condition). ``reason`` says
+    why the outcome is what it is (``NoBuyableOffers``, ``no new offer ships within 72h``,
+    ``HTTP 400 InvalidInput: ...``).
     """
 
     asin: str
@@ -42,6 +52,7 @@ class Observation:
     points: int | None = None
     offer_count: int | None = None
     reason: str | None = None
+    price_source: PriceSource | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from ecauto_lib.amazon.offers import (
     observation_from_item,
     yen,
 )
-from ecauto_lib.domain import Outcome
+from ecauto_lib.domain import Outcome, PriceSource
 
 AT = datetime(2026, 8, 1, 12, 0, tzinfo=UTC)
 ASIN = "B0FGQJ45HW"
@@ -377,3 +377,120 @@ def test_catalog_info_takes_summary_and_largest_main_image() -> None:
 def test_catalog_info_tolerates_missing_parts() -> None:
     info = catalog_info_from_item({"asin": ASIN}, AT)
     assert (info.title, info.brand, info.image_url) == (None, None, None)
+
+
+# -- the 20-offer cut: Offers lists only the 20 lowest-priced offers of the condition ------------
+
+
+def slow_overseas(n: int, start: int = 900) -> list[dict]:
+    """``n`` cheap new offers shipping from abroad in 240-408 h (none passes a 72 h filter)."""
+    return [offer(start + 10 * k, 500, hours=408, seller=f"CN{k:02d}") for k in range(n)]
+
+
+def lowest(condition: str, channel: str, price: int, shipping: int = 0, points: int | None = None) -> dict:
+    entry: dict[str, Any] = {
+        "condition": condition,
+        "fulfillmentChannel": channel,
+        "LandedPrice": jpy(price + shipping - (points or 0)),
+        "ListingPrice": jpy(price),
+        "Shipping": jpy(shipping),
+    }
+    if points is not None:
+        entry["Points"] = {"PointsNumber": points, "PointsMonetaryValue": jpy(points)}
+    return entry
+
+
+def crowded(*, fba_price: int | None = 2980, merchant_new: int = 25, used: int = 2) -> dict:
+    """20 listed slow offers; the Summary counts every offer and its lowest price per channel."""
+    new_count = merchant_new + (1 if fba_price is not None else 0)
+    lowest_prices = [lowest("new", "Merchant", 900, 500), lowest("used", "Merchant", 700)]
+    numbers = [
+        {"condition": "new", "fulfillmentChannel": "Merchant", "OfferCount": merchant_new},
+        {"condition": "used", "fulfillmentChannel": "Merchant", "OfferCount": used},
+    ]
+    if fba_price is not None:
+        lowest_prices.insert(0, lowest("new", "Amazon", fba_price, points=30))
+        numbers.insert(0, {"condition": "new", "fulfillmentChannel": "Amazon", "OfferCount": 1})
+    return item(
+        slow_overseas(20),
+        total=new_count + used,
+        NumberOfOffers=numbers,
+        LowestPrices=lowest_prices,
+    )
+
+
+def test_truncated_list_with_an_unlisted_amazon_fulfilled_offer_is_in_stock_at_the_summary_price() -> None:
+    """Twenty cheap slow offers in front of a dearer FBA one: the FBA price, never 'filtered out'."""
+    obs = observe(crowded(fba_price=2980))
+    assert obs.outcome is Outcome.IN_STOCK
+    assert (obs.price_yen, obs.shipping_yen, obs.points) == (2980, 0, 30)
+    assert obs.price_source is PriceSource.SUMMARY
+    assert obs.offer_count == 28  # TotalOfferCount: every condition
+
+
+def test_truncated_list_without_a_qualifying_summary_candidate_is_unknown_never_hidden() -> None:
+    obs = observe(crowded(fba_price=None))
+    assert obs.outcome is Outcome.ERROR  # stock unknown: nothing hidden, nothing repriced
+    assert "lowest 20" in obs.reason and "25 new offers" in obs.reason
+    # a listed Amazon-fulfilled offer that does not pass is the Summary's lowest FBA price:
+    # the cheapest dearer FBA offer (if any) is not in the answer, so the Summary says nothing
+    slow_fba = item(
+        [offer(2980, hours=24, fba=True, availability="FUTURE_WITH_DATE", seller="PREORDER")]
+        + slow_overseas(19),
+        total=30,
+        NumberOfOffers=[
+            {"condition": "new", "fulfillmentChannel": "Amazon", "OfferCount": 3},
+            {"condition": "new", "fulfillmentChannel": "Merchant", "OfferCount": 27},
+        ],
+        LowestPrices=[lowest("new", "Amazon", 2980), lowest("new", "Merchant", 900, 500)],
+    )
+    assert observe(slow_fba).outcome is Outcome.ERROR
+
+
+def test_twenty_listed_offers_and_no_offer_counts_may_hide_more_offers_so_it_is_unknown() -> None:
+    # Amazon's own getItemOffers example carries NumberOfOffers entries without OfferCount
+    obs = observe(item(slow_overseas(20), total=20))
+    assert obs.outcome is Outcome.ERROR and "lowest 20" in obs.reason
+    # with the counts saying the 20 listed are all the new offers, "filtered out" is the answer
+    complete = item(
+        slow_overseas(20),
+        total=20,
+        NumberOfOffers=[{"condition": "new", "fulfillmentChannel": "Merchant", "OfferCount": 20}],
+    )
+    assert observe(complete).outcome is Outcome.FILTERED_OUT
+
+
+def test_summary_candidate_needs_whole_yen_a_consumer_price_and_a_delivery_limit_fba_can_meet() -> None:
+    crowd = crowded(fba_price=2980)
+    summary = crowd["body"]["payload"]["Summary"]
+    # a quantity-tier or B2B price is not what a consumer pays for one
+    tiered = copy.deepcopy(crowd)
+    tiered["body"]["payload"]["Summary"]["LowestPrices"][0].update(quantityTier=20, offerType="B2B")
+    assert observe(tiered).outcome is Outcome.ERROR
+    cents = copy.deepcopy(crowd)
+    cents["body"]["payload"]["Summary"]["LowestPrices"][0]["ListingPrice"] = jpy(29.8)
+    assert observe(cents).outcome is Outcome.ERROR
+    no_shipping = copy.deepcopy(crowd)
+    del no_shipping["body"]["payload"]["Summary"]["LowestPrices"][0]["Shipping"]
+    assert observe(no_shipping).outcome is Outcome.ERROR
+    # a seller who wants delivery within 12 h cannot be promised it by an offer we cannot see
+    assert observe(crowd, hours=12).outcome is Outcome.ERROR
+    assert summary["LowestPrices"][0]["fulfillmentChannel"] == "Amazon"
+
+
+def test_a_listed_offer_that_passes_wins_and_says_so() -> None:
+    listed = slow_overseas(19) + [offer(3200, 0, fba=True, seller="FBA")]
+    obs = observe(item(listed, total=40, LowestPrices=[lowest("new", "Amazon", 3200)]))
+    assert (obs.outcome, obs.price_yen, obs.price_source) == (Outcome.IN_STOCK, 3200, PriceSource.OFFER)
+
+
+def test_only_used_offers_listed_but_new_ones_counted_is_not_out_of_stock() -> None:
+    """Offers empty of new ones while the Summary counts new offers: the answer is incomplete."""
+    obs = observe(
+        item(
+            [offer(sub="used")] * 20,
+            total=45,
+            NumberOfOffers=[{"condition": "new", "fulfillmentChannel": "Merchant", "OfferCount": 25}],
+        )
+    )
+    assert obs.outcome is Outcome.ERROR

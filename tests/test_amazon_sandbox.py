@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from ecauto_lib.amazon.client import QuotaExceededError, SpApiClient
 from ecauto_lib.amazon.lwa import LwaAuth
 from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_item
 from ecauto_lib.asin import asin_in_identifier
-from ecauto_lib.domain import Outcome
+from ecauto_lib.domain import Outcome, PriceSource
 from ecauto_lib.errors import AuthError, TransientError
 from ecauto_lib.sandbox import Sandbox, Scenario, VirtualClock
 
@@ -97,6 +98,37 @@ def test_single_item_offers_read_like_the_batch_and_an_unknown_asin_is_a_per_ite
     assert obs.outcome is Outcome.ERROR and obs.reason.startswith("HTTP 400 InvalidInput")
     with pytest.raises(ValueError, match="malformed ASIN"):
         client.item_offers("not-an-asin")
+
+
+def test_crowded_offer_lists_read_alike_in_the_batch_and_the_recheck_and_never_as_gone() -> None:
+    """More than 20 new offers, none of the listed 20 ships in time: the Summary's Amazon-fulfilled
+    price, or unknown, in both operations (the sell-out re-check uses the single one)."""
+    scenario = Scenario.generate(
+        8, 1, seed=6, out_of_stock_share=0, filtered_share=0, crowded_share=0.5, crowded_unknown_share=0.25
+    )
+    with Sandbox(scenario, speed=100) as sandbox:
+        client = client_of(sandbox, safety_margin=0.5)
+        asins = scenario.listed_asins()
+        batch = client.item_offers_batch(asins)
+        seen = Counter()
+        for asin in asins:
+            many = observation_from_item(asin, batch[asin], max_delivery_hours=72, observed_at=AT)
+            one = observation_from_item(asin, client.item_offers(asin), max_delivery_hours=72, observed_at=AT)
+            assert one == many, asin
+            expected = scenario.expected(asin)
+            assert (many.outcome, many.price_yen, many.points or 0, many.offer_count, many.price_source) == (
+                expected.outcome,
+                expected.price_yen,
+                expected.points or 0,
+                expected.offer_count,
+                expected.price_source,
+            ), asin
+            seen[(many.outcome, many.price_source)] += 1
+    assert seen == {
+        (Outcome.IN_STOCK, PriceSource.SUMMARY): 4,
+        (Outcome.ERROR, None): 2,
+        (Outcome.IN_STOCK, PriceSource.OFFER): 2,
+    }
 
 
 def test_single_item_offers_429_raises_and_drains_its_own_pacer_only(sb: Sandbox) -> None:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from ecauto_lib.db import make_engine, upgrade, upsert_catalog, upsert_observations
 from ecauto_lib.db.models import products
-from ecauto_lib.domain import CatalogInfo, Observation, Outcome
+from ecauto_lib.domain import CatalogInfo, Observation, Outcome, PriceSource
 
 T1 = datetime(2025, 1, 10, 3, 0, 0, 500, tzinfo=UTC)
 T2 = T1 + timedelta(hours=1)
@@ -105,6 +105,25 @@ def test_null_never_overwrites_a_stored_value(engine):
     row = product(engine)
     assert (row["stock_state"], row["offer_count"], row["stock_fetched_at"]) == ("filtered_out", 3, T3)
     assert row["amazon_price_yen"] == 1100
+
+
+def test_price_source_and_total_offer_count_are_recorded_with_the_price(engine):
+    from_summary = Observation(
+        ASIN, Outcome.IN_STOCK, T1, price_yen=2980, offer_count=28, price_source=PriceSource.SUMMARY
+    )
+    upsert_observations(engine, [from_summary])
+    row = product(engine)
+    assert (row["amazon_price_yen"], row["price_source"], row["offer_count"]) == (2980, "summary", 28)
+    # an error or a sell-out leaves the price and its source alone
+    upsert_observations(engine, [Observation(ASIN, Outcome.ERROR, T2, reason="incomplete")])
+    upsert_observations(engine, [Observation(ASIN, Outcome.FILTERED_OUT, T2, offer_count=5)])
+    row = product(engine)
+    assert (row["amazon_price_yen"], row["price_source"], row["offer_count"]) == (2980, "summary", 5)
+    listed = Observation(
+        ASIN, Outcome.IN_STOCK, T3, price_yen=3100, offer_count=6, price_source=PriceSource.OFFER
+    )
+    upsert_observations(engine, [listed])
+    assert (product(engine)["price_source"], product(engine)["amazon_price_yen"]) == ("offer", 3100)
 
 
 def test_error_on_a_new_asin_inserts_unknown_stock(engine):

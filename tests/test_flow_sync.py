@@ -408,3 +408,52 @@ def test_big_price_move_is_held_for_review_and_released_with_confirm(tmp_path, s
         released = sync(confirm=True)  # `python flows/sync.py --confirm`
         assert released["exit_code"] == 0 and released["held"] == 0
         assert sb.item("base_account_1", item)["price"] == 5200
+
+
+def test_twenty_cheap_slow_offers_in_front_of_a_buyable_one_never_hide_the_item(tmp_path, sqlite_url):
+    """Amazon lists only the 20 lowest-priced offers: when none of them ships in time but the Summary
+    counts more new offers, the item is priced from the Summary's Amazon-fulfilled offer or left
+    alone as unknown — never hidden, neither by the batch answer nor by the re-check."""
+    from ecauto_lib.asin import asin_in_identifier
+    from ecauto_lib.domain import Outcome, PriceSource
+    from ecauto_lib.sandbox.scenario import round_half_up
+
+    scenario = Scenario.generate(40, 1, seed=21, crowded_share=0.25, crowded_unknown_share=0.125)
+    crowded = {a for a, p in scenario.products.items() if len(p.new_offers()) > 20}
+    with marketplace(tmp_path, sqlite_url, scenario, extra_env=NO_GUARDS) as sb:
+        import_listings(source="base")
+        shop = sb.shops[0].id
+        before = {asin_in_identifier(i["identifier"]): i for i in sb.items(shop)}
+        sb.clear_requests()
+        sync()
+
+        assert len(crowded) == 15
+        after = {asin_in_identifier(i["identifier"]): i for i in sb.items(shop)}
+        hidden = [a for a in crowded if before[a]["visible"] and not after[a]["visible"]]
+        assert hidden == []  # the starting parser hid all 15 (filtered out, and the re-check agreed)
+        rechecked = {a for r in calls(sb, "getItemOffers") for a in r.asins}
+        assert not rechecked & crowded  # nothing looked like a sell-out
+        stored = {
+            a: (state, source, count, reason)
+            for a, state, source, count, reason in rows(
+                sqlite_url, "select asin, stock_state, price_source, offer_count, last_reason from products"
+            )
+        }
+        summary_priced = 0
+        for asin in crowded:
+            expected = scenario.expected(asin)
+            if expected.outcome is Outcome.IN_STOCK:
+                summary_priced += 1
+                assert expected.price_source is PriceSource.SUMMARY
+                target = round_half_up(expected.price_yen, 13, 10)
+                price = target if abs(target - before[asin]["price"]) >= 100 else before[asin]["price"]
+                assert (after[asin]["price"], after[asin]["visible"]) == (price, 1), asin
+                assert stored[asin][:3] == ("in_stock", "summary", len(scenario.products[asin].offers))
+            else:  # the buyable offer is behind the 20 listed: stock unknown, the item untouched
+                assert (after[asin]["price"], after[asin]["visible"]) == (
+                    before[asin]["price"],
+                    before[asin]["visible"],
+                )
+                assert stored[asin][0] == "unknown" and "lowest 20" in stored[asin][3]
+        assert summary_priced == 10
+        assert {s for a, (_, s, _, _) in stored.items() if a not in crowded} <= {"offer", None}

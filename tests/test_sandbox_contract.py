@@ -199,6 +199,44 @@ def test_too_soon_item_has_no_offers_and_an_offers_available_time(sandbox, probe
     assert available.endswith("Z") and available > sandbox.now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def test_more_than_20_offers_lists_the_20_lowest_and_the_summary_counts_them_all():
+    """The model: Offers is "the same length as the TotalOfferCount in the Summary or 20, whichever is
+    less", of the requested condition; Summary counts and prices every offer (all conditions)."""
+    scenario = Scenario.generate(
+        6, 1, seed=3, out_of_stock_share=0, filtered_share=0, crowded_share=0.5, crowded_unknown_share=0.5
+    )
+    with Sandbox(scenario, speed=100, enforce_quotas=False) as sb:
+        probe = SandboxProbe(sb)
+        asins = scenario.listed_asins()
+        data = probe.item_offers_batch(asins).json()
+        assert_valid(data, PRICING, "GetItemOffersBatchResponse")
+        singles = [probe.item_offers(a).json() for a in asins]
+    for asin, item, single in zip(asins, data["responses"], singles, strict=True):
+        assert_valid(single, PRICING, "GetOffersResponse")
+        payload, product = item["body"]["payload"], scenario.products[asin]
+        assert single["payload"] == payload  # the re-check's operation answers the same
+        summary, offers = payload["Summary"], payload["Offers"]
+        new = product.new_offers()
+        assert len(new) > 20 and len(offers) == 20
+        landed = [o["ListingPrice"]["Amount"] + o["Shipping"]["Amount"] for o in offers]  # no points
+        assert landed == sorted(landed)
+        listed_sellers = {o["SellerId"] for o in offers}
+        unlisted = [o for o in new if o.seller_id not in listed_sellers]
+        assert len(unlisted) == len(new) - 20 and min(o.landed_yen for o in unlisted) >= max(landed)
+        assert summary["TotalOfferCount"] == len(product.offers)
+        assert sum(n["OfferCount"] for n in summary["NumberOfOffers"]) == summary["TotalOfferCount"]
+        assert sum(n["OfferCount"] for n in summary["NumberOfOffers"] if n["condition"] == "new") == len(new)
+        lowest = {(e["condition"], e["fulfillmentChannel"]): e for e in summary["LowestPrices"]}
+        assert lowest[("new", "Merchant")]["LandedPrice"]["Amount"] == landed[0]
+        fba = [o for o in new if o.fba]
+        if fba:  # the dearer Amazon-fulfilled offer is not listed, but its price is in the Summary
+            assert not any(o["IsFulfilledByAmazon"] for o in offers)
+            cheapest = min(fba, key=lambda o: o.landed_yen)
+            assert lowest[("new", "Amazon")]["ListingPrice"]["Amount"] == cheapest.listing_yen
+        else:
+            assert ("new", "Amazon") not in lowest
+
+
 def test_get_item_offers_is_a_valid_GetOffersResponse(probe):
     response = probe.item_offers("B07CZKGD7X")
     assert response.status_code == 200

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from ecauto_lib.asin import asin_in_identifier, is_asin
-from ecauto_lib.domain import Outcome
+from ecauto_lib.domain import Outcome, PriceSource
 from ecauto_lib.sandbox import DEMO_PLAN, Sandbox, SandboxError, Scenario
 from ecauto_lib.sandbox.probe import SandboxProbe
 from ecauto_lib.sandbox.scenario import round_half_up
@@ -203,3 +203,36 @@ def test_the_sandbox_never_mutates_its_scenario():
         SandboxProbe(sb).edit_item("base_account_1", 127668412, price=3000, title="別の名前")
         assert sb.item("base_account_1", 127668412)["price"] == 3000
     assert demo == Scenario.demo()
+
+
+def test_crowded_products_hide_their_buyable_offer_behind_twenty_cheaper_slow_ones():
+    """More than 20 new offers: what Amazon lists (the lowest 20) has none that ships in time."""
+    scenario = Scenario.generate(400, 2, seed=4, crowded_share=0.05, crowded_unknown_share=0.025)
+    expected = {a: scenario.expected(a) for a in scenario.listed_asins()}
+    summary_priced = [a for a, e in expected.items() if e.price_source is PriceSource.SUMMARY]
+    assert len(summary_priced) == 20
+    crowded = [p for p in scenario.products.values() if len(p.new_offers()) > 20]
+    assert len(crowded) == 30
+    for product in crowded:
+        listed = product.listed_offers("new")
+        assert len(listed) == 20 and not any(o.ships_within(72) for o in listed)
+        assert all(
+            o.landed_yen <= hidden.landed_yen
+            for o in listed
+            for hidden in product.new_offers()
+            if not any(hidden is shown for shown in listed)
+        )
+        e = product.expected()
+        chosen = product.chosen_offer()  # the truth, over every offer
+        assert chosen is not None and not any(chosen is o for o in listed)
+        if e.outcome is Outcome.IN_STOCK:
+            # the Summary's Amazon-fulfilled price is the real cheapest offer that ships in time
+            assert chosen.fba and (e.price_yen, e.points) == (chosen.total_yen, chosen.points)
+            assert e.offer_count == len(product.offers)
+        else:  # the buyable offer is a merchant's: nothing in the answer shows it
+            assert e.outcome is Outcome.ERROR and not chosen.fba
+    # other scenarios are generated exactly as before (no crowded product unless asked for)
+    assert Scenario.generate(300, 3, seed=11) == Scenario.generate(
+        300, 3, seed=11, crowded_share=0.0, crowded_unknown_share=0.0
+    )
+    assert all(len(p.new_offers()) <= 6 for p in Scenario.generate(300, 3, seed=11).products.values())

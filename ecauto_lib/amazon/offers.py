@@ -3,16 +3,22 @@
 Shapes follow ``productPricingV0.json`` (``GetOffersResult``, ``OfferDetail``) and
 ``catalogItems_2022-04-01.json``. Money is never guessed: a currency other than JPY or a
 fractional yen amount makes the observation an ERROR (stock unknown) rather than a price.
+
+Amazon lists at most :data:`MAX_LISTED_OFFERS` offers of the requested condition, the lowest
+priced; the others appear only as counts and lowest prices in ``Summary``. An answer whose list
+may have stopped before a qualifying offer is never read as "filtered out" or "out of stock":
+see :func:`observation_from_item`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ecauto_lib.domain import CatalogInfo, Observation, Outcome
+from ecauto_lib.domain import CatalogInfo, Observation, Outcome, PriceSource
 
 CURRENCY = "JPY"
 """The JP marketplace's currency; the exact string seen live is UNCONFIRMED (sp-api.md §2)."""
@@ -20,6 +26,16 @@ CURRENCY = "JPY"
 STATUS_SUCCESS = "Success"
 STATUS_NO_BUYABLE_OFFERS = "NoBuyableOffers"
 STATUS_TOO_SOON = "ActiveButTooSoonForProcessing"
+
+MAX_LISTED_OFFERS = 20
+"""``Offers`` holds at most this many offers of the requested condition, the lowest priced
+(``OfferDetailList.maxItems``: "the same length as the TotalOfferCount in the Summary or 20,
+whichever is less")."""
+
+FBA_SHIPS_WITHIN_HOURS = 48
+"""Our assumption for an Amazon-fulfilled offer we cannot see: it ships from Amazon's own stock
+within 48 h (Amazon's model example FBA offer says 0 h, the JP listings seen say 24 h). No source
+states a bound (UNCONFIRMED), so a delivery limit stricter than this never trusts an unseen offer."""
 
 
 class MoneyError(ValueError):
@@ -51,8 +67,7 @@ def yen(money: Any, field: str) -> int:
 
 def is_new_condition(offer: Mapping[str, Any]) -> bool:
     """True for a brand-new offer. Responses spell the sub-condition in lower case (``"new"``)."""
-    sub = offer.get("SubCondition")
-    return isinstance(sub, str) and sub.strip().casefold() == "new"
+    return _is_new(offer.get("SubCondition"))
 
 
 def ships_within(offer: Mapping[str, Any], max_delivery_hours: int) -> bool:
@@ -122,9 +137,16 @@ def observation_from_item(
 ) -> Observation:
     """Reduce one ``responses[i]`` element of getItemOffersBatch to an :class:`Observation`.
 
-    - per-item 200, ``payload.status`` Success and a chosen offer → IN_STOCK with the price;
-    - ``NoBuyableOffers``, or offers but none in new condition → OUT_OF_STOCK;
-    - new offers but none passes the delivery filter → FILTERED_OUT;
+    Single getItemOffers answers (the sell-out re-check) have the same shape and read the same:
+    a re-check agrees with the batch by construction.
+
+    - per-item 200, ``payload.status`` Success and a listed offer passes → IN_STOCK with its price
+      (``price_source`` offer);
+    - no listed offer passes but the list may have stopped before one (:class:`OfferListing`):
+      the Summary's unlisted Amazon-fulfilled price → IN_STOCK (``price_source`` summary), else
+      ERROR. Never out of stock or filtered out: the offers we were not shown may be buyable;
+    - ``NoBuyableOffers``, or a complete list with no new-condition offer → OUT_OF_STOCK;
+    - a complete list of new offers of which none passes the delivery filter → FILTERED_OUT;
     - anything unusable (missing item, per-item error, ``ActiveButTooSoonForProcessing``,
       unknown status, bad money) → ERROR, which means *stock unknown*.
     """
@@ -162,32 +184,152 @@ def observation_from_item(
 
     offers = payload.get("Offers")
     offers = [o for o in offers if isinstance(o, Mapping)] if isinstance(offers, list) else []
+    listing = OfferListing.of(offers, summary)
+    try:
+        chosen = choose_offer(offers, max_delivery_hours)
+        if chosen is not None:
+            return _in_stock(asin, observed_at, chosen, PriceSource.OFFER, offer_count)
+        if listing.may_hide_new_offers:
+            # Never hide on an incomplete list: the Summary's Amazon-fulfilled price, or unknown.
+            candidate = summary_candidate(summary, offers, max_delivery_hours)
+            if candidate is not None:
+                return _in_stock(asin, observed_at, candidate, PriceSource.SUMMARY, offer_count)
+            return Observation(
+                asin,
+                Outcome.ERROR,
+                observed_at,
+                offer_count=offer_count,
+                reason=f"{listing.describe()}, none of them ships within {max_delivery_hours} h and "
+                "the Summary shows no unlisted Amazon-fulfilled price: stock unknown",
+            )
+    except MoneyError as exc:
+        return error(f"unusable price: {exc}")
     if not any(is_new_condition(o) for o in offers):
         return Observation(
             asin, Outcome.OUT_OF_STOCK, observed_at, offer_count=offer_count, reason="no new-condition offers"
         )
-    try:
-        chosen = choose_offer(offers, max_delivery_hours)
-        if chosen is None:
-            return Observation(
-                asin,
-                Outcome.FILTERED_OUT,
-                observed_at,
-                offer_count=offer_count,
-                reason=f"no new offer ships within {max_delivery_hours} h",
-            )
-        price, shipping = offer_total_yen(chosen), shipping_yen(chosen)
-    except MoneyError as exc:
-        return error(f"unusable price: {exc}")
+    return Observation(
+        asin,
+        Outcome.FILTERED_OUT,
+        observed_at,
+        offer_count=offer_count,
+        reason=f"no new offer ships within {max_delivery_hours} h",
+    )
+
+
+def _in_stock(
+    asin: str,
+    observed_at: datetime,
+    priced: Mapping[str, Any],
+    source: PriceSource,
+    offer_count: int | None,
+) -> Observation:
+    """IN_STOCK at ``ListingPrice + Shipping`` of an offer or a ``LowestPrices`` entry (same keys)."""
     return Observation(
         asin,
         Outcome.IN_STOCK,
         observed_at,
-        price_yen=price,
-        shipping_yen=shipping,
-        points=offer_points(chosen),
+        price_yen=offer_total_yen(priced),
+        shipping_yen=shipping_yen(priced),
+        points=offer_points(priced),
         offer_count=offer_count,
+        price_source=source,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OfferListing:
+    """How complete an answer's ``Offers`` is: how many were listed, how many new offers exist.
+
+    ``new_offers`` is the sum of ``Summary.NumberOfOffers[].OfferCount`` for the new condition, or
+    None when the Summary does not give every such count (Amazon's own getItemOffers example
+    leaves ``OfferCount`` out).
+    """
+
+    listed: int
+    new_offers: int | None
+
+    @classmethod
+    def of(cls, offers: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> OfferListing:
+        return cls(listed=len(offers), new_offers=_new_offer_count(summary))
+
+    @property
+    def may_hide_new_offers(self) -> bool:
+        """True when new offers may exist beyond the list: the Summary counts more new offers than
+        were listed, or the list is full (20) and the Summary does not say how many there are."""
+        if self.new_offers is not None:
+            return self.new_offers > self.listed
+        return self.listed >= MAX_LISTED_OFFERS
+
+    def describe(self) -> str:
+        if self.new_offers is None:
+            return (
+                f"Amazon listed {self.listed} offers (it lists only the lowest 20) and did not count the rest"
+            )
+        return f"Amazon listed only the lowest 20 of {self.new_offers} new offers ({self.listed} listed)"
+
+
+def _new_offer_count(summary: Mapping[str, Any]) -> int | None:
+    entries = summary.get("NumberOfOffers")
+    if not isinstance(entries, list):
+        return None
+    total = 0
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not _is_new(entry.get("condition")):
+            continue
+        count = entry.get("OfferCount")
+        if isinstance(count, bool) or not isinstance(count, int):
+            return None
+        total += count
+    return total
+
+
+def summary_candidate(
+    summary: Mapping[str, Any], offers: Sequence[Mapping[str, Any]], max_delivery_hours: int
+) -> dict | None:
+    """The Summary's price of an unlisted offer that can qualify: the lowest new Amazon-fulfilled one.
+
+    Why this one: the list stops at the 20 lowest prices, and on Amazon.co.jp twenty cheap offers
+    shipping from abroad in front of a dearer Amazon-fulfilled one are common. ``LowestPrices``
+    gives the lowest price per condition and fulfilment channel; an Amazon-fulfilled offer ships
+    from Amazon's stock (:data:`FBA_SHIPS_WITHIN_HOURS`), so a seller can buy it in time. The
+    Merchant entry is no help: its lowest offer is the cheapest of all, already listed.
+
+    None (the caller reports stock unknown) when:
+    - a listed offer is Amazon-fulfilled: the lowest FBA price is then that listed offer, which did
+      not pass, and a dearer FBA offer that might pass is not in the answer at all;
+    - the delivery limit is stricter than :data:`FBA_SHIPS_WITHIN_HOURS`;
+    - the entry is a quantity-tier or business price (not what one consumer pays), or has no
+      ``Shipping`` (its total would be a guess); bad money raises :class:`MoneyError`.
+
+    What no answer tells: whether that FBA offer is available now (a pre-order shows
+    ``availabilityType`` only on a listed offer). The risk is taken rather than hiding a buyable
+    item; docs/sandbox.md and the README say so.
+    """
+    if max_delivery_hours < FBA_SHIPS_WITHIN_HOURS:
+        return None
+    if any(o.get("IsFulfilledByAmazon") is True for o in offers):
+        return None
+    entries = summary.get("LowestPrices")
+    candidates = [
+        dict(e)
+        for e in (entries if isinstance(entries, list) else [])
+        if isinstance(e, Mapping)
+        and _is_new(e.get("condition"))
+        and e.get("fulfillmentChannel") == "Amazon"
+        and e.get("offerType", "B2C") == "B2C"
+        and e.get("quantityTier") is None
+        and e.get("quantityDiscountType") is None
+        and "Shipping" in e
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=offer_total_yen)
+
+
+def _is_new(condition: Any) -> bool:
+    """``"new"`` in any case (responses write conditions in lower case, requests ``New``)."""
+    return isinstance(condition, str) and condition.strip().casefold() == "new"
 
 
 def error_observations(asins: Sequence[str], reason: str, observed_at: datetime) -> list[Observation]:

@@ -100,9 +100,12 @@ class Product(Base):
     shipping_yen: Mapped[int | None] = mapped_column(sa.Integer)
     points: Mapped[int | None] = mapped_column(sa.Integer)
     price_fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # "offer" | "summary" (ecauto_lib.domain.PriceSource): a listed offer's price, or the Summary's
+    # when Amazon's 20-offer list stopped before a qualifying offer (migration 0005; no CHECK)
+    price_source: Mapped[str | None] = mapped_column(sa.String(16))
     # stock: three-state plus "never known"; an error never changes it
     stock_state: Mapped[str] = mapped_column(sa.String(16), nullable=False, server_default="unknown")
-    offer_count: Mapped[int | None] = mapped_column(sa.Integer)
+    offer_count: Mapped[int | None] = mapped_column(sa.Integer)  # Summary.TotalOfferCount (all conditions)
     stock_fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # the last fetch, whatever it said
     last_outcome: Mapped[str | None] = mapped_column(sa.String(16))

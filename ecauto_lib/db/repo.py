@@ -206,6 +206,7 @@ _OBSERVATION_COLUMNS = (
     "shipping_yen",
     "points",
     "price_fetched_at",
+    "price_source",
     "stock_state",
     "offer_count",
     "stock_fetched_at",
@@ -219,6 +220,7 @@ _KEPT_UNLESS_NULL = (
     "shipping_yen",
     "points",
     "price_fetched_at",
+    "price_source",
     "offer_count",
     "stock_fetched_at",
     "last_error_at",
@@ -228,7 +230,8 @@ _KEPT_UNLESS_NULL = (
 def observation_row(observation: Observation, updated_at: datetime) -> dict[str, Any]:
     """The ``products`` columns one observation writes (None = leave the stored value alone).
 
-    * in_stock: price, shipping, points, offer count, stock state, both fetch times;
+    * in_stock: price, shipping, points, where the price came from, offer count, stock state, both
+      fetch times;
     * out_of_stock / filtered_out: stock state, offer count, stock fetch time (price untouched);
     * error: only ``last_error_at`` (``stock_state`` is ``unknown`` for a brand-new row only; the
       upsert keeps the stored state).
@@ -257,6 +260,7 @@ def observation_row(observation: Observation, updated_at: datetime) -> dict[str,
             shipping_yen=observation.shipping_yen,
             points=observation.points,
             price_fetched_at=observed_at,
+            price_source=None if observation.price_source is None else str(observation.price_source),
         )
     return row
 

@@ -294,7 +294,8 @@ def summary_json(product: Product) -> dict[str, Any]:
 
 
 def offers_result(product: Product, item_condition: str, now: datetime) -> dict[str, Any]:
-    """``GetOffersResult`` for ``product``: up to 20 lowest-priced offers of the requested condition.
+    """``GetOffersResult`` for ``product``: up to 20 lowest-priced offers of the requested condition
+    (:meth:`Product.listed_offers`); the Summary counts and prices every offer of every condition.
 
     With offers but none of the requested condition the status stays ``Success`` with an empty
     ``Offers`` list (UNCONFIRMED: Amazon's behaviour for that case is not documented).
@@ -318,13 +319,12 @@ def offers_result(product: Product, item_condition: str, now: datetime) -> dict[
         result["Summary"] = {"TotalOfferCount": 0}
         result["Offers"] = []
     else:
-        wanted = item_condition.lower()
         winners = buy_box_winners(product.offers)
-        mine = sorted(
-            (o for o in product.offers if o.condition == wanted), key=lambda o: (o.landed_yen, o.listing_yen)
-        )
         result["Summary"] = summary_json(product)
-        result["Offers"] = [offer_json(o, winners.get(o.condition) is o) for o in mine[:20]]
+        result["Offers"] = [
+            offer_json(o, winners.get(o.condition) is o)
+            for o in product.listed_offers(item_condition.lower())
+        ]
     result["marketplaceId"] = MARKETPLACE_ID
     return result
 

@@ -11,7 +11,7 @@ import string
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from ecauto_lib.domain import Outcome
+from ecauto_lib.domain import Outcome, PriceSource
 from ecauto_lib.sandbox.vocabulary import BRAND_ROMAJI, CATEGORIES, ITEM_DETAIL, SHOP_NAMES, Category
 
 MARKETPLACE_ID = "A1VC38T7YXB528"
@@ -22,6 +22,9 @@ SUCCESS = "Success"
 NO_BUYABLE_OFFERS = "NoBuyableOffers"
 TOO_SOON = "ActiveButTooSoonForProcessing"
 PRODUCT_STATUSES = (SUCCESS, NO_BUYABLE_OFFERS, TOO_SOON)
+# getItemOffers(Batch) lists at most 20 offers of the requested condition, the lowest priced
+# (productPricingV0.json ``OfferDetailList.maxItems``); the rest appear only in the Summary.
+MAX_LISTED_OFFERS = 20
 
 
 @dataclass
@@ -69,7 +72,17 @@ class Expectation:
     price_yen: int | None = None  # ListingPrice + Shipping of the chosen offer
     shipping_yen: int | None = None
     points: int | None = None
-    offer_count: int | None = None
+    offer_count: int | None = None  # Summary.TotalOfferCount: every offer, every condition
+    price_source: PriceSource | None = None  # a listed offer's price, or the Summary's
+
+
+def cheapest_in_time(offers: list[Offer], max_delivery_hours: int) -> Offer | None:
+    """The cheapest (ListingPrice + Shipping) new offer of ``offers`` that ships in time.
+
+    Ties: fulfilled by Amazon first, then more points.
+    """
+    eligible = [o for o in offers if o.condition == "new" and o.ships_within(max_delivery_hours)]
+    return min(eligible, key=lambda o: (o.total_yen, not o.fba, -o.points), default=None)
 
 
 @dataclass
@@ -115,28 +128,57 @@ class Product:
         return [o for o in self.offers if o.condition == "new"]
 
     def chosen_offer(self, max_delivery_hours: int = DEFAULT_MAX_DELIVERY_HOURS) -> Offer | None:
-        """The cheapest (ListingPrice + Shipping) new offer that ships within ``max_delivery_hours``."""
-        eligible = [o for o in self.new_offers() if o.ships_within(max_delivery_hours)]
-        return min(eligible, key=lambda o: (o.total_yen, not o.fba, -o.points), default=None)
+        """The cheapest (ListingPrice + Shipping) new offer that ships within ``max_delivery_hours``,
+        over every offer (listed or not: the truth, not what an answer shows)."""
+        return cheapest_in_time(self.new_offers(), max_delivery_hours)
+
+    def listed_offers(self, condition: str = "new") -> list[Offer]:
+        """The offers getItemOffers lists for ``condition``: the :data:`MAX_LISTED_OFFERS` lowest by
+        landed price (then listing price). Which order Amazon cuts by is not documented beyond
+        "lowest priced" (UNCONFIRMED); landed price is the model's own price of an offer."""
+        mine = sorted(
+            (o for o in self.offers if o.condition == condition), key=lambda o: (o.landed_yen, o.listing_yen)
+        )
+        return mine[:MAX_LISTED_OFFERS]
+
+    def summary_fba_offer(self) -> Offer | None:
+        """The offer behind ``Summary.LowestPrices``' new Amazon-fulfilled entry (lowest landed)."""
+        fba = [o for o in self.new_offers() if o.fba]
+        return min(fba, key=lambda o: o.landed_yen, default=None)
 
     def expected(
         self, max_delivery_hours: int = DEFAULT_MAX_DELIVERY_HOURS, now: datetime | None = None
     ) -> Expectation:
-        """What a sync should observe for this product (see docs/sandbox.md)."""
+        """What a sync should observe for this product from what Amazon's answer shows (docs/sandbox.md).
+
+        With more than 20 new offers the answer lists only the lowest 20. If none of those ships in
+        time, a correct client may use the Summary's Amazon-fulfilled lowest price when no listed
+        offer is Amazon-fulfilled (that FBA offer is then not in the list) and it really ships in
+        time; otherwise nothing in the answer shows the buyable offer and the stock is unknown.
+        """
         status = self.payload_status(now)
         if status == TOO_SOON:
             return Expectation(Outcome.ERROR)
+        count = len(self.offers)
         if status == NO_BUYABLE_OFFERS or not self.new_offers():
-            return Expectation(Outcome.OUT_OF_STOCK, offer_count=len(self.offers))
-        offer = self.chosen_offer(max_delivery_hours)
+            return Expectation(Outcome.OUT_OF_STOCK, offer_count=count)
+        listed = self.listed_offers("new")
+        offer = cheapest_in_time(listed, max_delivery_hours)
+        source = PriceSource.OFFER
+        if offer is None and len(self.new_offers()) > len(listed):  # the list stopped at 20
+            fba = self.summary_fba_offer()
+            if fba is None or any(o.fba for o in listed) or not fba.ships_within(max_delivery_hours):
+                return Expectation(Outcome.ERROR, offer_count=count)  # unknown, never gone
+            offer, source = fba, PriceSource.SUMMARY
         if offer is None:
-            return Expectation(Outcome.FILTERED_OUT, offer_count=len(self.offers))
+            return Expectation(Outcome.FILTERED_OUT, offer_count=count)
         return Expectation(
             Outcome.IN_STOCK,
             price_yen=offer.total_yen,
             shipping_yen=offer.shipping_yen,
             points=offer.points,
-            offer_count=len(self.offers),
+            offer_count=count,
+            price_source=source,
         )
 
 
@@ -239,6 +281,8 @@ class Scenario:
         too_soon_share: float = 0.0,
         invalid_share: float = 0.0,
         *,
+        crowded_share: float = 0.0,
+        crowded_unknown_share: float = 0.0,
         mispriced_share: float = 0.2,
         hidden_share: float = 0.05,
         markup_percent: int = 130,
@@ -246,8 +290,11 @@ class Scenario:
         """A seeded scenario of ``n_asins`` listed ASINs over ``n_shops`` shops.
 
         Shares partition the ASINs: sold out (no offers), filtered (every new offer ships in > 72 h
-        or later), too soon (``ActiveButTooSoonForProcessing``), invalid (unknown to Amazon); the
-        rest are in stock. ``overlap`` is the share of ASINs listed in a second shop.
+        or later), too soon (``ActiveButTooSoonForProcessing``), invalid (unknown to Amazon),
+        crowded (21-28 cheap new offers shipping from abroad in 10-17 days in front of a dearer
+        Amazon-fulfilled one: Amazon lists the 20 cheapest, the FBA price is only in the Summary),
+        crowded unknown (the same, but the offer that ships in time is a merchant's: no answer
+        shows it); the rest are in stock. ``overlap`` is the share of ASINs listed in a second shop.
         BASE prices start at the Amazon price × ``markup_percent``/100 rounded half-up to ¥10,
         except ``mispriced_share`` of the in-stock listings, which are off by ¥150–¥2,000;
         ``hidden_share`` of in-stock listings start hidden (a publish to do), and sold-out or
@@ -262,6 +309,8 @@ class Scenario:
                 "filtered": filtered_share,
                 "too_soon": too_soon_share,
                 "invalid": invalid_share,
+                "crowded": crowded_share,
+                "crowded_unknown": crowded_unknown_share,
             },
             mispriced_share=mispriced_share,
             hidden_share=hidden_share,
@@ -313,7 +362,10 @@ class _Generator:
         spec = " ".join(rng.sample(category.specs, k=2))
         model = f"{''.join(rng.choices(string.ascii_uppercase, k=rng.randint(2, 3)))}-{rng.randint(10, 999)}"
         price = self.base_price()
-        offers = self.offers(price, filtered=(kind == "filtered"))
+        if kind in ("crowded", "crowded_unknown"):
+            offers = self.crowded_offers(price, fba=(kind == "crowded"))
+        else:
+            offers = self.offers(price, filtered=(kind == "filtered"))
         product = Product(
             asin=asin,
             title=f"{brand} {noun} {spec} {model}",
@@ -368,6 +420,45 @@ class _Generator:
                 if offer.total_yen <= chosen_total:
                     offer.listing_yen = chosen_total - offer.shipping_yen + 10 * k + 10
                 offers.append(offer)
+        return offers
+
+    def crowded_offers(self, price: int, *, fba: bool) -> list[Offer]:
+        """21-28 new offers shipping from abroad at 50-85 % of ``price`` (the cheapest, listed, none in
+        time), then one offer at ``price`` that ships in time: Amazon-fulfilled when ``fba``, else a
+        merchant's; plus 0-2 used ones."""
+        rng = self.rng
+        n_slow = rng.randint(MAX_LISTED_OFFERS + 1, MAX_LISTED_OFFERS + 8)
+        n_used = rng.randint(0, 2)
+        sellers = rng.sample(self._sellers, k=n_slow + n_used + 1)
+        offers = []
+        for seller in sellers[:n_slow]:
+            total = price * rng.randint(50, 85) // 100
+            shipping = rng.choice((0, 300, 500))
+            low = rng.choice((240, 288, 336))
+            offers.append(
+                Offer(
+                    seller_id=seller,
+                    listing_yen=max(100, total - shipping),
+                    shipping_yen=shipping,
+                    fba=False,
+                    featured=False,
+                    min_hours=low,
+                    max_hours=low + 72,
+                    ships_from_country=rng.choice(("CN", "US", "HK")),
+                    feedback_count=rng.randint(1, 800),
+                    feedback_rating=float(rng.randint(70, 95)),
+                )
+            )
+        for seller in sellers[n_slow : n_slow + n_used]:
+            listing = max(100, price * rng.randint(40, 60) // 100)
+            offers.append(self.fast_offer(seller, listing, condition="used", sub="good"))
+        buyable = self.fast_offer(sellers[-1], price)
+        buyable.fba = buyable.prime = fba
+        buyable.min_hours, buyable.max_hours = (0, 24) if fba else (24, 48)
+        buyable.points = price // 100 if fba else 0
+        if not fba:
+            buyable.shipping_yen = 0
+        offers.append(buyable)
         return offers
 
     def fast_offer(self, seller: str, listing: int, *, condition: str = "new", sub: str = "new") -> Offer:
@@ -452,7 +543,7 @@ class _Generator:
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} share must be in [0, 1], got {share}")
         if sum(shares.values()) > 1.0:
-            raise ValueError("out_of_stock + filtered + too_soon + invalid shares exceed 1")
+            raise ValueError("out_of_stock + filtered + too_soon + invalid + crowded shares exceed 1")
         rng = self.rng
         asins = [self.asin() for _ in range(n_asins)]
         order = list(range(n_asins))
@@ -512,7 +603,7 @@ class _Generator:
         amazon = chosen.total_yen if chosen else fallback
         price = round_half_up(amazon, markup_percent, 100)
         visible = 1
-        if kind == "in_stock":
+        if kind in ("in_stock", "crowded"):
             if rng.random() < mispriced_share:
                 price = max(300, price + rng.choice((-1, 1)) * rng.randint(15, 200) * 10)
             if rng.random() < hidden_share:
