@@ -109,6 +109,24 @@ def test_sync_under_faults_converges(tmp_path, sqlite_url, name, faults, extra):
         check_final_state(sb, sqlite_url, initial)
 
 
+def test_truncated_offer_lists_under_item_errors(tmp_path, sqlite_url):
+    """Products with more than 20 offers (the buyable one beyond Amazon's 20-offer list) mixed with
+    per-item errors: the oracle prices them from what the answer shows, and none is hidden."""
+    scenario = Scenario.generate(seed=9, **SCENARIO, crowded_share=0.15, crowded_unknown_share=0.05)
+    crowded = {a for a, p in scenario.products.items() if len(p.new_offers()) > 20}
+    faults = Faults(seed=9, item_error_rate=0.2)
+    with marketplace(tmp_path, sqlite_url, scenario, faults=faults, extra_env=NO_GUARDS) as sb:
+        import_listings(source="base")
+        initial = initial_state(sb)
+        sync()
+        assert any(r.fault for r in sb.requests), "the scenario injected no fault"
+        check_final_state(sb, sqlite_url, initial)
+        after = base_state(sb)
+        crowded_items = [k for k, (asin, _, visible) in initial.items() if asin in crowded and visible]
+        assert len(crowded_items) >= 10 and all(after[k][1] for k in crowded_items)
+        TOTALS["truncated_offer_lists"] += len(crowded)  # answers cut at 20 before the buyable offer
+
+
 def test_tokens_expiring_mid_run(tmp_path, sqlite_url):
     """At speed 3600 LWA and BASE access tokens live one real second: they expire during the run."""
     scenario = Scenario.generate(seed=7, **SCENARIO)
