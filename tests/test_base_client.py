@@ -9,11 +9,15 @@ import pytest
 from ecauto_lib.base.auth import BaseAuth, InMemoryTokenStore
 from ecauto_lib.base.client import (
     BadItemIdError,
+    BaseApiError,
     BaseClient,
     BaseValidationError,
     BudgetExhaustedError,
+    DayLimitError,
     HourLimitError,
     edit_form,
+    error_from_answer,
+    is_invalid_token,
 )
 from ecauto_lib.errors import AuthError, PermanentError, TransientError
 from ecauto_lib.sandbox import Sandbox, Scenario
@@ -51,6 +55,40 @@ def first_item_id(sb: Sandbox, shop_index: int = 0) -> int:
 
 
 # -- pure ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        # the error code decides, whatever the HTTP status (BASE documents 400 for every error)
+        (400, "hour_api_limit", HourLimitError),
+        (429, "hour_api_limit", HourLimitError),
+        (503, "hour_api_limit", HourLimitError),
+        (400, "day_api_limit", DayLimitError),
+        (429, "day_api_limit", DayLimitError),
+        (500, "day_api_limit", DayLimitError),
+        (500, "bad_item_id", BadItemIdError),
+        (429, "validation_error", BaseValidationError),
+        # no code, or BASE's own server-side failure codes: the status decides
+        (503, None, TransientError),
+        (429, None, TransientError),
+        (400, "server_error", TransientError),
+        (400, "db_error", TransientError),
+        (400, "no_such_code", BaseApiError),
+    ],
+)
+def test_the_error_code_is_read_before_the_http_status(status: int, code: str | None, expected: type) -> None:
+    error = error_from_answer(status, code, "説明", context="base items/edit for account a")
+    assert type(error) is expected
+    assert (error.status, error.code) == (status, code)
+
+
+def test_a_rejected_token_is_recognised_by_its_code_whatever_the_status() -> None:
+    for status in (400, 401, 403):
+        assert is_invalid_token(status, "invalid_request", "アクセストークンが無効です。")
+    assert is_invalid_token(401, None, None)  # undocumented 401: handled like the documented case
+    assert not is_invalid_token(400, "invalid_request", "不正なパラメーターです。")
+    assert not is_invalid_token(429, "hour_api_limit", "1時間のAPIの利用上限を超えました。")
 
 
 def test_edit_form_sends_only_the_given_fields() -> None:
@@ -200,6 +238,25 @@ def test_hour_api_limit_is_an_hour_limit_error(sb: Sandbox) -> None:
     assert (info.value.status, info.value.code) == (400, "hour_api_limit")
     # The other shop's budget is its own.
     assert len(client_of(sb, shop_index=1).list_items(limit=1)) == 1
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_budget_refusals_are_typed_by_their_code_even_under_another_status(sb: Sandbox, status: int) -> None:
+    """A BASE (or a proxy in front of it) answering hour_api_limit/day_api_limit with a 429 or a 5xx:
+    still a budget refusal to wait out, never a transient error to retry at once."""
+    client = client_of(sb)
+    client.list_items(limit=1)
+    sb.set_faults(base_limit_status=status)
+    sb.exhaust_base_hour(sb.shops[0].id)
+    with pytest.raises(HourLimitError) as hour:
+        client.edit_item(first_item_id(sb), price=1200)
+    assert (hour.value.status, hour.value.code) == (status, "hour_api_limit")
+    sb.exhaust_base_day(sb.shops[0].id)
+    with pytest.raises(DayLimitError) as day:
+        client.list_items(limit=1)
+    assert (day.value.status, day.value.code) == (status, "day_api_limit")
+    assert [r.status for r in base_calls(sb)][-2:] == [status, status]
+    assert [r.fault for r in base_calls(sb)][-2:] == ["limit_status", "limit_status"]
 
 
 def test_base_503_html_page_is_transient(sb: Sandbox) -> None:

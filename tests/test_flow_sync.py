@@ -345,6 +345,31 @@ def test_hour_api_limit_defers_the_shop_and_its_items_go_first_next_hour(tmp_pat
         assert set(edited[:4]) == deferred_ids
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_hour_api_limit_under_another_http_status_still_defers_the_shop(tmp_path, sqlite_url, status):
+    """The error code is read before the HTTP status: an hour_api_limit sent with a 429 or a 503 stops
+    the shop's push after one call and defers the rest, instead of failing (and re-trying) each item."""
+    faults = Faults(base_limit_status=status)
+    with marketplace(tmp_path, sqlite_url, faults=faults) as sb:
+        import_listings(source="base")
+        sb.exhaust_base_hour("base_account_2")
+        sb.clear_requests()
+        result = sync()
+        acc2 = result["accounts"]["base_account_2"]
+        assert (acc2["deferred"], acc2["stopped_by"], acc2["errors"]) == (4, "hour_api_limit", 0)
+        refused = [
+            r for r in sb.requests if r.operation.startswith("items") and r.shop_id == "base_account_2"
+        ]
+        assert [(r.operation, r.status, r.error_code) for r in refused] == [
+            ("itemsEdit", status, "hour_api_limit")
+        ]
+        assert result["accounts"]["base_account_1"]["prices_changed"] == 2
+        deferred = rows(sqlite_url, "select count(*) from listings where deferred_at is not null")
+        assert deferred == [(4,)]
+        # nothing left "sent" in the journal for the next run to settle with item-detail calls
+        assert rows(sqlite_url, "select count(*) from push_journal where status = 'sent'") == [(0,)]
+
+
 def test_item_deleted_in_base_is_checked_and_delisted(tmp_path, sqlite_url):
     with marketplace(tmp_path, sqlite_url) as sb:
         import_listings(source="base")

@@ -68,6 +68,9 @@ def test_shops_tokens_faults_and_log_over_http(sb):
     probe.admin_post("/shops/base_account_1/exhaust_hour")
     assert probe.items("base_account_1").json()["error"] == "hour_api_limit"
     assert probe.admin_get("/shops/base_account_1/budget").json()["hour"] == 0
+    probe.admin_post("/shops/base_account_1/exhaust_day")
+    assert probe.items("base_account_1").json()["error"] == "day_api_limit"
+    assert probe.admin_get("/shops/base_account_1/budget").json()["day"] == 0
 
     assert probe.admin_post("/tokens/expire").json() == {"expired": 1}
     faults = probe.admin_post("/faults", {"sp_429_rate": 0.5, "storm_429": 2}).json()
@@ -82,6 +85,7 @@ def test_shops_tokens_faults_and_log_over_http(sb):
     assert log["total"] == len([r for r in sb.requests if r.service == "admin"]) > 0
     assert {r["operation"] for r in log["requests"]} >= {
         "deleteItem",
+        "exhaustBaseDay",
         "exhaustBaseHour",
         "expireTokens",
         "setFaults",

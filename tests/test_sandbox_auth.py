@@ -224,6 +224,9 @@ def test_day_api_limit_resets_at_the_jst_date_change(fake):
         assert probe.items(SHOP).json()["error"] == "day_api_limit"
         fake.advance(10)  # 00:00 JST the next day (UTC 15:00)
         assert probe.items(SHOP).status_code == 200
+        sb.exhaust_base_day(SHOP)  # the rest of this JST day
+        assert probe.items(SHOP).json()["error"] == "day_api_limit"
+        assert sb.base_budget(SHOP)["day"] == 0
 
 
 def test_exhaust_base_hour_in_real_time_at_high_speed():

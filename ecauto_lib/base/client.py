@@ -1,7 +1,8 @@
 """BASE items API client (list, detail, edit) with typed errors and one re-auth on a dead token.
 
 BASE answers every error with HTTP 400 and ``{"error", "error_description"}`` (base-api.md §6);
-:func:`error_from_answer` maps the ``error`` code to a typed exception. A rejected access token
+:func:`error_from_answer` maps the ``error`` code to a typed exception, reading the code before the
+HTTP status (a proxy, or BASE one day, may send ``hour_api_limit`` with a 429 or a 5xx). A rejected access token
 (``invalid_request`` mentioning アクセストークン, or an undocumented 401) triggers one
 ``auth.refresh(rejected_access_token=...)`` and one retry. The hourly/daily budgets
 (5,000 / 100,000 calls per shop) are the caller's to count, from :attr:`BaseClient.calls`.
@@ -42,11 +43,13 @@ class BudgetExhaustedError(BaseApiError):
 
 
 class HourLimitError(BudgetExhaustedError):
-    """``hour_api_limit``: 5,000 calls this clock hour (resets at minute 00; timezone UNCONFIRMED)."""
+    """``hour_api_limit``: 5,000 calls this clock hour (resets at minute 00, the same instant in every
+    whole-hour timezone)."""
 
 
 class DayLimitError(BudgetExhaustedError):
-    """``day_api_limit``: 100,000 calls today (resets when the date changes; timezone UNCONFIRMED)."""
+    """``day_api_limit``: 100,000 calls today; resets when the date changes, in a timezone BASE does
+    not state (JST assumed: :func:`ecauto_lib.base.budget.next_daily_reset`)."""
 
 
 class BadItemIdError(BaseApiError):
@@ -76,20 +79,31 @@ def base_error_fields(response: requests.Response) -> tuple[str | None, str | No
 
 
 def is_invalid_token(status: int, error: str | None, description: str | None) -> bool:
-    """True when BASE rejected the access token (400 ``invalid_request`` + アクセストークン, or 401)."""
-    if status == 401:  # undocumented; handled like the documented case to be safe
+    """True when BASE rejected the access token: ``invalid_request`` + アクセストークン (documented
+    with HTTP 400; the code decides, whatever the status), or a 401 without a known other code."""
+    if error == "invalid_request" and INVALID_TOKEN_MARKER in (description or ""):
         return True
-    return status == 400 and error == "invalid_request" and INVALID_TOKEN_MARKER in (description or "")
+    # an undocumented 401 is handled like the documented case, unless its code says something else
+    return status == 401 and error not in _ERRORS_BY_CODE
 
 
 def error_from_answer(status: int, error: str | None, description: str | None, *, context: str) -> ApiError:
-    """The typed exception for a non-200 BASE answer. ``context`` prefixes the message."""
+    """The typed exception for a non-200 BASE answer. ``context`` prefixes the message.
+
+    The error code is read first: a known code (``hour_api_limit``, ``day_api_limit``,
+    ``bad_item_id``, ``validation_error``) gives its type whatever the HTTP status, so a budget
+    refusal sent as 429 or 503 stops the shop instead of being retried at once. Only an answer
+    without a known code falls back to the status: 429/5xx (and BASE's ``server_error`` /
+    ``db_error``) are transient, anything else a plain :class:`BaseApiError`.
+    """
     detail = ": ".join(part for part in (error, description) if part) or "no error body"
     message = f"{context}: HTTP {status} ({detail})"
+    cls = _ERRORS_BY_CODE.get(error or "")
+    if cls is not None:
+        return cls(message, service=SERVICE, status=status, code=error)
     if status >= 500 or status == 429 or error in _TRANSIENT_CODES:
         return TransientError(message, service=SERVICE, status=status, code=error)
-    cls = _ERRORS_BY_CODE.get(error or "", BaseApiError)
-    return cls(message, service=SERVICE, status=status, code=error)
+    return BaseApiError(message, service=SERVICE, status=status, code=error)
 
 
 # -- client ----------------------------------------------------------------------------------

@@ -155,6 +155,12 @@ def _routes(sb: Sandbox) -> list[Route]:
             lambda req, shop: sb.exhaust_base_hour(shop),
         ),
         (
+            "POST",
+            "exhaustBaseDay",
+            re.compile(r"/shops/(?P<shop>[^/]+)/exhaust_day"),
+            lambda req, shop: sb.exhaust_base_day(shop),
+        ),
+        (
             "GET",
             "baseBudget",
             re.compile(r"/shops/(?P<shop>[^/]+)/budget"),

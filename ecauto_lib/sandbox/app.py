@@ -231,6 +231,10 @@ class Sandbox:
     def exhaust_base_hour(self, shop_id: str) -> None:
         self._state.exhaust_base_hour(shop_id)
 
+    def exhaust_base_day(self, shop_id: str) -> None:
+        """The shop's next calls get ``day_api_limit`` until the next virtual JST date."""
+        self._state.exhaust_base_day(shop_id)
+
     def base_budget(self, shop_id: str) -> dict[str, int]:
         """BASE calls ``shop_id`` has left this virtual hour and day."""
         return self._state.base_budget(shop_id)

@@ -349,7 +349,10 @@ def items_call(state: SandboxState, req: Request, operation: str) -> Reply:
         budget = state.budgets[shop_id]
         refusal = budget.refusal(now)
         if refusal:
-            return failure(reply, E_DAY_LIMIT if refusal == "day_api_limit" else E_HOUR_LIMIT)
+            status = state.injector.faults.base_limit_status
+            if status != 400:
+                reply.faults.append("limit_status")
+            return failure(reply, E_DAY_LIMIT if refusal == "day_api_limit" else E_HOUR_LIMIT, status)
         budget.count(now)
         if state.injector.base_server_error(operation, call_no):
             reply.status, reply.raw, reply.content_type = 503, NGINX_503, "text/html"

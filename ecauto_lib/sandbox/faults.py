@@ -44,6 +44,9 @@ class Faults:
     - ``auth_5xx_rate``: an LWA or BASE token call answers 500 (``server_error`` for BASE).
     - ``sp_operations``: SP-API operation names (e.g. ``("getItemOffers",)``) the SP-API call faults
       above (429s, storms, 5xx) apply to; empty means every operation.
+    - ``base_limit_status``: the HTTP status of BASE's ``hour_api_limit`` / ``day_api_limit``
+      answers. BASE documents 400 for every error; another status (a proxy's 429, a 503) tests that
+      a client reads the error code first. Not a draw: every budget refusal gets it.
     """
 
     seed: int = 0
@@ -57,6 +60,7 @@ class Faults:
     storm_429: Storm = None
     auth_5xx_rate: float = 0.0
     sp_operations: tuple[str, ...] = ()
+    base_limit_status: int = 400
 
     def __post_init__(self) -> None:
         for name in _RATE_FIELDS:
@@ -68,6 +72,9 @@ class Faults:
         if isinstance(self.sp_operations, str) or not all(isinstance(o, str) for o in self.sp_operations):
             raise ValueError("Faults.sp_operations must be a sequence of SP-API operation names")
         object.__setattr__(self, "sp_operations", tuple(self.sp_operations))
+        status = self.base_limit_status
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise ValueError("Faults.base_limit_status must be an HTTP error status (400-599)")
         storm = self.storm_429
         if isinstance(storm, bool) or not (
             storm is None

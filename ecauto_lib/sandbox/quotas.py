@@ -123,6 +123,11 @@ class BaseBudget:
         self._roll(now)
         self.hour_calls = max(self.hour_calls, self.hour_limit)
 
+    def exhaust_day(self, now: datetime) -> None:
+        """Use up the rest of the current JST day's budget."""
+        self._roll(now)
+        self.day_calls = max(self.day_calls, self.day_limit)
+
     def remaining(self, now: datetime) -> dict[str, int]:
         """Calls left this hour and this day."""
         self._roll(now)

@@ -340,6 +340,12 @@ class SandboxState:
             self._shop(shop_id)
             self.budgets[shop_id].exhaust_hour(self.clock.now())
 
+    def exhaust_base_day(self, shop_id: str) -> None:
+        """The shop's next calls get ``day_api_limit`` until the next virtual JST date."""
+        with self.lock:
+            self._shop(shop_id)
+            self.budgets[shop_id].exhaust_day(self.clock.now())
+
     def base_budget(self, shop_id: str) -> dict[str, int]:
         """Calls left this hour and day for ``shop_id``."""
         with self.lock:
