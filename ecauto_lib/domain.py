@@ -79,6 +79,15 @@ class BaseTokens:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetBlock:
+    """A BASE shop refused for its daily call budget: no call to it before ``blocked_until`` (UTC)."""
+
+    account_id: str
+    code: str  # BASE's error code (day_api_limit)
+    blocked_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ListingRow:
     """A listing to register: which shop lists which ASIN under which BASE item id.
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from ecauto_lib.base.budget import DAY_LIMIT, JST, next_daily_reset
 from ecauto_lib.domain import Observation
 from ecauto_lib.pricing import PricingPlan
 from ecauto_lib.push import PushResult
@@ -248,9 +249,10 @@ def render_markdown(report: RunReport) -> str:
         "",
         "_(価格更新 = prices changed, 非公開に変更 = hidden, 公開に変更 = published, 価格保留 = price outside bounds "
         "(flagged, not pushed), 確認待ち = held for review (big move / circuit breaker; `--confirm` releases), "
-        "延期 = deferred by the BASE hourly limit (first next run), 削除済 = gone from BASE "
-        "(delisted). In a dry run the planned counts are shown in brackets.)_",
+        "延期 = deferred by the BASE hourly or daily limit (first when BASE takes calls again), 削除済 = gone "
+        "from BASE (delisted). In a dry run the planned counts are shown in brackets.)_",
     ]
+    lines += _budget_notes(report)
     stock_rows = [(a.account_id, a.in_stock, a.out_of_stock, a.unknown_stock) for a in report.accounts]
     lines += ["", *_table(("アカウント", "在庫あり", "在庫切れ・条件外", "不明 (unknown)"), stock_rows)]
     if report.changes:
@@ -325,6 +327,18 @@ def render_markdown(report: RunReport) -> str:
             ],
         )
     return "\n".join(lines) + "\n"
+
+
+def _budget_notes(report: RunReport) -> list[str]:
+    """One line per shop BASE refused for its daily budget: when it will be called again."""
+    resume = next_daily_reset(report.started_at).astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
+    return [
+        f"\n**{a.account_id}: BASE の1日のAPI上限 ({DAY_LIMIT})** — {a.deferred}件を延期、{resume} まで"
+        f"このショップには呼び出しません / {a.deferred} items deferred; no call to this shop before {resume} "
+        "(BASE does not say in which timezone its day ends: 00:00 JST assumed, UTC midnight if sooner)."
+        for a in report.accounts
+        if a.stopped_by == DAY_LIMIT
+    ]
 
 
 def _value(field_name: str, value: Any) -> str:

@@ -14,9 +14,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from ecauto_lib import db
+from ecauto_lib.base.budget import DAY_LIMIT, blocked_push, next_daily_reset
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.connect import base_client
-from ecauto_lib.db import journal
+from ecauto_lib.db import blocks, journal
+from ecauto_lib.domain import BudgetBlock
 from ecauto_lib.push import PushResult, Settlement, push_updates, settle_unconfirmed
 from tasks._common import engine_for
 
@@ -32,6 +34,15 @@ def settle_journal(settings: Settings, account: AccountConfig) -> Settlement:
     entries = journal.unconfirmed(engine, account.id)
     if not entries:
         return Settlement()
+    if block := blocks.active_block(engine, account.id, _now()):
+        get_run_logger().warning(
+            "%s: %d unconfirmed edits left for after %s (BASE %s)",
+            account.id,
+            len(entries),
+            block.blocked_until.isoformat(timespec="minutes"),
+            block.code,
+        )
+        return Settlement(failed=len(entries))
     client = base_client(settings, account, db.DbTokenStore(engine))
     settlement = settle_unconfirmed(
         entries,
@@ -60,6 +71,18 @@ def push_account(
     """Send one shop's updates; every confirmed change is written to the DB as BASE confirms it."""
     logger = get_run_logger()
     engine = engine_for(settings.database_url)
+    if block := blocks.active_block(engine, account.id, _now()):
+        # BASE refused the shop for the day: no call at all (not even a token refresh) until then
+        result = blocked_push(account.id, updates, block)
+        db.mark_deferred(engine, account.id, [u["base_item_id"] for u in result.deferred], _now())
+        logger.warning(
+            "%s: BASE %s until %s — %d items deferred, no call made",
+            account.id,
+            block.code,
+            block.blocked_until.isoformat(timespec="minutes"),
+            len(result.deferred),
+        )
+        return result
     client = base_client(settings, account, db.DbTokenStore(engine))
 
     def on_delisted(item_id: int, reason: str) -> None:
@@ -76,6 +99,10 @@ def push_account(
         on_failed=lambda entry_id: journal.record_outcome(engine, entry_id, "failed", _now()),
         on_delisted=on_delisted,
     )
+    if result.stopped_by == DAY_LIMIT:
+        blocks.record_block(engine, BudgetBlock(account.id, DAY_LIMIT, next_daily_reset(_now())), _now())
+    elif result.calls:
+        blocks.clear_block(engine, account.id)  # BASE answered again: an ended block is forgotten
     if result.deferred:
         db.mark_deferred(engine, account.id, [u["base_item_id"] for u in result.deferred], _now())
         logger.warning(

@@ -27,6 +27,7 @@ TABLES = {
     "push_journal",
     "account_locks",
     "quota_buckets",
+    "base_budget_blocks",
 }
 
 

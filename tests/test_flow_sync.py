@@ -370,6 +370,60 @@ def test_hour_api_limit_under_another_http_status_still_defers_the_shop(tmp_path
         assert rows(sqlite_url, "select count(*) from push_journal where status = 'sent'") == [(0,)]
 
 
+def test_day_api_limit_blocks_the_shop_until_the_next_daily_reset(tmp_path, db_url):
+    """day_api_limit defers the shop's rest to the next day: the hourly runs in between make not one
+    call to it (not even a token refresh), and the first run after the reset pushes the deferred items."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from ecauto_lib.base.budget import next_daily_reset
+
+    with marketplace(tmp_path, db_url) as sb:
+        import_listings(source="base")
+        sb.exhaust_base_day("base_account_2")
+        before = datetime.now(UTC)
+        result = sync()
+        acc2 = result["accounts"]["base_account_2"]
+        assert (acc2["deferred"], acc2["stopped_by"], acc2["errors"]) == (4, "day_api_limit", 0)
+        assert result["accounts"]["base_account_1"]["prices_changed"] == 2
+        engine = sa.create_engine(db_url)
+        try:
+            with engine.connect() as conn:
+                block = conn.execute(sa.text("select account_id, code from base_budget_blocks")).all()
+            assert [tuple(b) for b in block] == [("base_account_2", "day_api_limit")]
+            from ecauto_lib.db import blocks
+
+            until = blocks.active_block(engine, "base_account_2", datetime.now(UTC)).blocked_until
+            assert next_daily_reset(before) <= until <= next_daily_reset(datetime.now(UTC))
+
+            # the next hourly run, the same day: the changes are still due, BASE is not asked
+            sb.clear_requests()
+            again = sync()
+            assert [r.operation for r in sb.requests if r.shop_id == "base_account_2"] == []
+            acc2 = again["accounts"]["base_account_2"]
+            assert (acc2["deferred"], acc2["stopped_by"], acc2["calls"]) == (4, "day_api_limit", 0)
+            assert again["exit_code"] == 1
+            assert "day_api_limit" in again["report"] and "00:00 JST assumed" in again["report"]
+
+            # the day turns: BASE's count resets, the block has ended, the deferred items go first
+            sb.state.budgets["base_account_2"].day_limit = 10**6
+            with engine.begin() as conn:
+                conn.execute(sa.text("update base_budget_blocks set blocked_until = recorded_at"))
+            sb.clear_requests()
+            third = sync()
+            assert third["exit_code"] == 0
+            assert third["accounts"]["base_account_2"]["prices_changed"] == 2
+            with engine.connect() as conn:
+                assert conn.execute(sa.text("select count(*) from base_budget_blocks")).scalar_one() == 0
+                deferred = conn.execute(
+                    sa.text("select count(*) from listings where deferred_at is not null")
+                )
+                assert deferred.scalar_one() == 0
+        finally:
+            engine.dispose()
+
+
 def test_item_deleted_in_base_is_checked_and_delisted(tmp_path, sqlite_url):
     with marketplace(tmp_path, sqlite_url) as sb:
         import_listings(source="base")

@@ -250,6 +250,21 @@ class QuotaBucket(Base):
     next_free: Mapped[float] = mapped_column(sa.Float, nullable=False)
 
 
+class BaseBudgetBlock(Base):
+    """A BASE shop refused with ``day_api_limit``: no call to it until ``blocked_until``.
+
+    ``blocked_until`` is the earliest instant BASE's daily count may reset
+    (:func:`ecauto_lib.base.budget.next_daily_reset`: JST midnight assumed, UTC midnight if sooner).
+    """
+
+    __tablename__ = "base_budget_blocks"
+
+    account_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), nullable=False)  # BASE's error code
+    blocked_until: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
 products: sa.Table = Product.__table__  # type: ignore[assignment]
 listings: sa.Table = Listing.__table__  # type: ignore[assignment]
 change_history: sa.Table = ChangeHistory.__table__  # type: ignore[assignment]
@@ -258,4 +273,5 @@ runs: sa.Table = Run.__table__  # type: ignore[assignment]
 push_journal: sa.Table = PushJournalEntry.__table__  # type: ignore[assignment]
 account_locks: sa.Table = AccountLock.__table__  # type: ignore[assignment]
 quota_buckets: sa.Table = QuotaBucket.__table__  # type: ignore[assignment]
+base_budget_blocks: sa.Table = BaseBudgetBlock.__table__  # type: ignore[assignment]
 metadata = Base.metadata

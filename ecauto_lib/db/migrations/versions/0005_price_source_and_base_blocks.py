@@ -1,9 +1,12 @@
-"""Where a product's price came from.
+"""Where a product's price came from, and BASE shops blocked by their daily call limit.
 
 ``products.price_source``: ``offer`` (a listed offer passed the filter) or ``summary`` (Amazon
 listed only the 20 lowest-priced offers and the price is the Summary's Amazon-fulfilled one); the
 values are ``ecauto_lib.domain.PriceSource`` (no CHECK: SQLite cannot add one to an existing
 table without rebuilding ``products``, which ``listings`` references).
+
+``base_budget_blocks``: a shop BASE refused with ``day_api_limit`` is not called again until
+``blocked_until`` (the next daily reset), so hourly runs spend no calls on it meanwhile.
 
 Revision ID: 0005
 Revises: 0003
@@ -25,10 +28,23 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _utc() -> sa.DateTime:
+    return sa.DateTime(timezone=True)
+
+
 def upgrade() -> None:
     op.add_column("products", sa.Column("price_source", sa.String(16), nullable=True))
+    op.create_table(
+        "base_budget_blocks",
+        sa.Column("account_id", sa.String(64), nullable=False),
+        sa.Column("code", sa.String(32), nullable=False),
+        sa.Column("blocked_until", _utc(), nullable=False),
+        sa.Column("recorded_at", _utc(), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", name="pk_base_budget_blocks"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("base_budget_blocks")
     with op.batch_alter_table("products") as batch:
         batch.drop_column("price_source")
