@@ -9,33 +9,65 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from ecauto_lib import db
+from ecauto_lib.config import AccountConfig, Settings
+from ecauto_lib.connect import base_client
+from ecauto_lib.db import blocks
+from ecauto_lib.domain import BudgetBlock
 from ecauto_lib.reconcile import Drift, find_drift
 from tasks._common import engine_for
 
 
-@task(name="repair-drift", cache_policy=NO_CACHE, task_run_name="repair-{account_id}")
+@task(name="base-budget-block", cache_policy=NO_CACHE, task_run_name="block-{account_id}")
+def base_budget_block(database_url: str, account_id: str) -> BudgetBlock | None:
+    """The shop's day_api_limit block, if BASE refused it for the day and the reset has not come."""
+    return blocks.active_block(engine_for(database_url), account_id, datetime.now(UTC))
+
+
+@task(name="repair-drift", cache_policy=NO_CACHE, task_run_name="repair-{account.id}")
 def repair_drift(
-    database_url: str, account_id: str, listings: pd.DataFrame, items: list[dict], *, dry_run: bool
+    settings: Settings, account: AccountConfig, listings: pd.DataFrame, items: list[dict], *, dry_run: bool
 ) -> Drift:
-    """Write BASE's real price/visibility into the DB and delist items gone from BASE (each reported)."""
+    """Check listings the scan missed with items/detail, then write BASE's real price/visibility into
+    the DB and delist items BASE no longer has (each reported)."""
     now = datetime.now(UTC)
-    drift = find_drift(account_id, listings, items, now)
+    engine = engine_for(settings.database_url)
+    client = base_client(settings, account, db.DbTokenStore(engine))
+    drift = find_drift(account.id, listings, items, now, client)
     logger = get_run_logger()
     for c in drift.corrections:
         logger.warning(
             "%s %s item %s: %s %s → %s (BASE)",
-            account_id,
+            account.id,
             c.asin,
             c.base_item_id,
             c.field,
             c.old_value,
             c.new_value,
         )
+    for d in drift.still_there:
+        logger.info(
+            "%s %s item %s: missing from the scan, still in BASE", account.id, d["asin"], d["base_item_id"]
+        )
+    for d in drift.unchecked:
+        logger.warning(
+            "%s %s item %s: missing from the scan, not checked (%s); left listed",
+            account.id,
+            d["asin"],
+            d["base_item_id"],
+            d["message"],
+        )
     for d in drift.deleted:
-        logger.warning("%s %s item %s: gone from BASE", account_id, d["asin"], d["base_item_id"])
+        logger.warning(
+            "%s %s item %s: gone from BASE (items/detail: no_item)", account.id, d["asin"], d["base_item_id"]
+        )
     if not dry_run:
-        engine = engine_for(database_url)
         db.apply_pushed_changes(engine, None, drift.corrections)
         for d in drift.deleted:
-            db.mark_delisted(engine, account_id, d["base_item_id"], "gone from BASE (reconciliation)", now)
+            db.mark_delisted(
+                engine,
+                account.id,
+                d["base_item_id"],
+                "gone from BASE (reconciliation, items/detail: no_item)",
+                now,
+            )
     return drift

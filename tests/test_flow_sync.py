@@ -405,6 +405,13 @@ def test_day_api_limit_blocks_the_shop_until_the_next_daily_reset(tmp_path, db_u
             assert (acc2["deferred"], acc2["stopped_by"], acc2["calls"]) == (4, "day_api_limit", 0)
             assert again["exit_code"] == 1
             assert "day_api_limit" in again["report"] and "00:00 JST assumed" in again["report"]
+            from flows.reconcile import reconcile
+
+            sb.clear_requests()
+            checked = reconcile()  # the nightly reconciliation skips the blocked shop too
+            assert checked["accounts"]["base_account_2"] == {"skipped": "day_api_limit"}
+            assert [r.operation for r in sb.requests if r.shop_id == "base_account_2"] == []
+            assert checked["accounts"]["base_account_1"]["checked"] == 5 and checked["exit_code"] == 1
 
             # the day turns: BASE's count resets, the block has ended, the deferred items go first
             sb.state.budgets["base_account_2"].day_limit = 10**6

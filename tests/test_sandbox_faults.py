@@ -119,6 +119,27 @@ def test_base_5xx_is_nginxs_html_page_and_counts_against_the_budget():
         assert [r.fault for r in sb.requests if r.operation == "items"] == ["base_5xx", "base_5xx", None]
 
 
+def test_page_shift_skips_the_first_item_of_a_later_page_which_is_still_there():
+    """Opt-in: /1/items pages shift under concurrent edits, so a scan misses an item BASE still has."""
+    scenario = Scenario.generate(250, 1, seed=3)
+    with Sandbox(scenario, speed=100, faults=Faults(seed=1, base_page_shift_rate=1.0)) as sb:
+        probe = SandboxProbe(sb)
+        shop = sb.shops[0].id
+        everything = [i.item_id for i in sorted(scenario.shops[0].items, key=lambda i: i.list_order)]
+        pages = [probe.items(shop, limit=100, offset=o).json()["items"] for o in (0, 100, 200)]
+        seen = [i["item_id"] for page in pages for i in page]
+        # each later page starts one late, as after one item in front went away: the scan misses the
+        # item at the first page boundary and its last page runs one short
+        assert [len(p) for p in pages] == [100, 100, 49]
+        assert sorted(set(everything) - set(seen)) == [everything[100]]
+        assert probe.item_detail(shop, everything[100]).status_code == 200  # still there
+        assert [r.fault for r in sb.requests if r.operation == "items"] == [None, "page_shift", "page_shift"]
+        sb.set_faults(base_page_shift_rate=0.0)
+        assert [i["item_id"] for i in probe.items(shop, limit=100, offset=100).json()["items"]] == everything[
+            100:200
+        ]
+
+
 def test_auth_5xx_hits_both_token_endpoints():
     with _sandbox(auth_5xx_rate=1.0) as sb:
         probe = SandboxProbe(sb)
@@ -135,6 +156,10 @@ def test_faults_are_validated():
         Faults(sp_5xx_rate=1.5)
     with pytest.raises(ValueError):
         Faults(storm_429=-1)
+    with pytest.raises(ValueError):
+        Faults(base_page_shift_rate=2.0)
+    with pytest.raises(ValueError):
+        Faults(base_limit_status=200)
     with _sandbox() as sb:
         with pytest.raises(TypeError):
             sb.set_faults(sp_500_rate=0.1)

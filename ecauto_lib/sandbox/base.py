@@ -184,12 +184,13 @@ def _int_param(value: str | None, default: int, minimum: int, maximum: int | Non
     return number
 
 
-def list_items(state: SandboxState, req: Request, shop_id: str) -> Reply:
+def list_items(state: SandboxState, req: Request, shop_id: str, *, shifted: bool = False) -> Reply:
     """``GET /1/items``: ``{"items": [...]}`` with no total count.
 
     Out-of-range ``limit``/``offset``/``order``/``sort`` answer ``validation_error`` here (BASE's
     reaction is UNCONFIRMED). Items carry img1..5 origin URLs unless ``max_image_no`` /
-    ``image_size`` ask for more, as in the recorded list.
+    ``image_size`` ask for more, as in the recorded list. ``shifted`` (the page-shift fault) starts
+    a page at an offset > 0 one item late, as if an item in front had gone between two requests.
     """
     limit = _int_param(req.param("limit"), LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX)
     offset = _int_param(req.param("offset"), 0, 0)
@@ -200,7 +201,8 @@ def list_items(state: SandboxState, req: Request, shop_id: str) -> Reply:
     if order not in LIST_ORDERS or sort not in ("asc", "desc") or any(s not in IMAGE_SIZES for s in sizes):
         raise BaseApiFailure(E_VALIDATION)
     ordered = state.sorted_items(shop_id, order)
-    page = (ordered[::-1] if sort == "desc" else ordered)[offset : offset + limit]
+    start = offset + 1 if shifted and offset > 0 else offset
+    page = (ordered[::-1] if sort == "desc" else ordered)[start : start + limit]
     return Reply(200, {"items": [item_json(i, max_image_no=max_image_no, image_sizes=sizes) for i in page]})
 
 
@@ -359,7 +361,13 @@ def items_call(state: SandboxState, req: Request, operation: str) -> Reply:
             reply.faults.append("base_5xx")
         else:
             try:
-                answer = _HANDLERS[operation](state, req, shop_id, now)
+                if operation == "items":
+                    shifted = state.injector.page_shift(call_no) and _int_param(req.param("offset"), 0, 0) > 0
+                    if shifted:
+                        reply.faults.append("page_shift")
+                    answer = list_items(state, req, shop_id, shifted=shifted)
+                else:
+                    answer = _HANDLERS[operation](state, req, shop_id, now)
                 reply.status, reply.payload = answer.status, answer.payload
             except BaseApiFailure as exc:
                 failure(reply, exc.error)

@@ -26,6 +26,7 @@ _RATE_FIELDS = (
     "base_5xx_rate",
     "malformed_json_rate",
     "auth_5xx_rate",
+    "base_page_shift_rate",
 )
 
 
@@ -44,6 +45,9 @@ class Faults:
     - ``auth_5xx_rate``: an LWA or BASE token call answers 500 (``server_error`` for BASE).
     - ``sp_operations``: SP-API operation names (e.g. ``("getItemOffers",)``) the SP-API call faults
       above (429s, storms, 5xx) apply to; empty means every operation.
+    - ``base_page_shift_rate``: a ``GET /1/items`` page at an offset > 0 starts one item later, as
+      when an item in front of it was deleted or moved between two page requests: a scan skips the
+      item at the page boundary although BASE still has it (``items/detail`` finds it).
     - ``base_limit_status``: the HTTP status of BASE's ``hour_api_limit`` / ``day_api_limit``
       answers. BASE documents 400 for every error; another status (a proxy's 429, a 503) tests that
       a client reads the error code first. Not a draw: every budget refusal gets it.
@@ -60,6 +64,7 @@ class Faults:
     storm_429: Storm = None
     auth_5xx_rate: float = 0.0
     sp_operations: tuple[str, ...] = ()
+    base_page_shift_rate: float = 0.0
     base_limit_status: int = 400
 
     def __post_init__(self) -> None:
@@ -156,6 +161,10 @@ class FaultInjector:
 
     def base_server_error(self, operation: str, call_no: int) -> bool:
         return self._draw("base_5xx", f"{operation}#{call_no}", self.faults.base_5xx_rate)
+
+    def page_shift(self, call_no: int) -> bool:
+        """Whether this ``GET /1/items`` page (at an offset > 0) starts one item late."""
+        return self._draw("page_shift", f"items#{call_no}", self.faults.base_page_shift_rate)
 
     def auth_server_error(self, operation: str, call_no: int) -> bool:
         return self._draw("auth_5xx", f"{operation}#{call_no}", self.faults.auth_5xx_rate)
