@@ -17,6 +17,7 @@ from ecauto_lib.asin import asin_in_identifier
 from ecauto_lib.domain import Outcome
 from ecauto_lib.sandbox import Faults, Scenario
 from flows.import_listings import import_listings
+from flows.reconcile import reconcile
 from flows.sync import sync
 from tests.marketplace import NO_GUARDS, base_state, calls, db_state, edits_per_change, marketplace, rows
 
@@ -125,6 +126,25 @@ def test_truncated_offer_lists_under_item_errors(tmp_path, sqlite_url):
         crowded_items = [k for k, (asin, _, visible) in initial.items() if asin in crowded and visible]
         assert len(crowded_items) >= 10 and all(after[k][1] for k in crowded_items)
         TOTALS["truncated_offer_lists"] += len(crowded)  # answers cut at 20 before the buyable offer
+
+
+def test_reconcile_while_pages_shift_delists_nothing_base_still_has(tmp_path, sqlite_url):
+    """/1/items pages shifting under concurrent edits: the scan misses items BASE still has;
+    reconciliation must look each one up and delist none, and the sync after it converges."""
+    scenario = Scenario.generate(seed=10, **{**SCENARIO, "n_asins": 260, "n_shops": 1})  # 3 pages
+    with marketplace(tmp_path, sqlite_url, scenario, extra_env=NO_GUARDS) as sb:
+        import_listings(source="base")
+        initial = initial_state(sb)
+        sb.set_faults(seed=10, base_page_shift_rate=0.5)
+        result = reconcile()
+        assert any(r.fault == "page_shift" for r in sb.requests), "the scenario injected no fault"
+        (summary,) = result["accounts"].values()
+        assert summary["missing"] >= 1 and summary["still_there"] == summary["missing"]
+        assert (summary["deleted"], summary["unchecked"]) == (0, 0)
+        assert rows(sqlite_url, "select count(*) from listings where status = 'delisted'") == [(0,)]
+        sync()
+        check_final_state(sb, sqlite_url, initial)
+        TOTALS["scan_misses_checked"] += summary["detail_checked"]
 
 
 def test_tokens_expiring_mid_run(tmp_path, sqlite_url):
