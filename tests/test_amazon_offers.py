@@ -431,7 +431,8 @@ def test_truncated_list_with_an_unlisted_amazon_fulfilled_offer_is_in_stock_at_t
 def test_truncated_list_without_a_qualifying_summary_candidate_is_unknown_never_hidden() -> None:
     obs = observe(crowded(fba_price=None))
     assert obs.outcome is Outcome.ERROR  # stock unknown: nothing hidden, nothing repriced
-    assert "lowest 20" in obs.reason and "25 new offers" in obs.reason
+    assert obs.reason.startswith("offer list cut at 20, stock unknown: ")
+    assert "lowest 20 of 25 new offers" in obs.reason
     # a listed Amazon-fulfilled offer that does not pass is the Summary's lowest FBA price:
     # the cheapest dearer FBA offer (if any) is not in the answer, so the Summary says nothing
     slow_fba = item(

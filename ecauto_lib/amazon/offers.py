@@ -32,9 +32,12 @@ MAX_LISTED_OFFERS = 20
 (``OfferDetailList.maxItems``: "the same length as the TotalOfferCount in the Summary or 20,
 whichever is less")."""
 
+INCOMPLETE_OFFER_LIST = f"offer list cut at {MAX_LISTED_OFFERS}, stock unknown"
+"""The reason's stable head (the report groups failures by the text before the first colon)."""
+
 FBA_SHIPS_WITHIN_HOURS = 48
 """Our assumption for an Amazon-fulfilled offer we cannot see: it ships from Amazon's own stock
-within 48 h (Amazon's model example FBA offer says 0 h, the JP listings seen say 24 h). No source
+within 48 h (the only FBA offer in Amazon's model examples says ``maximumHours`` 0). No source
 states a bound (UNCONFIRMED), so a delivery limit stricter than this never trusts an unseen offer."""
 
 
@@ -199,8 +202,8 @@ def observation_from_item(
                 Outcome.ERROR,
                 observed_at,
                 offer_count=offer_count,
-                reason=f"{listing.describe()}, none of them ships within {max_delivery_hours} h and "
-                "the Summary shows no unlisted Amazon-fulfilled price: stock unknown",
+                reason=f"{INCOMPLETE_OFFER_LIST}: {listing.describe()}, none of them ships within "
+                f"{max_delivery_hours} h and the Summary shows no unlisted Amazon-fulfilled price",
             )
     except MoneyError as exc:
         return error(f"unusable price: {exc}")
@@ -264,9 +267,13 @@ class OfferListing:
     def describe(self) -> str:
         if self.new_offers is None:
             return (
-                f"Amazon listed {self.listed} offers (it lists only the lowest 20) and did not count the rest"
+                f"Amazon listed {self.listed} offers (it lists only the lowest {MAX_LISTED_OFFERS}) "
+                "and did not count the rest"
             )
-        return f"Amazon listed only the lowest 20 of {self.new_offers} new offers ({self.listed} listed)"
+        return (
+            f"Amazon listed only the lowest {MAX_LISTED_OFFERS} of {self.new_offers} new offers "
+            f"({self.listed} listed)"
+        )
 
 
 def _new_offer_count(summary: Mapping[str, Any]) -> int | None:
