@@ -75,6 +75,17 @@ def db_url(request) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+@pytest.fixture
+def engine(db_url):
+    """A migrated master DB on each backend (``db_url``), disposed afterwards."""
+    from ecauto_lib.db import make_engine, upgrade
+
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
     """A Prefect server for the whole session (flow tests only: unit tests never start one)."""

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from ecauto_lib.base.budget import JST, blocked_push, next_daily_reset
-from ecauto_lib.db import blocks, make_engine, upgrade
+from ecauto_lib.db import blocks
 from ecauto_lib.domain import BudgetBlock
 
 
@@ -47,14 +47,6 @@ def test_a_blocked_shop_defers_every_update_without_a_call():
         0,
         [],
     )
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def test_blocks_are_kept_per_shop_until_they_end(engine):

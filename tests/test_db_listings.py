@@ -13,11 +13,9 @@ from ecauto_lib.db import (
     apply_pushed_changes,
     begin_write,
     load_listings,
-    make_engine,
     mark_deferred,
     mark_delisted,
     start_run,
-    upgrade,
     upsert_listings,
     upsert_observations,
 )
@@ -46,14 +44,6 @@ EXPECTED_DTYPES = {
     "price_fetched_at": "datetime64[ns, UTC]",
     "stock_fetched_at": "datetime64[ns, UTC]",
 }
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def stored_listings(engine: sa.Engine) -> dict[tuple[str, str], dict]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from ecauto_lib.db import make_engine, upgrade, upsert_catalog, upsert_observations
+from ecauto_lib.db import upsert_catalog, upsert_observations
 from ecauto_lib.db.models import products
 from ecauto_lib.domain import CatalogInfo, Observation, Outcome, PriceSource
 
@@ -15,14 +15,6 @@ T1 = datetime(2025, 1, 10, 3, 0, 0, 500, tzinfo=UTC)
 T2 = T1 + timedelta(hours=1)
 T3 = T1 + timedelta(hours=2)
 ASIN = "B0FGQJ45HW"
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def product(engine: sa.Engine, asin: str = ASIN) -> dict:

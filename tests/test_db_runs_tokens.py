@@ -29,14 +29,6 @@ ACCESS = "acc-5f0e2c9d8b7a6e5f4d3c2b1a"
 REFRESH = "ref-0a1b2c3d4e5f60718293a4b5"
 
 
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
 def run_row(engine: sa.Engine, run_id: int) -> dict:
     with engine.connect() as conn:
         return dict(conn.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().one())
