@@ -5,7 +5,8 @@ One ``items/edit`` per item carries only the fields that change. Each edit is ha
 at once (the caller writes it to the master DB in the same transaction as the journal), so a
 crash mid-push loses nothing that BASE already has; :func:`settle_unconfirmed` finishes the job. An item BASE no longer knows (``bad_item_id``) is checked with item detail
 and reported as gone; ``hour_api_limit`` / ``day_api_limit`` stop the shop's push and the rest is
-reported as deferred (it goes first next run). Other errors fail that item only: its listing keeps
+reported as deferred (it goes first once BASE takes calls again: the next run for the hourly limit,
+the first run after the daily reset for the daily one, see :mod:`ecauto_lib.base.budget`). Other errors fail that item only: its listing keeps
 the old values, so the next run plans the same change again.
 """
 

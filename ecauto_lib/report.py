@@ -85,7 +85,7 @@ class AccountSummary:
     prices_changed: int = 0  # confirmed by BASE
     hidden: int = 0
     published: int = 0
-    deferred: int = 0  # items held back by the hourly budget
+    deferred: int = 0  # items held back by the hourly or daily budget
     delisted: int = 0  # items gone from BASE
     errors: int = 0  # items that failed
     calls: int = 0  # BASE API calls
