@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ecauto_lib.base.client import BudgetExhaustedError
-from ecauto_lib.domain import PushedChange
+from ecauto_lib.domain import BudgetBlock, PushedChange
 from ecauto_lib.errors import EcAutoError
 
 
@@ -56,6 +56,91 @@ class Drift:
     @property
     def count(self) -> int:
         return len(self.corrections) + len(self.deleted)
+
+
+@dataclass(frozen=True)
+class ShopReconciliation:
+    """What reconciling one shop came to: its drift, or the block it was skipped for (the report)."""
+
+    account_id: str
+    name: str
+    scanned: int = 0  # items the page scan returned
+    drift: Drift | None = None  # None: skipped, nothing read
+    skipped_by: BudgetBlock | None = None  # BASE refused the shop for the day
+
+    @classmethod
+    def skipped(cls, account_id: str, name: str, block: BudgetBlock) -> ShopReconciliation:
+        return cls(account_id, name, skipped_by=block)
+
+    @property
+    def needs_attention(self) -> bool:
+        """Drift found, a listing that could not be checked, or a shop not read at all (exit 1)."""
+        return self.drift is None or bool(self.drift.count or self.drift.unchecked)
+
+    def counts(self) -> dict[str, Any]:
+        if self.drift is None:
+            return {"skipped": self.skipped_by.code if self.skipped_by else None}
+        d = self.drift
+        return {
+            "checked": d.checked,
+            "corrected": len(d.corrections),
+            "deleted": len(d.deleted),
+            "missing": d.missing,
+            "detail_checked": d.detail_checked,
+            "still_there": len(d.still_there),
+            "unchecked": len(d.unchecked),
+        }
+
+    def describe(self) -> str:
+        head = f"{self.account_id} ({self.name})"
+        if self.drift is None:
+            block = self.skipped_by
+            why = (
+                f"BASE {block.code} until {block.blocked_until.isoformat(timespec='minutes')}"
+                if block
+                else ""
+            )
+            return f"{head}: skipped, {why}"
+        d = self.drift
+        return (
+            f"{head}: {d.checked} listings checked against {self.scanned} items, {len(d.corrections)} values "
+            f"corrected; {d.missing} missing from the scan, checked with items/detail: {len(d.deleted)} gone "
+            f"from BASE, {len(d.still_there)} still there, {len(d.unchecked)} not answered (left listed)"
+        )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The ``reconcile-drift`` artifact's rows: every correction, deletion and unchecked listing."""
+        if self.drift is None:
+            return []
+        shop = self.account_id
+        return [
+            *(
+                {
+                    "account_id": shop,
+                    "asin": c.asin,
+                    "base_item_id": c.base_item_id,
+                    "field": c.field,
+                    "db_value": c.old_value,
+                    "base_value": c.new_value,
+                }
+                for c in self.drift.corrections
+            ),
+            *(
+                {"account_id": shop, **d, "field": "deleted", "db_value": None, "base_value": None}
+                for d in self.drift.deleted
+            ),
+            *(
+                {
+                    "account_id": shop,
+                    "asin": d["asin"],
+                    "base_item_id": d["base_item_id"],
+                    "field": "unchecked",
+                    "db_value": None,
+                    "base_value": d["message"],
+                }
+                for d in self.drift.unchecked
+            ),
+        ]
 
 
 def find_drift(

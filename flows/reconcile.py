@@ -24,6 +24,7 @@ from prefect.artifacts import create_table_artifact
 
 from ecauto_lib.config import load_settings
 from ecauto_lib.errors import ConfigError
+from ecauto_lib.reconcile import ShopReconciliation
 from tasks.listings import fetch_shop_items, load_listings, prepare_database
 from tasks.reconcile import base_budget_block, repair_drift
 
@@ -35,69 +36,25 @@ def reconcile(accounts: list[str] | None = None, dry_run: bool = False) -> dict:
     selected = settings.select_accounts(accounts)
     prepare_database(settings.database_url, dry_run=dry_run)
     listings = load_listings(settings.database_url, [a.id for a in selected])
-    rows = []
-    summary: dict[str, dict] = {}
-    lines = []
+    outcomes = []
     for account in selected:
         if block := base_budget_block(settings.database_url, account.id):
-            summary[account.id] = {"skipped": block.code}
-            lines.append(
-                f"{account.id} ({account.name}): skipped, BASE {block.code} until "
-                f"{block.blocked_until.isoformat(timespec='minutes')}"
-            )
-            print(lines[-1])
-            continue
-        items = fetch_shop_items(settings, account)
-        drift = repair_drift(settings, account, listings, items, dry_run=dry_run)
-        summary[account.id] = {
-            "checked": drift.checked,
-            "corrected": len(drift.corrections),
-            "deleted": len(drift.deleted),
-            "missing": drift.missing,
-            "detail_checked": drift.detail_checked,
-            "still_there": len(drift.still_there),
-            "unchecked": len(drift.unchecked),
-        }
-        lines.append(
-            f"{account.id} ({account.name}): {drift.checked} listings checked against {len(items)} items, "
-            f"{len(drift.corrections)} values corrected; {drift.missing} missing from the scan, checked with "
-            f"items/detail: {len(drift.deleted)} gone from BASE, {len(drift.still_there)} still there, "
-            f"{len(drift.unchecked)} not answered (left listed)"
-        )
-        print(lines[-1])
-        rows += [
-            {
-                "account_id": account.id,
-                "asin": c.asin,
-                "base_item_id": c.base_item_id,
-                "field": c.field,
-                "db_value": c.old_value,
-                "base_value": c.new_value,
-            }
-            for c in drift.corrections
-        ]
-        rows += [
-            {"account_id": account.id, **d, "field": "deleted", "db_value": None, "base_value": None}
-            for d in drift.deleted
-        ]
-        rows += [
-            {
-                "account_id": account.id,
-                "asin": d["asin"],
-                "base_item_id": d["base_item_id"],
-                "field": "unchecked",
-                "db_value": None,
-                "base_value": d["message"],
-            }
-            for d in drift.unchecked
-        ]
+            outcomes.append(ShopReconciliation.skipped(account.id, account.name, block))
+        else:
+            items = fetch_shop_items(settings, account)
+            drift = repair_drift(settings, account, listings, items, dry_run=dry_run)
+            outcomes.append(ShopReconciliation(account.id, account.name, scanned=len(items), drift=drift))
+        print(outcomes[-1].describe())
+    rows = [row for outcome in outcomes for row in outcome.rows()]
     create_table_artifact(
         key="reconcile-drift", table=rows, description="Drift between the DB and BASE, repaired"
     )
-    troubled = sum(
-        1 if "skipped" in s else s["corrected"] + s["deleted"] + s["unchecked"] for s in summary.values()
-    )
-    return {"accounts": summary, "drift": rows, "report": "\n".join(lines), "exit_code": 1 if troubled else 0}
+    return {
+        "accounts": {o.account_id: o.counts() for o in outcomes},
+        "drift": rows,
+        "report": "\n".join(o.describe() for o in outcomes),
+        "exit_code": 1 if any(o.needs_attention for o in outcomes) else 0,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
