@@ -349,8 +349,12 @@ def test_hour_api_limit_defers_the_shop_and_its_items_go_first_next_hour(tmp_pat
 def test_hour_api_limit_under_another_http_status_still_defers_the_shop(tmp_path, sqlite_url, status):
     """The error code is read before the HTTP status: an hour_api_limit sent with a 429 or a 503 stops
     the shop's push after one call and defers the rest, instead of failing (and re-trying) each item."""
+    from datetime import UTC, datetime
+
     faults = Faults(base_limit_status=status)
-    with marketplace(tmp_path, sqlite_url, faults=faults) as sb:
+    # the virtual hour starts with the run and lasts 180 real seconds: it cannot turn mid-run
+    start = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    with marketplace(tmp_path, sqlite_url, faults=faults, speed=20, start_at=start) as sb:
         import_listings(source="base")
         sb.exhaust_base_hour("base_account_2")
         sb.clear_requests()
@@ -379,7 +383,8 @@ def test_day_api_limit_blocks_the_shop_until_the_next_daily_reset(tmp_path, db_u
 
     from ecauto_lib.base.budget import next_daily_reset
 
-    with marketplace(tmp_path, db_url) as sb:
+    # the simulator's JST day starts at noon: 12 virtual hours (432 real seconds) before it turns
+    with marketplace(tmp_path, db_url, start_at=datetime(2026, 11, 29, 3, 0, tzinfo=UTC)) as sb:
         import_listings(source="base")
         sb.exhaust_base_day("base_account_2")
         before = datetime.now(UTC)
