@@ -37,6 +37,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-quotas", action="store_true", help="switch the SP-API token buckets off")
     parser.add_argument("--no-rotation", action="store_true", help="BASE hands back the same refresh token")
     parser.add_argument(
+        "--shared-app", action="store_true", help="one BASE app (client_id) authorised by every shop"
+    )
+    parser.add_argument(
         "--log-limit", type=int, default=50_000, help="request-log entries kept (oldest dropped)"
     )
     parser.add_argument("--accounts-out", type=Path, help="write the BASE accounts JSON file here")
@@ -61,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         enforce_quotas=not args.no_quotas,
         rotate_refresh_tokens=not args.no_rotation,
+        shared_base_app=args.shared_app,
         log_limit=args.log_limit,
     )
     stop = threading.Event()

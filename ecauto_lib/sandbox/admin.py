@@ -167,6 +167,26 @@ def _routes(sb: Sandbox) -> list[Route]:
             lambda req, shop: sb.base_budget(shop),
         ),
         ("POST", "expireTokens", re.compile(r"/tokens/expire"), lambda req: {"expired": sb.expire_tokens()}),
+        (
+            "POST",
+            "expireRefreshTokens",
+            re.compile(r"/shops/(?P<shop>[^/]+)/expire_refresh_tokens"),
+            lambda req, shop: {"expired": sb.expire_refresh_tokens(shop)},
+        ),
+        (
+            "POST",
+            "authorize",
+            re.compile(r"/shops/(?P<shop>[^/]+)/authorize"),
+            lambda req, shop: {
+                "code": sb.authorize(
+                    shop,
+                    client_id=_body(req).get("client_id"),
+                    redirect_uri=_body(req).get("redirect_uri"),
+                    scope=_body(req).get("scope") or "read_items write_items",
+                )
+            },
+        ),
+        ("POST", "rotateLwaSecret", re.compile(r"/lwa/rotate_secret"), lambda req: sb.rotate_lwa_secret()),
         ("GET", "faults", re.compile(r"/faults"), lambda req: sb.faults.to_json()),
         (
             "POST",

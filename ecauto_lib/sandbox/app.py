@@ -21,7 +21,7 @@ from ecauto_lib.sandbox.scenario import MARKETPLACE_ID, Offer, Product, Scenario
 from ecauto_lib.sandbox.server import SandboxHTTPServer
 from ecauto_lib.sandbox.state import LwaCredentials, SandboxState, ShopCredentials
 
-_REDACTED_RESPONSES = frozenset({"lwaToken", "baseToken", "env", "accounts"})
+_REDACTED_RESPONSES = frozenset({"lwaToken", "baseToken", "env", "accounts", "authorize"})
 
 
 class Sandbox:
@@ -30,7 +30,8 @@ class Sandbox:
     ``speed`` multiplies the virtual clock (quotas, token lifetimes, BASE budgets all follow it);
     ``seed`` fixes credentials and, unless ``faults`` says otherwise, the fault draws;
     ``enforce_quotas=False`` switches the SP-API token buckets off; ``rotate_refresh_tokens=False``
-    makes BASE hand back the same refresh token; ``start_at`` (aware) anchors the virtual clock
+    makes BASE hand back the same refresh token; ``shared_base_app=True`` gives every shop the same
+    BASE app (one client_id authorised by several shops); ``start_at`` (aware) anchors the virtual clock
     (default: now, UTC). ``base_hour_limit`` / ``base_day_limit`` override BASE's budgets and
     ``log_limit`` caps the request log (oldest entries dropped). ``clock`` replaces the virtual
     clock (tests drive a fake monotonic time through it; it brings its own speed).
@@ -47,6 +48,7 @@ class Sandbox:
         rotate_refresh_tokens: bool = True,
         start_at: datetime | None = None,
         *,
+        shared_base_app: bool = False,
         base_hour_limit: int = BASE_HOUR_LIMIT,
         base_day_limit: int = BASE_DAY_LIMIT,
         log_limit: int | None = 50_000,
@@ -62,6 +64,7 @@ class Sandbox:
             faults=faults if faults is not None else Faults(seed=seed),
             enforce_quotas=enforce_quotas,
             rotate_refresh_tokens=rotate_refresh_tokens,
+            shared_base_app=shared_base_app,
             base_hour_limit=base_hour_limit,
             base_day_limit=base_day_limit,
             log_limit=log_limit,
@@ -228,6 +231,35 @@ class Sandbox:
         """Every LWA and BASE access token issued so far stops working; returns how many there were."""
         return self._state.expire_tokens()
 
+    def expire_refresh_tokens(self, shop_id: str) -> int:
+        """Every BASE refresh token of ``shop_id`` lapses now (as 30 days without use would)."""
+        return self._state.expire_refresh_tokens(shop_id)
+
+    def authorize(
+        self,
+        shop_id: str,
+        *,
+        client_id: str | None = None,
+        redirect_uri: str | None = None,
+        scope: str = "read_items write_items",
+    ) -> str:
+        """What the consent page does when the shop owner allows the app: a single-use code.
+
+        ``client_id`` / ``redirect_uri`` default to the shop's own app (as in ``shops``).
+        """
+        shop = self._state.shop_credentials.get(shop_id)  # None: state.authorize names the unknown shop
+        return self._state.authorize(
+            shop_id,
+            client_id or (shop.client_id if shop else ""),
+            redirect_uri or (shop.redirect_uri if shop else ""),
+            frozenset(scope.split()),
+        )
+
+    def rotate_lwa_secret(self) -> None:
+        """Seller Central's LWA credential rotation: ``lwa_credentials`` and ``env()`` get a new
+        client secret; the old one is answered ``invalid_client``."""
+        self._state.rotate_lwa_secret()
+
     def exhaust_base_hour(self, shop_id: str) -> None:
         self._state.exhaust_base_hour(shop_id)
 
@@ -271,6 +303,7 @@ class Sandbox:
                 "now": self.now().isoformat(),
                 "enforce_quotas": state.enforce_quotas,
                 "rotate_refresh_tokens": state.rotate_refresh_tokens,
+                "base_apps": len(state.base_apps),
                 "products": len(state.products),
                 "quotas": {op: {"rate": r, "burst": b} for op, (r, b) in SP_API_USAGE_PLANS.items()},
                 "shops": [
@@ -301,6 +334,8 @@ class Sandbox:
             operation = base.route(req.method, path)
             if operation == "baseToken":
                 return base.oauth_token(self._state, req)
+            if operation == "baseAuthorize":
+                return base.authorize(self._state, req)
             if operation is not None:
                 return base.items_call(self._state, req, operation)
             return Reply(

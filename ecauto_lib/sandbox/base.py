@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from ecauto_lib.sandbox.protocol import Reply, Request
 from ecauto_lib.sandbox.scenario import BaseItem
 from ecauto_lib.sandbox.state import (
+    ALWAYS_GRANTED_SCOPE,
     BASE_ACCESS_TOKEN_LIFETIME,
+    BASE_CODE_LIFETIME,
     BASE_REFRESH_TOKEN_LIFETIME,
+    BASE_SCOPES,
     SandboxState,
 )
 
@@ -41,6 +46,8 @@ E_BAD_GRANT_TYPE = ("invalid_request", "不正なgrant_typeです。")
 E_NO_CLIENT = ("invalid_request", "client_idもしくはclient_secretがありません。")
 E_UNKNOWN_CLIENT = ("unauthorized_client", "クライアントが見つかりませんでした。")
 E_BAD_CODE = ("invalid_request", "不正な認可コードです。")
+E_EXPIRED_CODE = ("invalid_request", "認可コードの有効期限が切れています。")
+E_INVALID_SCOPE = ("invalid_scope", "スコープが無効です。")
 E_BAD_REFRESH = ("invalid_request", "不正なリフレッシュトークンです。")
 E_EXPIRED_REFRESH = ("invalid_request", "リフレッシュトークンの有効期限が切れています。")
 E_BAD_PARAMS = ("invalid_request", "不正なパラメーターです。")
@@ -95,13 +102,14 @@ def _client_credentials(req: Request, form: dict[str, str]) -> tuple[str, str]:
 
 
 def oauth_token(state: SandboxState, req: Request) -> Reply:
-    """``POST /1/oauth/token`` with ``grant_type=refresh_token``.
+    """``POST /1/oauth/token`` with ``grant_type=refresh_token`` or ``authorization_code``.
 
-    Rotation (a new refresh token each time, the old one refused) is on by default because the
-    reference says to design for it; whether BASE really rotates is UNCONFIRMED. ``redirect_uri``
-    is not enforced on refresh (ECA refreshes without it). Token calls are not counted against
-    the shop's hourly/daily budget (UNCONFIRMED). The authorization-code grant is not simulated:
-    every code is refused as invalid.
+    The app is found by ``client_id`` (and its secret checked); the *shop* is the one the refresh
+    token or code was issued for, so one app may serve several shops. Rotation (a new refresh
+    token each time, the old one refused) is on by default because the reference says to design
+    for it; whether BASE really rotates is UNCONFIRMED. ``redirect_uri`` is not enforced on refresh
+    (ECA refreshes without it) but must match on the code grant. Token calls are not counted
+    against the shop's hourly/daily budget (UNCONFIRMED).
     """
     reply = _new_reply("baseToken")
     if req.method != "POST":
@@ -118,22 +126,35 @@ def oauth_token(state: SandboxState, req: Request) -> Reply:
         client_id, client_secret = _client_credentials(req, form)
         if not client_id or not client_secret:
             return failure(reply, E_NO_CLIENT)
-        shop = next((c for c in state.shop_credentials.values() if c.client_id == client_id), None)
-        if shop is None or shop.client_secret != client_secret:
+        app = state.base_apps.get(client_id)
+        if app is None or app.client_secret != client_secret:
             return failure(reply, E_UNKNOWN_CLIENT)
-        reply.shop_id = shop.id
+        now_vs = state.clock.virtual_seconds(req.arrived)
         if grant_type == "authorization_code":
-            return failure(reply, E_BAD_CODE)
-        refresh_token = form.get("refresh_token", "")
-        entry = state.refresh_tokens.get(refresh_token)
-        if entry is None or entry.shop_id != shop.id:
-            return failure(reply, E_BAD_REFRESH)
-        if state.clock.virtual_seconds(req.arrived) - entry.issued_vs >= BASE_REFRESH_TOKEN_LIFETIME:
-            return failure(reply, E_EXPIRED_REFRESH)
+            code = state.auth_codes.get(form.get("code", ""))
+            if code is None or code.client_id != client_id:
+                return failure(reply, E_BAD_CODE)
+            reply.shop_id = code.shop_id
+            if now_vs - code.issued_vs >= BASE_CODE_LIFETIME:
+                return failure(reply, E_EXPIRED_CODE)
+            if form.get("redirect_uri") != code.redirect_uri:
+                return failure(reply, E_BAD_PARAMS)  # BASE's text for it is UNCONFIRMED
+            del state.auth_codes[form["code"]]  # single use
+            shop_id, scopes = code.shop_id, code.scopes
+            new_refresh = state.issue_base_refresh_token(shop_id, client_id, scopes, req.arrived)
+        else:
+            refresh_token = form.get("refresh_token", "")
+            entry = state.refresh_tokens.get(refresh_token)
+            if entry is None or entry.client_id != client_id:
+                return failure(reply, E_BAD_REFRESH)
+            reply.shop_id = entry.shop_id
+            if now_vs - entry.issued_vs >= BASE_REFRESH_TOKEN_LIFETIME:
+                return failure(reply, E_EXPIRED_REFRESH)
+            shop_id, scopes = entry.shop_id, entry.scopes
+            new_refresh = state.rotate_base_refresh_token(refresh_token, req.arrived)
         access_token, expires_in = state.issue_access_token(
-            "base", shop.id, BASE_ACCESS_TOKEN_LIFETIME, req.arrived
+            "base", shop_id, BASE_ACCESS_TOKEN_LIFETIME, req.arrived, scopes
         )
-        new_refresh = state.rotate_base_refresh_token(refresh_token, req.arrived)
     reply.payload = {
         "access_token": access_token,
         "token_type": "bearer",
@@ -141,6 +162,88 @@ def oauth_token(state: SandboxState, req: Request) -> Reply:
         "refresh_token": new_refresh,
     }
     return reply
+
+
+_AUTHORIZE_FIELDS = ("response_type", "client_id", "redirect_uri", "scope", "state")
+
+
+def authorize(state: SandboxState, req: Request) -> Reply:
+    """``/1/oauth/authorize``: the consent step [base-api.md §2].
+
+    GET shows a page where the seller (logged in to one of the simulated shops) allows or denies
+    the app; its form POSTs back here and is answered with a 302 to ``redirect_uri`` carrying
+    ``code`` and ``state`` (or ``error=access_denied``). A bad ``response_type``, an unknown
+    ``client_id`` or a ``redirect_uri`` other than the app's gets an error page, never a redirect.
+    Unknown scopes are redirected with ``error=invalid_scope``. The page's look is ours.
+    """
+    reply = Reply(200, service="base", operation="baseAuthorize", content_type="text/html; charset=UTF-8")
+    params = req.form() if req.method == "POST" else {k: v[0] for k, v in req.query.items() if v}
+    with state.lock:
+        app = state.base_apps.get(params.get("client_id", ""))
+        problem = None
+        if params.get("response_type") != "code":
+            problem = "response_type must be code"
+        elif app is None:
+            problem = "unknown client_id"
+        elif params.get("redirect_uri") != app.redirect_uri:
+            problem = "redirect_uri is not the app's registered callback"
+        if problem is not None or app is None:
+            reply.status, reply.error_code = 400, "invalid_request"
+            reply.raw = _page("エラー / error", f"<p>{html.escape(problem or '')}</p>")
+            return reply
+        scopes = frozenset((params.get("scope") or ALWAYS_GRANTED_SCOPE).split())
+        answer: dict[str, str] = {}
+        if not scopes <= BASE_SCOPES:
+            answer["error"] = "invalid_scope"
+        elif req.method == "POST":
+            shop_id = params.get("shop_id", "")
+            if shop_id not in state.shop_names:
+                reply.status, reply.error_code = 400, "invalid_request"
+                reply.raw = _page("エラー / error", "<p>unknown shop</p>")
+                return reply
+            reply.shop_id = shop_id
+            if params.get("decision") == "allow":
+                answer["code"] = state.authorize(
+                    shop_id, app.client_id, app.redirect_uri, scopes, req.arrived
+                )
+            else:
+                answer["error"] = "access_denied"
+        else:
+            reply.raw = _consent_page(state, params)
+            return reply
+    if params.get("state"):
+        answer["state"] = params["state"]
+    reply.status = 302
+    reply.headers["Location"] = f"{app.redirect_uri}?{urlencode(answer)}"
+    reply.raw = b""
+    return reply
+
+
+def _consent_page(state: SandboxState, params: dict[str, str]) -> bytes:
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(params.get(name, ""))}">'
+        for name in _AUTHORIZE_FIELDS
+    )
+    options = "".join(
+        f'<option value="{html.escape(shop_id)}">{html.escape(name)} ({html.escape(shop_id)})</option>'
+        for shop_id, name in state.shop_names.items()
+    )
+    body = (
+        f"<p>アプリがショップへのアクセスを求めています / an app asks for access: "
+        f"{html.escape(params.get('scope') or ALWAYS_GRANTED_SCOPE)}</p>"
+        f'<form method="post" action="/1/oauth/authorize">{hidden}'
+        f'<label>ショップ / shop <select name="shop_id">{options}</select></label> '
+        '<button name="decision" value="allow">許可する / allow</button> '
+        '<button name="decision" value="deny">許可しない / deny</button></form>'
+    )
+    return _page("BASE (simulated) — アプリ認証 / authorize", body)
+
+
+def _page(title: str, body: str) -> bytes:
+    return (
+        f'<!doctype html><html lang="ja"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    ).encode()
 
 
 # ================================================================== items
@@ -307,10 +410,40 @@ def delete_item(state: SandboxState, req: Request, shop_id: str, now: datetime) 
     return Reply(200, {"result": True})
 
 
+def users_me(state: SandboxState, req: Request, shop_id: str) -> Reply:
+    """``GET /1/users/me``: the shop behind the access token, in the shape of yamashun/base_api's
+    recorded answer (2020). ``mail_address`` (scope read_users_mail) is not simulated."""
+    slug = shop_id.replace("_", "-")
+    return Reply(
+        200,
+        {
+            "user": {
+                "shop_id": shop_id,
+                "shop_name": state.shop_names[shop_id],
+                "shop_introduction": "",
+                "shop_url": f"https://{slug}.thebase.in",
+                "twitter_id": "",
+                "facebook_id": "",
+                "ameba_id": "",
+                "instagram_id": "",
+                "background": None,
+                "display_background": 0,
+                "repeat_background": 1,
+                "logo": None,
+                "display_logo": 0,
+            }
+        },
+    )
+
+
 def route(method: str, path: str) -> str | None:
     """The BASE operation name for a ``/1/...`` path, or None."""
     if path == "/1/oauth/token":
         return "baseToken"
+    if path == "/1/oauth/authorize":
+        return "baseAuthorize"
+    if path == "/1/users/me" and method == "GET":
+        return "usersMe"
     if path == "/1/items" and method == "GET":
         return "items"
     if path == "/1/items/detail" or path.startswith("/1/items/detail/"):
@@ -323,6 +456,7 @@ def route(method: str, path: str) -> str | None:
 
 
 _HANDLERS = {
+    "usersMe": lambda state, req, shop_id, now: users_me(state, req, shop_id),
     "items": lambda state, req, shop_id, now: list_items(state, req, shop_id),
     "itemsDetail": lambda state, req, shop_id, now: item_detail(state, req, shop_id),
     "itemsEdit": edit_item,
@@ -331,10 +465,14 @@ _HANDLERS = {
 }
 
 
-def items_call(state: SandboxState, req: Request, operation: str) -> Reply:
-    """The pipeline of every items call.
+_SCOPE_OF = {"usersMe": ALWAYS_GRANTED_SCOPE}
 
-    Order: access token (``invalid_request``; not counted) → the shop's day, then hour budget
+
+def items_call(state: SandboxState, req: Request, operation: str) -> Reply:
+    """The pipeline of every items call (and ``/1/users/me``).
+
+    Order: access token (``invalid_request``; not counted) → its scope (``invalid_scope``: read_items
+    for GETs, write_items for POSTs, read_users for users/me; not counted) → the shop's day, then hour budget
     (``day_api_limit`` / ``hour_api_limit``; refused calls are not counted) → count the call →
     injected 503 → the endpoint (its own 400s are counted: the call reached BASE).
     """
@@ -346,8 +484,12 @@ def items_call(state: SandboxState, req: Request, operation: str) -> Reply:
         now = state.clock.now(req.arrived)
         valid, shop_id = state.access_token_owner("base", token, req.arrived)
         reply.shop_id = shop_id
-        if not valid or shop_id is None:
+        entry = state.access_token_entry("base", token, req.arrived)
+        if not valid or shop_id is None or entry is None:
             return failure(reply, E_INVALID_TOKEN)
+        needed = _SCOPE_OF.get(operation, "read_items" if req.method == "GET" else "write_items")
+        if needed not in entry.scopes:
+            return failure(reply, E_INVALID_SCOPE)
         budget = state.budgets[shop_id]
         refusal = budget.refusal(now)
         if refusal:

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +40,24 @@ from ecauto_lib.sandbox.scenario import (
 # Token lifetimes in virtual seconds [sp-api.md §1, base-api.md §2].
 LWA_ACCESS_TOKEN_LIFETIME = 3600.0
 BASE_ACCESS_TOKEN_LIFETIME = 3600.0
-BASE_REFRESH_TOKEN_LIFETIME = 30 * 86400.0  # "30日程度"; whether a refresh restarts it is UNCONFIRMED
+# "30日程度" [base-api.md §2]. Counted from when each refresh token was issued (our assumption:
+# BASE does not say whether a refresh restarts the clock; with rotation a refresh issues a new token).
+BASE_REFRESH_TOKEN_LIFETIME = 30 * 86400.0
+# Not documented; a 3rd-party plan says about 1 h (UNCONFIRMED). The simulator's choice.
+BASE_CODE_LIFETIME = 3600.0
+# BASE's scopes [base-api.md §2]; read_users is always granted.
+BASE_SCOPES = frozenset(
+    {
+        "read_users",
+        "read_users_mail",
+        "read_items",
+        "read_orders",
+        "read_savings",
+        "write_items",
+        "write_orders",
+    }
+)
+ALWAYS_GRANTED_SCOPE = "read_users"
 TOO_SOON_DELAY = timedelta(hours=4)  # OffersAvailableTime = request time + 4 h [I:#5358]
 
 
@@ -73,16 +90,37 @@ class ShopCredentials:
     refresh_token: str = field(repr=False)
 
 
+@dataclass(frozen=True)
+class BaseApp:
+    """A BASE application (developers.thebase.in): any shop may authorise it; the token names the shop."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str
+
+
 @dataclass
 class _AccessToken:
     service: str  # "lwa" | "base"
     shop_id: str | None
     expires_vs: float  # virtual seconds since the clock started
+    scopes: frozenset[str] = BASE_SCOPES
 
 
 @dataclass
 class _RefreshToken:
     shop_id: str
+    issued_vs: float
+    client_id: str
+    scopes: frozenset[str] = BASE_SCOPES
+
+
+@dataclass
+class _AuthCode:
+    shop_id: str
+    client_id: str
+    redirect_uri: str
+    scopes: frozenset[str]
     issued_vs: float
 
 
@@ -103,6 +141,7 @@ class SandboxState:
         faults: Faults | None = None,
         enforce_quotas: bool = True,
         rotate_refresh_tokens: bool = True,
+        shared_base_app: bool = False,
         base_hour_limit: int = BASE_HOUR_LIMIT,
         base_day_limit: int = BASE_DAY_LIMIT,
         log_limit: int | None = 50_000,
@@ -128,21 +167,30 @@ class SandboxState:
             client_secret="amzn1.oa2-cs.v1." + derive_secret(seed, "lwa-client-secret", 64),
             refresh_token="Atzr|" + derive_secret(seed, "lwa-refresh-token", 64),
         )
+        self.lwa_secrets_issued = 1
+        # One app per shop by default; ``shared_base_app``: one app every shop authorised.
+        apps = {
+            shop_id: self._base_app(seed, "shared" if shared_base_app else shop_id)
+            for shop_id in self.shop_names
+        }
+        self.base_apps: dict[str, BaseApp] = {app.client_id: app for app in apps.values()}
         self.shop_credentials: dict[str, ShopCredentials] = {
             shop_id: ShopCredentials(
                 id=shop_id,
                 name=name,
-                client_id=derive_secret(seed, f"base-client-id|{shop_id}"),
-                client_secret=derive_secret(seed, f"base-client-secret|{shop_id}"),
-                redirect_uri=f"http://127.0.0.1/base/callback/{shop_id}",
+                client_id=apps[shop_id].client_id,
+                client_secret=apps[shop_id].client_secret,
+                redirect_uri=apps[shop_id].redirect_uri,
                 refresh_token=derive_secret(seed, f"base-refresh-token|{shop_id}"),
             )
             for shop_id, name in self.shop_names.items()
         }
         self.access_tokens: dict[str, _AccessToken] = {}
         self.refresh_tokens: dict[str, _RefreshToken] = {
-            c.refresh_token: _RefreshToken(shop_id, 0.0) for shop_id, c in self.shop_credentials.items()
+            c.refresh_token: _RefreshToken(shop_id, 0.0, c.client_id)
+            for shop_id, c in self.shop_credentials.items()
         }
+        self.auth_codes: dict[str, _AuthCode] = {}
         self.buckets: dict[str, TokenBucket] = {
             op: TokenBucket(rate, burst) for op, (rate, burst) in SP_API_USAGE_PLANS.items()
         }
@@ -166,27 +214,57 @@ class SandboxState:
     def now(self) -> datetime:
         return self.clock.now()
 
+    @staticmethod
+    def _base_app(seed: int, label: str) -> BaseApp:
+        return BaseApp(
+            client_id=derive_secret(seed, f"base-client-id|{label}"),
+            client_secret=derive_secret(seed, f"base-client-secret|{label}"),
+            redirect_uri=f"http://127.0.0.1/base/callback/{label}",
+        )
+
     # --------------------------------------------------------------- tokens
     def issue_access_token(
-        self, service: str, shop_id: str | None, lifetime: float, arrived: float
+        self,
+        service: str,
+        shop_id: str | None,
+        lifetime: float,
+        arrived: float,
+        scopes: frozenset[str] = BASE_SCOPES,
     ) -> tuple[str, int]:
         """A new access token and its ``expires_in`` (real seconds). It dies after exactly that long."""
         expires_in = self.clock.expires_in(lifetime)
         prefix = "Atza|" if service == "lwa" else ""
         token = prefix + secrets.token_urlsafe(48 if service == "lwa" else 24)
         self.access_tokens[token] = _AccessToken(
-            service, shop_id, self.clock.virtual_seconds(arrived) + expires_in * self.clock.speed
+            service, shop_id, self.clock.virtual_seconds(arrived) + expires_in * self.clock.speed, scopes
         )
         return token, expires_in
+
+    def access_token_entry(self, service: str, token: str | None, arrived: float) -> _AccessToken | None:
+        """The live access token presented at real time ``arrived`` (None: unknown or expired)."""
+        entry = self.access_tokens.get(token or "")
+        if entry is None or entry.service != service:
+            return None
+        if self.clock.virtual_seconds(arrived) >= entry.expires_vs:
+            return None
+        return entry
 
     def access_token_owner(self, service: str, token: str | None, arrived: float) -> tuple[bool, str | None]:
         """``(valid, shop_id)`` for an access token presented at real time ``arrived``."""
         entry = self.access_tokens.get(token or "")
         if entry is None or entry.service != service:
             return False, None
-        if self.clock.virtual_seconds(arrived) >= entry.expires_vs:
-            return False, entry.shop_id
-        return True, entry.shop_id
+        return self.access_token_entry(service, token, arrived) is not None, entry.shop_id
+
+    def issue_base_refresh_token(
+        self, shop_id: str, client_id: str, scopes: frozenset[str], arrived: float | None = None
+    ) -> str:
+        """A new refresh token for ``shop_id`` through the app ``client_id``, issued now."""
+        token = secrets.token_hex(16)
+        self.refresh_tokens[token] = _RefreshToken(
+            shop_id, self.clock.virtual_seconds(arrived), client_id, scopes
+        )
+        return token
 
     def rotate_base_refresh_token(self, old: str, arrived: float) -> str:
         """The refresh token to hand back after a successful refresh (a new one when rotating)."""
@@ -194,9 +272,49 @@ class SandboxState:
         if not self.rotate_refresh_tokens:
             return old
         del self.refresh_tokens[old]
-        new = secrets.token_hex(16)
-        self.refresh_tokens[new] = _RefreshToken(entry.shop_id, self.clock.virtual_seconds(arrived))
-        return new
+        return self.issue_base_refresh_token(entry.shop_id, entry.client_id, entry.scopes, arrived)
+
+    def expire_refresh_tokens(self, shop_id: str) -> int:
+        """Every refresh token of ``shop_id`` lapses now, as after 30 days; returns how many."""
+        with self.lock:
+            self._shop(shop_id)
+            lapsed = self.clock.virtual_seconds() - BASE_REFRESH_TOKEN_LIFETIME
+            mine = [e for e in self.refresh_tokens.values() if e.shop_id == shop_id]
+            for entry in mine:
+                entry.issued_vs = min(entry.issued_vs, lapsed)
+            return len(mine)
+
+    def authorize(
+        self,
+        shop_id: str,
+        client_id: str,
+        redirect_uri: str,
+        scopes: frozenset[str],
+        arrived: float | None = None,
+    ) -> str:
+        """The shop owner allowed the app: a single-use authorization code (lives BASE_CODE_LIFETIME)."""
+        with self.lock:
+            self._shop(shop_id)
+            if client_id not in self.base_apps:
+                raise SandboxError(f"unknown BASE client_id {client_id!r}")
+            code = secrets.token_urlsafe(24)
+            self.auth_codes[code] = _AuthCode(
+                shop_id,
+                client_id,
+                redirect_uri,
+                scopes | {ALWAYS_GRANTED_SCOPE},
+                self.clock.virtual_seconds(arrived),
+            )
+            return code
+
+    def rotate_lwa_secret(self) -> None:
+        """Seller Central's credential rotation: a new LWA client secret; the old one is refused."""
+        with self.lock:
+            self.lwa_secrets_issued += 1
+            label = f"lwa-client-secret|{self.lwa_secrets_issued}"
+            self.lwa = replace(
+                self.lwa, client_secret="amzn1.oa2-cs.v1." + derive_secret(self.seed, label, 64)
+            )
 
     def current_refresh_token(self, shop_id: str) -> str:
         """The refresh token BASE would accept now for ``shop_id`` (for tests and tooling)."""
