@@ -11,9 +11,9 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
@@ -57,7 +57,8 @@ class SpApiConfig:
 
 @dataclass(frozen=True)
 class AccountConfig:
-    """One BASE shop. ``refresh_token`` is only the initial one: rotated tokens live in the master DB."""
+    """One BASE shop. ``refresh_token`` is optional, only the initial one: ``flows/connect_shop.py``
+    obtains a pair by the authorisation-code flow, and every pair lives in the master DB."""
 
     id: str
     name: str
@@ -122,6 +123,9 @@ class Settings:
     # Hide only on a confirmed sell-out: a new "out of stock" is re-fetched once in the same run.
     confirm_sell_outs: bool = True
     guards: GuardPolicy = GuardPolicy()
+    # When the LWA client secret was last rotated in Seller Central (LWA_SECRET_ROTATED_AT): runs
+    # warn before Amazon retires it (ecauto_lib.token_health); None: not known, no warning.
+    lwa_secret_rotated_at: date | None = None
 
     def guard_policies(self) -> dict[str, GuardPolicy]:
         """Each account's guard limits (its own, or the global ones)."""
@@ -199,6 +203,7 @@ def load_settings(
         ),
         http_timeout=(5.0, _number(values, "ECAUTO_HTTP_TIMEOUT_SECONDS", 30, minimum=0.1, maximum=600)),
         guards=guards,
+        lwa_secret_rotated_at=_date(values, "LWA_SECRET_ROTATED_AT"),
     )
 
 
@@ -244,6 +249,20 @@ def _number(values: Mapping[str, str], name: str, default: float, *, minimum: fl
     if not minimum <= number <= maximum:
         raise ConfigError(name, f"must be between {minimum:g} and {maximum:g}, got {raw}")
     return number
+
+
+def _date(values: Mapping[str, str], name: str) -> date | None:
+    """An ISO date (``2026-01-31``), or None when the setting is empty."""
+    raw = (values.get(name) or "").strip()
+    if not raw:
+        return None
+    parsed = None
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        with suppress(ValueError):  # 2026-02-30
+            parsed = date.fromisoformat(raw)
+    if parsed is None:
+        raise ConfigError(name, f"must be a date such as 2026-01-31, got {raw!r}")
+    return parsed
 
 
 def _rates(raw: str) -> tuple[tuple[str, float], ...]:
@@ -345,7 +364,8 @@ def parse_markup(raw: object, setting: str) -> Decimal:
 
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-_REQUIRED_ACCOUNT_FIELDS = ("id", "name", "client_id", "client_secret", "redirect_uri", "refresh_token")
+_REQUIRED_ACCOUNT_FIELDS = ("id", "name", "client_id", "client_secret", "redirect_uri")
+_OPTIONAL_ACCOUNT_FIELDS = ("refresh_token",)  # the initial one; flows/connect_shop.py obtains one
 
 
 def load_accounts(
@@ -388,6 +408,13 @@ def _account(
         value = entry.get(key)
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}.{key}", "is missing or empty")
+        resolved[key] = _expand(value, f"{where}.{key}", env)
+    for key in _OPTIONAL_ACCOUNT_FIELDS:
+        value = entry.get(key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}.{key}", "must be a string")
         resolved[key] = _expand(value, f"{where}.{key}", env)
     active = entry.get("active", True)
     if not isinstance(active, bool):

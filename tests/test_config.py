@@ -131,3 +131,24 @@ def test_secrets_stay_out_of_repr(accounts_file):
     for secret in s.secrets():
         assert secret not in text
     assert "shop-secret" in s.secrets() and "lwa-secret" in s.secrets()
+
+
+def test_refresh_token_is_optional_connect_shop_obtains_one(tmp_path):
+    path = tmp_path / "accounts.json"
+    entry = {k: v for k, v in ACCOUNT.items() if k != "refresh_token"}
+    path.write_text(json.dumps({"accounts": [entry, {**ACCOUNT, "id": "shop2", "refresh_token": "${RT2}"}]}))
+    shop1, shop2 = load_settings(env(path, RT2="rt-two"), dotenv_path=None).accounts
+    assert (shop1.refresh_token, shop2.refresh_token) == ("", "rt-two")
+    with pytest.raises(ConfigError, match=r"accounts\[1\].refresh_token: refers to \$\{RT2\}"):
+        load_settings(env(path), dotenv_path=None)  # a reference to an unset variable is still an error
+
+
+def test_lwa_secret_rotated_at(accounts_file):
+    from datetime import date
+
+    assert load_settings(env(accounts_file), dotenv_path=None).lwa_secret_rotated_at is None
+    s = load_settings(env(accounts_file, LWA_SECRET_ROTATED_AT="2026-01-31"), dotenv_path=None)
+    assert s.lwa_secret_rotated_at == date(2026, 1, 31)
+    for bad in ("31/01/2026", "2026-02-30", "soon"):
+        with pytest.raises(ConfigError, match="LWA_SECRET_ROTATED_AT: must be a date"):
+            load_settings(env(accounts_file, LWA_SECRET_ROTATED_AT=bad), dotenv_path=None)
