@@ -68,11 +68,17 @@ class CatalogInfo:
 
 @dataclass(frozen=True, slots=True)
 class BaseTokens:
-    """One BASE shop's OAuth pair. ``expires_at`` is timezone-aware UTC."""
+    """One BASE shop's OAuth pair. ``expires_at`` is timezone-aware UTC.
+
+    ``refresh_issued_at`` is when BASE issued this refresh token (an authorisation, or a refresh
+    that handed back a new one), None when unknown (an accounts-file token): the refresh token is
+    expected to lapse 30 days after it (ecauto_lib.token_health).
+    """
 
     access_token: str
     refresh_token: str
     expires_at: datetime
+    refresh_issued_at: datetime | None = None
 
     def __repr__(self) -> str:  # never print secrets
         return f"BaseTokens(access_token=***, refresh_token=***, expires_at={self.expires_at.isoformat()})"
@@ -85,6 +91,34 @@ class BudgetBlock:
     account_id: str
     code: str  # BASE's error code (day_api_limit)
     blocked_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BaseShop:
+    """Which BASE shop a token pair is for, as ``GET /1/users/me`` says."""
+
+    shop_id: str
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """The non-secret facts the master DB keeps about one shop's stored pair (no token values).
+
+    ``saved_at`` is when the pair was last stored; ``authorised_at`` when ``connect_shop`` stored
+    it; ``refreshed_at`` the last refresh since; ``refused_at`` / ``refusal`` when BASE refused to
+    refresh it and BASE's answer (``error: description``), cleared by the next pair stored.
+    """
+
+    account_id: str
+    saved_at: datetime
+    refresh_issued_at: datetime | None = None
+    authorised_at: datetime | None = None
+    refreshed_at: datetime | None = None
+    refused_at: datetime | None = None
+    refusal: str | None = None
+    base_shop: BaseShop | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from ecauto_lib.db import (
     upsert_observations,
 )
 from ecauto_lib.db.models import change_history, runs
-from ecauto_lib.domain import BaseTokens, ListingRow, Observation, Outcome, PushedChange
+from ecauto_lib.domain import BaseShop, BaseTokens, ListingRow, Observation, Outcome, PushedChange
 
 T1 = datetime(2025, 4, 1, 8, 0, tzinfo=UTC)
 ACCESS = "acc-5f0e2c9d8b7a6e5f4d3c2b1a"
@@ -104,6 +104,42 @@ def test_token_store_round_trip_and_rotation(engine, db_url):
         assert other_store.load("shop2") == first
     finally:
         other.dispose()
+
+
+def test_token_store_records_when_a_pair_was_obtained_and_refused(engine):
+    store = DbTokenStore(engine)
+    assert store.records(["shop1"]) == {}
+    shop = BaseShop("mori", "森のBAZAAR", "https://mori.thebase.in")
+    issued = datetime.now(UTC) - timedelta(days=3)
+    store.save("shop1", BaseTokens(ACCESS, REFRESH, T1, refresh_issued_at=issued), authorised=shop)
+    assert store.load("shop1").refresh_issued_at == issued
+    record = store.records(["shop1"])["shop1"]
+    assert record.authorised_at is not None and record.refreshed_at is None
+    assert (record.base_shop, record.refresh_issued_at, record.refusal) == (shop, issued, None)
+    connected_at = record.authorised_at
+
+    store.save("shop1", BaseTokens("acc-2", "ref-2", T1))  # a refresh: the authorisation is kept
+    record = store.records()["shop1"]
+    assert (record.authorised_at, record.base_shop) == (connected_at, shop)
+    assert record.refreshed_at is not None and record.refresh_issued_at is None
+
+    refused_at = datetime.now(UTC)
+    assert store.record_refusal(
+        "shop1", "invalid_request: リフレッシュトークンの有効期限が切れています。", refused_at
+    )
+    assert not store.record_refusal("shop9", "invalid_request", refused_at)  # no pair: nothing to mark
+    record = store.records()["shop1"]
+    assert (record.refused_at, record.refusal) == (
+        refused_at,
+        "invalid_request: リフレッシュトークンの有効期限が切れています。",
+    )
+    assert store.refusal("shop1") == record.refusal and store.refusal("shop9") is None
+    assert ACCESS not in repr(record) and "ref-2" not in repr(record)
+
+    store.save("shop1", BaseTokens("acc-3", "ref-3", T1), authorised=shop)  # connect_shop revives it
+    record = store.records()["shop1"]
+    assert (record.refused_at, record.refusal, record.refreshed_at) == (None, None, None)
+    assert store.refusal("shop1") is None
 
 
 def test_token_store_keeps_secrets_out_of_reprs_and_errors(db_url):

@@ -170,6 +170,17 @@ class BaseTokenRow(Base):
     refresh_token: Mapped[str] = mapped_column(sa.Text, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    # Token health (no secrets): when this refresh token was issued (it lapses ~30 days later),
+    # when connect_shop authorised the shop and which BASE shop it is, the last refresh, and
+    # BASE's refusal of the stored refresh token (cleared by the next pair stored).
+    refresh_issued_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    authorised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    base_shop_id: Mapped[str | None] = mapped_column(sa.Text)
+    base_shop_name: Mapped[str | None] = mapped_column(sa.Text)
+    base_shop_url: Mapped[str | None] = mapped_column(sa.Text)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    refused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    refusal: Mapped[str | None] = mapped_column(sa.Text)
 
     def __repr__(self) -> str:  # never print secrets
         return f"BaseTokenRow(account_id={self.account_id!r}, access_token=***, refresh_token=***)"
