@@ -11,9 +11,17 @@ from typing import Any
 import pytest
 import requests
 
-from ecauto_lib.base.auth import BaseAuth, InMemoryTokenStore, refresh_margin
+from ecauto_lib.base.auth import (
+    BaseAuth,
+    ClientRefusedError,
+    CodeRefusedError,
+    InMemoryTokenStore,
+    NeedsAuthorisationError,
+    exchange_code,
+    refresh_margin,
+)
 from ecauto_lib.base.client import BaseClient, HourLimitError
-from ecauto_lib.domain import BaseTokens
+from ecauto_lib.domain import BaseShop, BaseTokens
 from ecauto_lib.errors import AuthError, TransientError
 
 TOKEN_URL = "https://api.thebase.in/1/oauth/token"
@@ -107,7 +115,12 @@ def test_first_use_refreshes_with_the_initial_token_and_stores_the_pair() -> Non
         "redirect_uri": "https://example.com/callback",
     }
     saved = store.load("shop-a")
-    assert saved == BaseTokens("access-1", "refresh-1", datetime.fromtimestamp(NOW + 3600, UTC))
+    assert saved == BaseTokens(
+        "access-1",
+        "refresh-1",
+        datetime.fromtimestamp(NOW + 3600, UTC),
+        refresh_issued_at=datetime.fromtimestamp(NOW, UTC),  # a new refresh token, issued now
+    )
     assert auth.refresh_count == 1
 
 
@@ -270,3 +283,133 @@ def test_expires_at_is_aware_utc_and_repr_hides_tokens() -> None:
     assert saved is not None and saved.expires_at.tzinfo is not None
     assert saved.expires_at - datetime.fromtimestamp(NOW, UTC) == timedelta(seconds=3600)
     assert "access-1" not in repr(saved) and "refresh-1" not in repr(saved)
+
+
+# ------------------------------------------------------------ refusals, connect, the code grant
+REFUSED = {"error": "invalid_request", "error_description": "リフレッシュトークンの有効期限が切れています。"}
+
+
+def test_refused_refresh_is_recorded_and_never_retried_until_the_shop_is_reconnected() -> None:
+    store = InMemoryTokenStore({"shop-a": pair(3, -1)})
+    session = FakeSession(make_response(400, REFUSED))
+    with pytest.raises(NeedsAuthorisationError) as info:
+        make_auth(session, store).access_token()
+    assert "python flows/connect_shop.py --account shop-a" in str(info.value)
+    assert store.refusal("shop-a") == "invalid_request: リフレッシュトークンの有効期限が切れています。"
+    auth = make_auth(session, store)  # a later task or run: BASE is not asked again
+    for _ in range(3):
+        with pytest.raises(NeedsAuthorisationError):
+            auth.access_token()
+    assert len(session.token_calls()) == 1
+    store.save("shop-a", pair(8, 3000), authorised=BaseShop("a", "A"))  # connect_shop stored a new pair
+    assert store.refusal("shop-a") is None
+    assert make_auth(session, store).access_token() == "access-8"
+
+
+def test_a_refused_client_is_not_held_against_the_refresh_token() -> None:
+    unknown_client = make_response(
+        400, {"error": "unauthorized_client", "error_description": "クライアントが見つかりませんでした。"}
+    )
+    store = InMemoryTokenStore({"shop-a": pair(3, -1)})
+    session = FakeSession(unknown_client, token_answer(4))
+    auth = make_auth(session, store)
+    with pytest.raises(ClientRefusedError, match="client_id and client_secret of account shop-a"):
+        auth.access_token()
+    with pytest.raises(ClientRefusedError):
+        auth.access_token()  # this instance does not ask again
+    assert len(session.token_calls()) == 1 and store.refusal("shop-a") is None
+    assert make_auth(session, store).access_token() == "access-4"  # the accounts file was fixed
+
+
+def test_a_shop_without_any_refresh_token_is_not_connected_and_base_is_not_called() -> None:
+    session = FakeSession()
+    auth = BaseAuth(
+        "shop-b",
+        client_id="cid",
+        client_secret=SECRET,
+        redirect_uri="https://example.com/callback",
+        initial_refresh_token="",
+        store=InMemoryTokenStore(),
+        token_url=TOKEN_URL,
+        session=session,  # type: ignore[arg-type]
+    )
+    with pytest.raises(NeedsAuthorisationError, match="not connected.*connect_shop.py --account shop-b"):
+        auth.access_token()
+    assert session.calls == []
+
+
+def test_refresh_issued_at_moves_only_when_base_hands_back_a_new_refresh_token() -> None:
+    issued = datetime.fromtimestamp(NOW - 5 * 86400, UTC)
+    stored = BaseTokens("access-3", "refresh-3", datetime.fromtimestamp(NOW - 1, UTC), issued)
+    same = make_response(
+        200,
+        {
+            "access_token": "access-4",
+            "token_type": "bearer",
+            "expires_in": 3600,
+            "refresh_token": "refresh-3",
+        },
+    )
+    clock = Clock()
+    store = InMemoryTokenStore({"shop-a": stored})
+    auth = make_auth(FakeSession(same, token_answer(5)), store, clock)
+    auth.access_token()
+    assert store.load("shop-a").refresh_issued_at == issued  # the same refresh token: its clock runs on
+    clock.now += 3600
+    auth.access_token()
+    assert store.load("shop-a").refresh_issued_at == datetime.fromtimestamp(clock.now, UTC)
+
+
+def test_exchange_code_sends_the_documented_form_and_returns_a_fresh_pair() -> None:
+    session = FakeSession(token_answer(1))
+    tokens = exchange_code(
+        code="CODE-abc",
+        client_id="cid",
+        client_secret=SECRET,
+        redirect_uri="http://127.0.0.1:8765/callback",
+        token_url=TOKEN_URL,
+        session=session,  # type: ignore[arg-type]
+        clock=Clock(),
+    )
+    (call,) = session.token_calls()
+    assert call["method"] == "POST" and call["data"] == {
+        "grant_type": "authorization_code",
+        "client_id": "cid",
+        "client_secret": SECRET,
+        "code": "CODE-abc",
+        "redirect_uri": "http://127.0.0.1:8765/callback",
+    }
+    assert (tokens.access_token, tokens.refresh_token) == ("access-1", "refresh-1")
+    assert tokens.refresh_issued_at == datetime.fromtimestamp(NOW, UTC)
+    assert tokens.expires_at == datetime.fromtimestamp(NOW + 3600, UTC)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"error": "invalid_request", "error_description": "不正な認可コードです。"}, CodeRefusedError),
+        (
+            {"error": "invalid_request", "error_description": "認可コードの有効期限が切れています。"},
+            CodeRefusedError,
+        ),
+        ({"error": "invalid_grant", "error_description": "code expired"}, CodeRefusedError),
+        (
+            {"error": "unauthorized_client", "error_description": "停止中のクライアントです。"},
+            ClientRefusedError,
+        ),
+        ({"error": "invalid_request", "error_description": "不正なパラメーターです。"}, AuthError),
+    ],
+)
+def test_exchange_code_refusals_are_typed_and_name_no_secret(body: dict, expected: type) -> None:
+    with pytest.raises(AuthError) as info:
+        exchange_code(
+            code="CODE-abc",
+            client_id="cid",
+            client_secret=SECRET,
+            redirect_uri="https://example.com/cb",
+            token_url=TOKEN_URL,
+            session=FakeSession(make_response(400, body)),  # type: ignore[arg-type]
+        )
+    assert type(info.value) is expected
+    assert body["error_description"] in str(info.value)
+    assert SECRET not in str(info.value) and "CODE-abc" not in str(info.value)

@@ -19,6 +19,7 @@ from ecauto_lib.base.client import (
     error_from_answer,
     is_invalid_token,
 )
+from ecauto_lib.domain import BaseShop
 from ecauto_lib.errors import AuthError, PermanentError, TransientError
 from ecauto_lib.sandbox import Sandbox, Scenario
 
@@ -334,3 +335,9 @@ def test_two_processes_refreshing_one_shop_at_once_both_end_up_with_the_rotated_
         # both finished with a working token. (At speed 100 a pair lives 36 s, inside the 300 s
         # refresh margin of a process that has not refreshed yet, so the second may refresh again.)
         assert len(results) == 2 and final.access_token in results
+
+
+def test_shop_reads_users_me_for_the_shop_behind_the_token(sb: Sandbox) -> None:
+    shop = client_of(sb, 1).shop()
+    assert shop == BaseShop("base_account_2", "バイヤー氏屋【精神科医】", "https://base-account-2.thebase.in")
+    assert [r.operation for r in base_calls(sb)] == ["baseToken", "usersMe"]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from ecauto_lib.domain import BaseShop
 from ecauto_lib.errors import ApiError, AuthError, PermanentError, TransientError
 from ecauto_lib.http import DEFAULT_TIMEOUT, error_body, json_object, make_session, required_field, send
 
@@ -121,6 +122,7 @@ class Endpoint:
 LIST_ITEMS = Endpoint("items", "GET", "/1/items")
 ITEM_DETAIL = Endpoint("items/detail", "GET", "/1/items/detail/{item_id}")  # id in the path, not the query
 EDIT_ITEM = Endpoint("items/edit", "POST", "/1/items/edit")
+USERS_ME = Endpoint("users/me", "GET", "/1/users/me")  # scope read_users, always granted
 
 
 def form_value(name: str, value: Any) -> str:
@@ -211,6 +213,16 @@ class BaseClient:
                 return None
             raise
         return _object_field(body, "item", ITEM_DETAIL)
+
+    def shop(self) -> BaseShop:
+        """``GET /1/users/me``: which BASE shop the token is for."""
+        user = _object_field(self._call(USERS_ME), "user", USERS_ME)
+        shop_id, name, url = user.get("shop_id"), user.get("shop_name"), user.get("shop_url")
+        if not isinstance(shop_id, str) or not shop_id:
+            raise TransientError(
+                "base users/me: the answer has no shop_id", service=SERVICE, status=200, code="MalformedBody"
+            )
+        return BaseShop(shop_id, name if isinstance(name, str) else "", url if isinstance(url, str) else None)
 
     def edit_item(
         self, item_id: int, *, price: int | None = None, visible: bool | None = None, **fields: Any
