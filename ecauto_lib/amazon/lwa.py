@@ -23,6 +23,13 @@ SERVICE = "lwa"
 LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 """The one LWA host every official SP-API client uses, JP included (sp-api.md §1)."""
 
+LWA_ROTATION_HELP = (
+    "Rotate it in Seller Central (Apps and Services → Develop Apps → your app → LWA credentials → "
+    "rotate / view the client secret), put the new secret in LWA_CLIENT_SECRET and the rotation date "
+    "in LWA_SECRET_ROTATED_AT (runs then warn 14 days before the next 180 days are up)."
+)
+"""What to do about the LWA client secret: Amazon retires each one 180 days after it is issued."""
+
 EARLY_REFRESH_SECONDS = 60.0
 """Amazon's Java client refreshes 60 s before expiry (``LWAAccessTokenCacheImpl.expiryAdjustment``)."""
 
