@@ -69,7 +69,7 @@ class ShopTokenHealth:
     authorised_at: datetime | None = None
     refreshed_at: datetime | None = None
     lapses_at: datetime | None = None  # expected
-    days_left: int | None = None  # whole days until lapses_at (negative: past it)
+    days_left: int | None = None  # days until lapses_at, a started day counted whole (≤ 0: past it)
     refusal: str | None = None
     base_shop: BaseShop | None = None
 
@@ -126,6 +126,14 @@ TABLE_HEADER = (
 )
 
 
+def health_table(healths: Iterable[ShopTokenHealth]) -> list[str]:
+    """The shops' token health as markdown table lines (terminal and report alike)."""
+    rows = [TABLE_HEADER, *(h.cells() for h in healths)]
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("---" for _ in TABLE_HEADER) + "|")
+    return lines
+
+
 def shop_token_health(account: AccountConfig, record: TokenRecord | None, now: datetime) -> ShopTokenHealth:
     """The health of ``account``'s stored pair (``record``; None: nothing stored) at ``now``."""
     if record is None:
@@ -151,7 +159,7 @@ def shop_token_health(account: AccountConfig, record: TokenRecord | None, now: d
         authorised_at=record.authorised_at,
         refreshed_at=record.refreshed_at,
         lapses_at=lapses_at,
-        days_left=left // timedelta(days=1),
+        days_left=-(-left // timedelta(days=1)),  # ceiling: "30 days" right after connecting
         refusal=record.refusal,
         base_shop=record.base_shop,
     )

@@ -94,7 +94,7 @@ def test_a_refresh_that_worked_past_the_expected_lapse_restarts_the_estimate():
     health = shop_token_health(
         SHOP, record(refresh_issued_at=issued, refreshed_at=NOW - timedelta(hours=2)), NOW
     )
-    assert (health.state, health.days_left) == (TokenState.OK, 29)
+    assert (health.state, health.days_left) == (TokenState.OK, 30)  # 29 days 22 hours
 
 
 def test_lwa_secret_warns_from_fourteen_days_before_its_180_days_are_up():

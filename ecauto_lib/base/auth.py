@@ -154,6 +154,7 @@ class BaseAuth:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        lifetime: float = DEFAULT_LIFETIME,
     ) -> None:
         self.account_id = account_id
         self.client_id = client_id
@@ -166,7 +167,7 @@ class BaseAuth:
         self._timeout = timeout
         self._clock = clock
         self._lock = threading.Lock()
-        self._lifetime = DEFAULT_LIFETIME
+        self._lifetime = lifetime  # of BASE's access tokens, as last seen (sets the refresh margin)
         self._current: BaseTokens | None = None  # last pair loaded or saved, to spare the store
         self._refusal: Callable[[], AuthError] | None = None  # BASE refused: never ask again
         self.refresh_count = 0

@@ -31,7 +31,8 @@ class Sandbox:
     ``seed`` fixes credentials and, unless ``faults`` says otherwise, the fault draws;
     ``enforce_quotas=False`` switches the SP-API token buckets off; ``rotate_refresh_tokens=False``
     makes BASE hand back the same refresh token; ``shared_base_app=True`` gives every shop the same
-    BASE app (one client_id authorised by several shops); ``start_at`` (aware) anchors the virtual clock
+    BASE app (one client_id authorised by several shops); ``base_redirect_uri`` registers that
+    callback for every app (e.g. a loopback ``http://127.0.0.1:PORT/callback``); ``start_at`` (aware) anchors the virtual clock
     (default: now, UTC). ``base_hour_limit`` / ``base_day_limit`` override BASE's budgets and
     ``log_limit`` caps the request log (oldest entries dropped). ``clock`` replaces the virtual
     clock (tests drive a fake monotonic time through it; it brings its own speed).
@@ -49,6 +50,7 @@ class Sandbox:
         start_at: datetime | None = None,
         *,
         shared_base_app: bool = False,
+        base_redirect_uri: str | None = None,
         base_hour_limit: int = BASE_HOUR_LIMIT,
         base_day_limit: int = BASE_DAY_LIMIT,
         log_limit: int | None = 50_000,
@@ -65,6 +67,7 @@ class Sandbox:
             enforce_quotas=enforce_quotas,
             rotate_refresh_tokens=rotate_refresh_tokens,
             shared_base_app=shared_base_app,
+            base_redirect_uri=base_redirect_uri,
             base_hour_limit=base_hour_limit,
             base_day_limit=base_day_limit,
             log_limit=log_limit,

@@ -142,6 +142,7 @@ class SandboxState:
         enforce_quotas: bool = True,
         rotate_refresh_tokens: bool = True,
         shared_base_app: bool = False,
+        base_redirect_uri: str | None = None,
         base_hour_limit: int = BASE_HOUR_LIMIT,
         base_day_limit: int = BASE_DAY_LIMIT,
         log_limit: int | None = 50_000,
@@ -170,7 +171,7 @@ class SandboxState:
         self.lwa_secrets_issued = 1
         # One app per shop by default; ``shared_base_app``: one app every shop authorised.
         apps = {
-            shop_id: self._base_app(seed, "shared" if shared_base_app else shop_id)
+            shop_id: self._base_app(seed, "shared" if shared_base_app else shop_id, base_redirect_uri)
             for shop_id in self.shop_names
         }
         self.base_apps: dict[str, BaseApp] = {app.client_id: app for app in apps.values()}
@@ -215,11 +216,11 @@ class SandboxState:
         return self.clock.now()
 
     @staticmethod
-    def _base_app(seed: int, label: str) -> BaseApp:
+    def _base_app(seed: int, label: str, redirect_uri: str | None) -> BaseApp:
         return BaseApp(
             client_id=derive_secret(seed, f"base-client-id|{label}"),
             client_secret=derive_secret(seed, f"base-client-secret|{label}"),
-            redirect_uri=f"http://127.0.0.1/base/callback/{label}",
+            redirect_uri=redirect_uri or f"http://127.0.0.1/base/callback/{label}",
         )
 
     # --------------------------------------------------------------- tokens
