@@ -213,3 +213,14 @@ def test_retired_lwa_secret_gets_invalid_client():
         refused = probe.lwa_token(client_secret=old)
         assert (refused.status_code, refused.json()["error"]) == (400, "invalid_client")
         assert probe.lwa_token().status_code == 200
+
+
+def test_sp_api_access_can_be_withdrawn_from_a_valid_token():
+    with Sandbox(Scenario.demo(), speed=100, enforce_quotas=False) as sb:
+        probe = SandboxProbe(sb)
+        assert probe.item_offers("B0FGQJ45HW").status_code == 200
+        assert probe.admin_post("/sp_api/access", {"allowed": False}).status_code == 200
+        denied = probe.item_offers("B0FGQJ45HW")
+        assert denied.status_code == 403 and denied.json()["errors"][0]["code"] == "Unauthorized"
+        sb.set_sp_api_access(True)
+        assert probe.item_offers("B0FGQJ45HW").status_code == 200

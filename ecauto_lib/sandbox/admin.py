@@ -187,6 +187,12 @@ def _routes(sb: Sandbox) -> list[Route]:
             },
         ),
         ("POST", "rotateLwaSecret", re.compile(r"/lwa/rotate_secret"), lambda req: sb.rotate_lwa_secret()),
+        (
+            "POST",
+            "setSpApiAccess",
+            re.compile(r"/sp_api/access"),
+            lambda req: sb.set_sp_api_access(bool(_body(req).get("allowed", True))),
+        ),
         ("GET", "faults", re.compile(r"/faults"), lambda req: sb.faults.to_json()),
         (
             "POST",

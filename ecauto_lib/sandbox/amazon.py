@@ -162,6 +162,10 @@ def sp_api_call(state: SandboxState, req: Request, operation: str, handler: Oper
         if not valid:
             details = DETAILS_MISSING_TOKEN if not token else DETAILS_INVALID_TOKEN
             reply = Reply(403, errors("Unauthorized", MSG_UNAUTHORIZED, details), error_code="Unauthorized")
+        elif (
+            not state.sp_api_access
+        ):  # the app lost its role / the seller's authorisation (UNCONFIRMED details)
+            reply = Reply(403, errors("Unauthorized", MSG_UNAUTHORIZED, ""), error_code="Unauthorized")
         elif fault := state.injector.sp_throttle(operation, call_no, vt):
             reply = Reply(
                 429, errors("QuotaExceeded", MSG_QUOTA, ""), error_code="QuotaExceeded", faults=[fault]

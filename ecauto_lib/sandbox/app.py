@@ -258,6 +258,12 @@ class Sandbox:
             frozenset(scope.split()),
         )
 
+    def set_sp_api_access(self, allowed: bool) -> None:
+        """``False``: every SP-API call with a valid LWA token gets 403 Unauthorized, as when the app
+        lacks the operation's role or the seller withdrew the authorisation."""
+        with self._state.lock:
+            self._state.sp_api_access = bool(allowed)
+
     def rotate_lwa_secret(self) -> None:
         """Seller Central's LWA credential rotation: ``lwa_credentials`` and ``env()`` get a new
         client secret; the old one is answered ``invalid_client``."""
@@ -307,6 +313,7 @@ class Sandbox:
                 "enforce_quotas": state.enforce_quotas,
                 "rotate_refresh_tokens": state.rotate_refresh_tokens,
                 "base_apps": len(state.base_apps),
+                "sp_api_access": state.sp_api_access,
                 "products": len(state.products),
                 "quotas": {op: {"rate": r, "burst": b} for op, (r, b) in SP_API_USAGE_PLANS.items()},
                 "shops": [

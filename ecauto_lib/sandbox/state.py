@@ -169,6 +169,7 @@ class SandboxState:
             refresh_token="Atzr|" + derive_secret(seed, "lwa-refresh-token", 64),
         )
         self.lwa_secrets_issued = 1
+        self.sp_api_access = True  # False: every SP-API call with a valid token gets 403 Unauthorized
         # One app per shop by default; ``shared_base_app``: one app every shop authorised.
         apps = {
             shop_id: self._base_app(seed, "shared" if shared_base_app else shop_id, base_redirect_uri)
