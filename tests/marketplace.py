@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,6 +102,14 @@ def rows(database_url: str, sql: str, **params: Any) -> list[tuple]:
             return [tuple(r) for r in conn.execute(sa.text(sql), params)]
     finally:
         engine.dispose()
+
+
+def last_run(database_url: str) -> tuple[str, int, dict[str, Any]]:
+    """``(status, exit_code, counts)`` of the newest run record."""
+    status, exit_code, counts = rows(
+        database_url, "select status, exit_code, counts from runs order by id desc"
+    )[0]
+    return status, exit_code, counts if isinstance(counts, dict) else json.loads(counts)
 
 
 def calls(sb: Sandbox, operation: str, since: int = 0) -> list:
