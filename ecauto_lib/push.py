@@ -6,7 +6,9 @@ at once (the caller writes it to the master DB in the same transaction as the jo
 crash mid-push loses nothing that BASE already has; :func:`settle_unconfirmed` finishes the job. An item BASE no longer knows (``bad_item_id``) is checked with item detail
 and reported as gone; ``hour_api_limit`` / ``day_api_limit`` stop the shop's push and the rest is
 reported as deferred (it goes first once BASE takes calls again: the next run for the hourly limit,
-the first run after the daily reset for the daily one, see :mod:`ecauto_lib.base.budget`). Other errors fail that item only: its listing keeps
+the first run after the daily reset for the daily one, see :mod:`ecauto_lib.base.budget`). So does
+a refused token (the shop must be re-authorised with ``connect_shop``: no edit can succeed, none is
+tried). Other errors fail that item only: its listing keeps
 the old values, so the next run plans the same change again.
 """
 
@@ -44,7 +46,9 @@ class PushResult:
     deferred: list[dict[str, Any]] = field(default_factory=list)  # the planned updates not sent
     delisted: list[dict[str, Any]] = field(default_factory=list)  # asin, base_item_id, reason
     calls: int = 0
-    stopped_by: str | None = None  # "hour_api_limit" | "day_api_limit" | "budget" when the push stopped early
+    # "hour_api_limit" | "day_api_limit" | "budget" | NEEDS_AUTHORISATION when the push stopped early
+    stopped_by: str | None = None
+    stop_reason: str | None = None  # what the seller is told (NEEDS_AUTHORISATION: the connect_shop command)
     seconds: float = 0.0
 
     @property
@@ -57,6 +61,9 @@ class PushResult:
             for c in self.pushed
             if c.field == field_name and (new_value is None or c.new_value == new_value)
         )
+
+
+NEEDS_AUTHORISATION = "needs_authorisation"
 
 
 def push_updates(
@@ -73,6 +80,7 @@ def push_updates(
 ) -> PushResult:
     """Send ``updates`` (from :func:`ecauto_lib.pricing.item_updates`) to one shop, in order."""
     from ecauto_lib.base.client import BadItemIdError, BudgetExhaustedError, DayLimitError
+    from ecauto_lib.errors import AuthError
 
     started = time.monotonic()
     result = PushResult(account_id=account_id)
@@ -99,6 +107,11 @@ def push_updates(
             on_failed(token)
             _handle_missing_item(update, client, exc, result, on_delisted)
             continue
+        except AuthError as exc:  # BASE refused the shop's token (after the client's one refresh)
+            on_failed(token)
+            result.stopped_by, result.stop_reason = NEEDS_AUTHORISATION, str(exc)
+            result.deferred.extend(updates[index:])
+            break
         except EcAutoError as exc:
             # A refused edit (4xx) changed nothing; after a timeout/5xx BASE may or may not have
             # applied it, so the journal entry stays "sent" and the next run settles it.

@@ -18,7 +18,8 @@ import pandas as pd
 from ecauto_lib.base.budget import DAY_LIMIT, JST, next_daily_reset
 from ecauto_lib.domain import Observation
 from ecauto_lib.pricing import PricingPlan
-from ecauto_lib.push import PushResult
+from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult
+from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, ShopTokenHealth, health_table
 
 STATUS_TEXT = {
     0: "完了 ✅ (succeeded)",
@@ -110,6 +111,25 @@ class RunReport:
     failures: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int = 0
     confirmed: bool = False  # --confirm: held changes released
+    tokens: list[ShopTokenHealth] = field(default_factory=list)  # each shop's BASE token health
+    blocked: list[ShopBlock] = field(default_factory=list)  # shops whose pushes stopped: BASE refused
+    lwa_secret: LwaSecretHealth | None = None
+    error: str | None = None  # the run stopped (exit 2): why, naming the setting
+
+    def needs_reauthorisation(self) -> list[str]:
+        """Shops that need ``flows/connect_shop.py`` before BASE accepts them (again)."""
+        ids = {b.account_id for b in self.blocked if b.reauthorise}
+        ids |= {h.account_id for h in self.tokens if h.needs_authorisation}
+        return sorted(ids)
+
+    def notices(self) -> list[str]:
+        """What the seller must act on, one sentence each (blocked shops, tokens, LWA secret)."""
+        blocked = {b.account_id for b in self.blocked}
+        notes = [b.message for b in self.blocked]
+        notes += [m for h in self.tokens if h.account_id not in blocked and (m := h.message())]
+        if self.lwa_secret is not None and (m := self.lwa_secret.message()):
+            notes.append(m)
+        return notes
 
     @property
     def seconds(self) -> float:
@@ -129,6 +149,12 @@ class RunReport:
             "flagged": len(self.flagged),
             "held": len(self.held),
             "item_failures": self.item_failures,
+            "needs_reauthorisation": self.needs_reauthorisation(),
+            "blocked_shops": {b.account_id: b.message for b in self.blocked},
+            "token_health": {
+                h.account_id: {"state": str(h.state), "days_left": h.days_left} for h in self.tokens
+            },
+            "error": self.error,
         }
 
 
@@ -182,6 +208,13 @@ def render_markdown(report: RunReport) -> str:
                 ("最終ステータス (status)", f"**{STATUS_TEXT.get(report.exit_code, report.exit_code)}**"),
             ],
         ),
+    ]
+    if report.error:
+        lines += ["", f"**❌ 停止 (stopped)**: {report.error}"]
+    notices = report.notices()
+    if notices:
+        lines += ["", "## ⚠️ 要対応 (action needed)", "", *(f"- {n}" for n in notices)]
+    lines += [
         "",
         "## Step 1: キャッシュ検証・差分補完 (TTL diff + SP-API fetch)",
         "",
@@ -249,12 +282,20 @@ def render_markdown(report: RunReport) -> str:
         "",
         "_(価格更新 = prices changed, 非公開に変更 = hidden, 公開に変更 = published, 価格保留 = price outside bounds "
         "(flagged, not pushed), 確認待ち = held for review (big move / circuit breaker; `--confirm` releases), "
-        "延期 = deferred by the BASE hourly or daily limit (first when BASE takes calls again), 削除済 = gone "
-        "from BASE (delisted). In a dry run the planned counts are shown in brackets.)_",
+        "延期 = not sent: the BASE hourly or daily limit (first when BASE takes calls again), or the shop "
+        "needs re-authorising, 削除済 = gone from BASE (delisted). In a dry run the planned counts are shown "
+        "in brackets.)_",
     ]
     lines += _budget_notes(report)
     stock_rows = [(a.account_id, a.in_stock, a.out_of_stock, a.unknown_stock) for a in report.accounts]
     lines += ["", *_table(("アカウント", "在庫あり", "在庫切れ・条件外", "不明 (unknown)"), stock_rows)]
+    if report.tokens:
+        lines += ["", "## BASEトークン (BASE token health)", "", *health_table(report.tokens)]
+        lines += [
+            "",
+            "_(失効見込み = 30 days after the refresh token was issued; BASE does not document whether a "
+            "refresh restarts that clock. `python flows/connect_shop.py --status` shows the same table.)_",
+        ]
     if report.changes:
         lines += ["", f"## 変更一覧 (changes, {len(report.changes)})", ""]
         lines += _table(
@@ -370,9 +411,12 @@ def summarise(
         for f in result.failed:
             for name in f["fields"]:
                 outcome_of[(result.account_id, f["base_item_id"], name)] = f"failed: {f['error']}"
+        not_sent = (
+            "not sent: re-authorise the shop" if result.stopped_by == NEEDS_AUTHORISATION else "deferred"
+        )
         for d in result.deferred:
             for name in d["fields"]:
-                outcome_of[(result.account_id, d["base_item_id"], name)] = "deferred"
+                outcome_of[(result.account_id, d["base_item_id"], name)] = not_sent
         for d in result.delisted:
             for name in ("price", "visible"):
                 outcome_of[(result.account_id, d["base_item_id"], name)] = "delisted"
@@ -429,5 +473,6 @@ def summarise(
         )
         report.failures += [{**f, "account_id": account.id} for f in result.failed]
     deferred = sum(a.deferred for a in report.accounts)
-    report.exit_code = 1 if report.item_failures or deferred or report.held else 0
+    blocked = report.blocked or report.needs_reauthorisation()
+    report.exit_code = 1 if report.item_failures or deferred or report.held or blocked else 0
     report.finished_at = datetime.now(UTC)

@@ -24,9 +24,10 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from ecauto_lib.amazon.lwa import LWA_ROTATION_HELP
-from ecauto_lib.base.auth import connect_command
+from ecauto_lib.base.auth import NeedsAuthorisationError, connect_command
 from ecauto_lib.config import AccountConfig
 from ecauto_lib.domain import BaseShop, TokenRecord
+from ecauto_lib.errors import AuthError
 
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 REFRESH_TOKEN_WARNING = timedelta(days=7)
@@ -169,6 +170,28 @@ def shops_token_health(
     accounts: Iterable[AccountConfig], records: Mapping[str, TokenRecord], now: datetime
 ) -> list[ShopTokenHealth]:
     return [shop_token_health(a, records.get(a.id), now) for a in accounts]
+
+
+@dataclass(frozen=True)
+class ShopBlock:
+    """A shop whose pushes stop for this run because BASE refused its token or its app."""
+
+    account_id: str
+    message: str  # names the shop and what to do
+    reauthorise: bool  # True: connect_shop fixes it; False: the accounts file does (client_id/secret)
+
+
+def shop_block(account: AccountConfig, exc: AuthError) -> ShopBlock:
+    """The block for ``account`` when BASE refused it with ``exc`` (from :mod:`ecauto_lib.base.auth`)."""
+    shop = f"{account.id} ({account.name})"
+    if isinstance(exc, NeedsAuthorisationError):
+        return ShopBlock(
+            account.id,
+            f"{shop}: {exc.reason}; its pushes stop for this run. Re-authorise the shop: "
+            f"{connect_command(account.id)}",
+            reauthorise=True,
+        )
+    return ShopBlock(account.id, f"{shop}: {exc}; its pushes stop for this run", reauthorise=False)
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,12 @@ from ecauto_lib.domain import CatalogInfo, Observation, Outcome
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
-from ecauto_lib.push import PushResult
+from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult
 from ecauto_lib.report import FetchSummary, RunReport, summarise
+from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
 from tasks._common import describe, engine_for
 from tasks.amazon import cache_ttls, prune_fetch_cache
-from tasks.base import push_account, settle_journal
+from tasks.base import check_base_token, push_account, settle_journal, token_health
 from tasks.fetching import fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
 from tasks.listings import load_listings, prepare_database
@@ -67,7 +68,9 @@ def sync(
         report.run_id = start_run_record(
             settings.database_url, sync_mode.value, [a.id for a in selected], report.started_at
         )
-        settle_interrupted_pushes(settings, selected)
+        report.blocked = check_base_tokens(settings, selected)
+        blocked = {b.account_id for b in report.blocked}
+        settle_interrupted_pushes(settings, tuple(a for a in selected if a.id not in blocked))
         prune_fetch_cache(
             {prefix: ttl.total_seconds() for prefix, ttl in cache_ttls(settings.policy).items()}
         )
@@ -75,12 +78,15 @@ def sync(
         finish_run_record(
             settings.database_url,
             report.run_id,
-            "succeeded" if report.exit_code == 0 else "finished_with_failures",
+            RUN_STATUS.get(report.exit_code, "failed"),
             report.exit_code,
             report.counts(),
             report.finished_at,
         )
         return result
+
+
+RUN_STATUS = {0: "succeeded", 1: "finished_with_failures", 2: "failed"}  # by exit code
 
 
 def _pipeline(
@@ -96,8 +102,10 @@ def _pipeline(
 
     plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
     plan = hold_risky(plan, current, settings.guard_policies(), confirm=report.confirmed)
-    results = {} if dry_run else push_changes(settings, selected, plan, report.run_id)
+    results = {} if dry_run else push_changes(settings, selected, plan, report.run_id, report.blocked)
 
+    report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
+    report.lwa_secret = check_lwa_secret(settings)
     summarise(report, selected, current, fetch_failures, plan, results)
     markdown = publish_report(report)
     get_run_logger().info(
@@ -131,6 +139,21 @@ def observe(
         write_observations(settings.database_url, quote(observations), quote(infos))
     failures = [o for o in observations if o.outcome == Outcome.ERROR]
     return apply_catalog(apply_observations(listings, observations), infos), failures
+
+
+def check_base_tokens(settings: Settings, accounts: tuple[AccountConfig, ...]) -> list[ShopBlock]:
+    """Before anything else: each shop's BASE token (refreshed when stale, in parallel); the shops
+    BASE refuses are named, and their pushes stop for this run while every other shop goes on."""
+    futures = [check_base_token.submit(settings, account) for account in accounts]
+    return [block for future in futures if (block := future.result()) is not None]
+
+
+def check_lwa_secret(settings: Settings) -> LwaSecretHealth:
+    """The LWA client secret's age (LWA_SECRET_ROTATED_AT): warns from 14 days before Amazon retires it."""
+    health = lwa_secret_health(settings.lwa_secret_rotated_at, datetime.now(UTC).date())
+    if (message := health.message()) is not None:
+        get_run_logger().warning("%s", message)
+    return health
 
 
 def settle_interrupted_pushes(settings: Settings, accounts: tuple[AccountConfig, ...]) -> None:
@@ -181,18 +204,31 @@ def fetch_stale(
 
 
 def push_changes(
-    settings: Settings, accounts: tuple[AccountConfig, ...], plan: PricingPlan, run_id: int | None
+    settings: Settings,
+    accounts: tuple[AccountConfig, ...],
+    plan: PricingPlan,
+    run_id: int | None,
+    blocked: list[ShopBlock],
 ) -> dict[str, PushResult]:
-    """One task per shop, in parallel; each shop's updates in plan order (deferred ones first)."""
+    """One task per shop, in parallel; each shop's updates in plan order (deferred ones first).
+    A ``blocked`` shop sends nothing: its updates are reported as not sent (deferred)."""
     by_account: dict[str, list[dict[str, Any]]] = {}
     for update in item_updates(plan.changes):
         by_account.setdefault(update["account_id"], []).append(update)
+    results: dict[str, PushResult] = {}
+    for block in blocked:
+        if block.account_id in by_account:
+            results[block.account_id] = PushResult(
+                block.account_id,
+                deferred=by_account.pop(block.account_id),
+                stopped_by=NEEDS_AUTHORISATION,
+                stop_reason=block.message,
+            )
     futures = {
         account.id: push_account.submit(settings, account, quote(by_account[account.id]), run_id)
         for account in accounts
         if account.id in by_account
     }
-    results: dict[str, PushResult] = {}
     for account_id, future in futures.items():
         result = future.result(raise_on_failure=False)
         if isinstance(result, BaseException):

@@ -19,12 +19,48 @@ from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.connect import base_client
 from ecauto_lib.db import blocks, journal
 from ecauto_lib.domain import BudgetBlock
+from ecauto_lib.errors import AuthError, TransientError
 from ecauto_lib.push import PushResult, Settlement, push_updates, settle_unconfirmed
-from tasks._common import engine_for
+from ecauto_lib.token_health import ShopBlock, ShopTokenHealth, shop_block, shops_token_health
+from tasks._common import describe, engine_for
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@task(name="check-base-token", cache_policy=NO_CACHE, task_run_name="token-{account.id}")
+def check_base_token(settings: Settings, account: AccountConfig) -> ShopBlock | None:
+    """A usable access token for the shop (refreshed when stale); the block when BASE refuses it.
+    A shop BASE refused for the day (``day_api_limit``) is not called at all."""
+    engine = engine_for(settings.database_url)
+    if blocks.active_block(engine, account.id, _now()):
+        return None
+    client = base_client(settings, account, db.DbTokenStore(engine))
+    try:
+        client.auth.access_token()
+    except AuthError as exc:
+        block = shop_block(account, exc)
+        get_run_logger().warning("%s", block.message)
+        return block
+    except TransientError as exc:  # not a refusal: the pushes try again (with their own refresh)
+        get_run_logger().warning("%s: BASE token check not answered (%s)", account.id, describe(exc))
+    return None
+
+
+@task(name="token-health", cache_policy=NO_CACHE)
+def token_health(
+    database_url: str, accounts: tuple[AccountConfig, ...], already_told: list[str]
+) -> list[ShopTokenHealth]:
+    """Each shop's token health from the master DB; warns (naming the shop and the connect_shop
+    command) for those that need it, except ``already_told`` (their block was logged)."""
+    records = db.DbTokenStore(engine_for(database_url)).records([a.id for a in accounts])
+    healths = shops_token_health(accounts, records, _now())
+    for health in healths:
+        message = health.message()
+        if message and health.account_id not in already_told:
+            get_run_logger().warning("%s", message)
+    return healths
 
 
 @task(name="settle-journal", cache_policy=NO_CACHE, task_run_name="settle-{account.id}")
@@ -106,7 +142,10 @@ def push_account(
     if result.deferred:
         db.mark_deferred(engine, account.id, [u["base_item_id"] for u in result.deferred], _now())
         logger.warning(
-            "%s: %s — %d items deferred to the next run", account.id, result.stopped_by, len(result.deferred)
+            "%s: %s — %d items deferred to the next run",
+            account.id,
+            result.stop_reason or result.stopped_by,
+            len(result.deferred),
         )
     logger.info(
         "%s: %d items updated, %d failed, %d calls in %.1f s",

@@ -94,11 +94,13 @@ def test_demo_full_sync_pushes_exactly_the_planned_changes_then_a_rerun_does_not
         assert result["fetch"]["in_stock"] == 9 and result["fetch"]["out_of_stock"] == 1
         assert result["fetch"]["filtered_out"] == 1
 
-        # A second run right after: nothing stale, nothing to push.
+        # A second run right after: nothing stale, nothing to push. (Its token check refreshes a
+        # shop's access token only if it went stale: 36 s at this speed.)
         sb.clear_requests()
         again = sync()
         assert again["exit_code"] == 0
-        assert [r.operation for r in sb.requests] == []
+        assert [r.operation for r in sb.requests if r.operation != "baseToken"] == []
+        assert [r.status for r in calls(sb, "baseToken")] in ([], [200], [200, 200])
         assert again["changes"] == 0
 
 
@@ -283,7 +285,9 @@ def test_base_tokens_refresh_and_rotate_across_runs(tmp_path, sqlite_url):
         sb.clear_requests()
         assert sync()["exit_code"] == 0
         token_calls = calls(sb, "baseToken")
-        assert len(token_calls) == 2 and all(r.status == 200 for r in token_calls)
+        # one refresh per shop (two if the run outlived the 36 s tokens of this speed), none refused
+        assert {r.shop_id for r in token_calls} == {s.id for s in sb.shops} and len(token_calls) <= 4
+        assert all(r.status == 200 for r in token_calls)
         second = dict(rows(sqlite_url, "select account_id, refresh_token from base_tokens"))
         for shop in sb.shops:
             assert second[shop.id] != first[shop.id] != shop.refresh_token

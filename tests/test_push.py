@@ -1,5 +1,6 @@
 from datetime import UTC, datetime
 
+from ecauto_lib.base.auth import NeedsAuthorisationError
 from ecauto_lib.base.client import BadItemIdError, BaseValidationError, HourLimitError
 from ecauto_lib.errors import TransientError
 from ecauto_lib.push import push_updates
@@ -114,3 +115,14 @@ def test_other_errors_fail_only_that_item():
         (2, "TransientError"),
     ]
     assert [c.base_item_id for c in pushed] == [3]
+
+
+def test_a_shop_whose_token_is_refused_stops_and_defers_the_rest():
+    refused = NeedsAuthorisationError("a", "BASE refused the token refresh (HTTP 400, invalid_request)")
+    shop = FakeShop(errors={2: refused, 3: refused})
+    result, pushed, _ = push([update(1, price=1300), update(2, visible=0), update(3, price=990)], shop)
+    assert shop.calls == 2  # item 3 is not tried: the token is dead for every item
+    assert [c.base_item_id for c in pushed] == [1]
+    assert [u["base_item_id"] for u in result.deferred] == [2, 3] and result.failed == []
+    assert result.stopped_by == "needs_authorisation"
+    assert "python flows/connect_shop.py --account a" in result.stop_reason
