@@ -63,3 +63,12 @@ class PermanentError(ApiError):
 
 class AuthError(PermanentError):
     """Credentials were refused (after the one refresh the clients attempt themselves)."""
+
+
+class CredentialsRefusedError(AuthError):
+    """LWA or SP-API refused the seller's credentials: nothing can be fetched until ``setting``
+    is fixed. The run stops at once with this one message (exit 2)."""
+
+    def __init__(self, message: str, *, setting: str, **fields: object) -> None:
+        self.setting = setting
+        super().__init__(message, **fields)  # type: ignore[arg-type]

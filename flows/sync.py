@@ -30,7 +30,7 @@ from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import sp_api_client
 from ecauto_lib.db.locks import AlreadyRunningError, account_locks
 from ecauto_lib.domain import CatalogInfo, Observation, Outcome
-from ecauto_lib.errors import ConfigError
+from ecauto_lib.errors import ConfigError, CredentialsRefusedError
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult
@@ -98,7 +98,10 @@ def _pipeline(
 ) -> dict:
     """The steps of one run (a dry run computes everything and writes nothing)."""
     dry_run = report.dry_run
-    current, fetch_failures = observe(settings, sync_mode, selected, report, limit)
+    try:
+        current, fetch_failures = observe(settings, sync_mode, selected, report, limit)
+    except CredentialsRefusedError as exc:
+        return stop_run(settings, selected, report, exc)
 
     plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
     plan = hold_risky(plan, current, settings.guard_policies(), confirm=report.confirmed)
@@ -115,6 +118,26 @@ def _pipeline(
         report.item_failures,
     )
     return {"exit_code": report.exit_code, "run_id": report.run_id, "report": markdown, **report.counts()}
+
+
+def stop_run(
+    settings: Settings, selected: tuple[AccountConfig, ...], report: RunReport, exc: CredentialsRefusedError
+) -> dict:
+    """LWA or SP-API refused the seller's credentials: nothing more is fetched or pushed; the run
+    ends with exit code 2 and one message naming the setting (no item is counted as failed)."""
+    report.error = f"{exc.setting}: {exc}"
+    get_run_logger().error("%s", report.error)
+    report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
+    report.lwa_secret = check_lwa_secret(settings)
+    report.exit_code, report.finished_at = 2, datetime.now(UTC)
+    markdown = publish_report(report)
+    return {
+        "exit_code": 2,
+        "run_id": report.run_id,
+        "report": markdown,
+        "error": report.error,
+        **report.counts(),
+    }
 
 
 def observe(
@@ -181,6 +204,7 @@ def fetch_stale(
     logger = get_run_logger()
     started = datetime.now(UTC)
     client = sp_api_client(settings, engine=None if dry_run else engine_for(settings.database_url))
+    client.auth.access_token()  # the seller's LWA credentials, before any task (a refusal stops the run)
     stored_states = dict(zip(listings["asin"], listings["stock_state"], strict=True))
     # What is loaded now lives through the fetch: keep the collector from re-scanning it (a full
     # collection mid-fetch is a pause that can push a paced call past its slot).
@@ -337,6 +361,9 @@ def run(options: Options) -> int:
     except Exception as exc:  # the flow crashed: Prefect has logged the traceback
         print(f"実行エラー / the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    if result.get("error"):  # LWA / SP-API refused the credentials: the one message, no report
+        print(f"設定エラー / configuration error: {result['error']}", file=sys.stderr)
+        return int(result["exit_code"])
     print()
     print(result["report"])
     return int(result["exit_code"])

@@ -32,6 +32,7 @@ from ecauto_lib.amazon.offers import error_observations
 from ecauto_lib.config import Settings
 from ecauto_lib.connect import seller_scope
 from ecauto_lib.domain import CatalogInfo, Observation
+from ecauto_lib.errors import CredentialsRefusedError
 from ecauto_lib.freshness import batches
 from ecauto_lib.guards import confirm_sell_outs, sell_outs_to_confirm
 from ecauto_lib.report import FetchSummary
@@ -66,13 +67,17 @@ def fetch_offers_and_catalog(
     rechecks = SellOutRechecks(submit, stored_states, enabled=settings.confirm_sell_outs)
     observations: list[Observation] = []
     infos: list[CatalogInfo] = []
-    for kind, asins, future in submit.windowed(_interleaved(offer_asins, info_asins)):
-        if kind == "offers":
-            found = collect_offers(asins, future, summary)
-            observations.extend(found)
-            rechecks.add(found)
-        else:
-            infos.extend(collect_catalog(asins, future, summary))
+    work = submit.windowed(_interleaved(offer_asins, info_asins))
+    try:
+        for kind, asins, future in work:
+            if kind == "offers":
+                found = collect_offers(asins, future, summary)
+                observations.extend(found)
+                rechecks.add(found)
+            else:
+                infos.extend(collect_catalog(asins, future, summary))
+    finally:
+        work.close()  # a refusal stops the fetch: batches not started yet are cancelled
     second = rechecks.finish(summary)
     if second:
         observations = confirm_sell_outs(observations, second)
@@ -113,12 +118,18 @@ class BatchSubmitter:
         """Submit ``work`` in order, keeping at most ``window`` task runs queued; yield each as it
         finishes (a batch in its retry back-off does not hold up the ones behind it)."""
         queued: list[tuple[str, list[str], PrefectFuture]] = []
-        for kind, asins, label in work:
-            while len(queued) >= window:
+        try:
+            for kind, asins, label in work:
+                while len(queued) >= window:
+                    yield from _take_finished(queued)
+                queued.append((kind, asins, self.submit(kind, asins, label)))
+            while queued:
                 yield from _take_finished(queued)
-            queued.append((kind, asins, self.submit(kind, asins, label)))
-        while queued:
-            yield from _take_finished(queued)
+        finally:  # closed early (the caller stopped): what has not started never will
+            for _, _, future in queued:
+                wrapped = getattr(future, "wrapped_future", None)
+                if isinstance(wrapped, concurrent.futures.Future):
+                    wrapped.cancel()
 
     def submit(self, kind: str, asins: list[str], label: str) -> PrefectFuture:
         if kind == "catalog":
@@ -223,6 +234,7 @@ class SellOutRechecks:
                 still.append(entry)
                 continue
             result = future.result(raise_on_failure=False)
+            _stop_if_refused(result)
             answered = [] if isinstance(result, BaseException) else answers(result)
             self.answers += answered
             seen = {o.asin for o in answered}
@@ -262,6 +274,7 @@ def collect_offers(asins: list[str], future: PrefectFuture, summary: FetchSummar
     ``summary`` counts the batch and whether Prefect's cache answered it.
     """
     result = future.result(raise_on_failure=False)
+    _stop_if_refused(result)
     summary.batches += 1
     if isinstance(result, BaseException):
         return error_observations(asins, f"batch failed after retries: {describe(result)}", datetime.now(UTC))
@@ -272,11 +285,19 @@ def collect_offers(asins: list[str], future: PrefectFuture, summary: FetchSummar
 
 def collect_catalog(asins: list[str], future: PrefectFuture, summary: FetchSummary) -> list[CatalogInfo]:
     result = future.result(raise_on_failure=False)
+    _stop_if_refused(result)
     if isinstance(result, BaseException):
         summary.catalog_failed += len(asins)
         get_run_logger().warning("catalog batch failed after retries: %s", describe(result))
         return []
     return answers(result)
+
+
+def _stop_if_refused(result: object) -> None:
+    """LWA or SP-API refused the seller's credentials: every other batch would fail the same way,
+    so the fetch stops here (the flow reports it once, naming the setting)."""
+    if isinstance(result, CredentialsRefusedError):
+        raise result
 
 
 def stored_versions(stale: pd.DataFrame) -> dict[str, str]:

@@ -33,7 +33,13 @@ from ecauto_lib.amazon.client import (
     responses_by_asin,
 )
 from ecauto_lib.amazon.lwa import LwaAuth
-from ecauto_lib.errors import AuthError, InvalidAsinError, PermanentError, TransientError
+from ecauto_lib.errors import (
+    AuthError,
+    CredentialsRefusedError,
+    InvalidAsinError,
+    PermanentError,
+    TransientError,
+)
 
 BATCH_PATH = GET_ITEM_OFFERS_BATCH.path
 CATALOG_PATH = SEARCH_CATALOG_ITEMS.path
@@ -550,3 +556,19 @@ def test_catalog_search_follows_next_token(stub: SpApiStub) -> None:
     assert (first["method"], first["path"], first["query"]) == ("GET", CATALOG_PATH, expected)
     assert second["query"] == {**expected, "pageToken": ["page-2"]}
     assert "content-type" not in first["headers"]
+
+
+def test_403_after_reauthorising_names_the_setting_and_stops_every_later_call(stub: SpApiStub) -> None:
+    client = make_client(stub)
+    error = {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]}
+    stub.script.extend([(403, error, {}), (403, error, {})])
+    with pytest.raises(CredentialsRefusedError) as info:
+        client.item_offers_batch(ASINS[:1])
+    assert info.value.setting == "SP_API_REFRESH_TOKEN" and "role" in str(info.value)
+    for call in (
+        lambda: client.item_offers_batch(ASINS[1:2]),
+        lambda: client.search_catalog_items(ASINS[:1]),
+    ):
+        with pytest.raises(CredentialsRefusedError):
+            call()
+    assert len(stub.requests) == 2  # nothing more was sent

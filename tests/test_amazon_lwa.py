@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from ecauto_lib.amazon.lwa import LwaAuth, refresh_margin
-from ecauto_lib.errors import AuthError, TransientError
+from ecauto_lib.errors import AuthError, CredentialsRefusedError, TransientError
 
 TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 SECRET = "amzn1.oa2-cs.v1.SECRET-VALUE"
@@ -178,3 +178,25 @@ def test_repr_shows_no_secret_or_token() -> None:
 def test_empty_credentials_are_rejected_up_front() -> None:
     with pytest.raises(ValueError, match="client_secret"):
         LwaAuth(TOKEN_URL, "id", "", REFRESH)
+
+
+@pytest.mark.parametrize(
+    ("error", "setting", "words"),
+    [
+        ("invalid_client", "LWA_CLIENT_SECRET", ("Seller Central", "rotat", "180 days")),
+        ("invalid_grant", "SP_API_REFRESH_TOKEN", ("authorise the app again",)),
+        ("unauthorized_client", "LWA_APP_ID", ("LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN")),
+    ],
+)
+def test_a_refusal_names_the_setting_to_fix_and_is_not_asked_again(error, setting, words) -> None:
+    session = FakeSession(
+        make_response(400, {"error": error, "error_description": "Client authentication failed"})
+    )
+    auth = auth_with(session)
+    for _ in range(3):
+        with pytest.raises(CredentialsRefusedError) as info:
+            auth.access_token()
+        assert info.value.setting == setting
+        assert all(word in str(info.value) for word in words), str(info.value)
+        assert SECRET not in str(info.value) and REFRESH not in str(info.value)
+    assert len(session.calls) == 1  # one refusal is enough: no storm against LWA

@@ -29,7 +29,13 @@ import requests
 from ecauto_lib.amazon.lwa import LwaAuth
 from ecauto_lib.amazon.pacing import Pacer, TokenBucket
 from ecauto_lib.asin import is_asin
-from ecauto_lib.errors import ApiError, AuthError, InvalidAsinError, PermanentError, TransientError
+from ecauto_lib.errors import (
+    ApiError,
+    CredentialsRefusedError,
+    InvalidAsinError,
+    PermanentError,
+    TransientError,
+)
 from ecauto_lib.http import (
     DEFAULT_TIMEOUT,
     DEFAULT_USER_AGENT,
@@ -206,6 +212,7 @@ class SpApiClient:
         }
         self._pacers.update(pacers or {})
         self._stats_lock = threading.Lock()
+        self._refused: str | None = None  # SP-API refused a fresh token: nothing more is sent
         self.stats: dict[str, dict[str, float]] = {
             op.name: {"calls": 0, "throttled": 0, "waited_seconds": 0.0} for op in OPERATIONS
         }
@@ -325,6 +332,10 @@ class SpApiClient:
     def _send(
         self, op: Operation, path: str, *, params: dict[str, Any] | None, json_body: Any
     ) -> requests.Response:
+        if self._refused is not None:
+            raise CredentialsRefusedError(
+                self._refused, setting="SP_API_REFRESH_TOKEN", service=SERVICE, status=403
+            )
         # Everything that may take time (an LWA token refresh) happens before the pacer: the call
         # must leave right when its token is taken, or the next one (paced from the token, not
         # from our late send) reaches Amazon too close behind it.
@@ -369,7 +380,12 @@ class SpApiClient:
                 self.stats[op.name]["throttled"] += 1
             return QuotaExceededError(text, **{**fields, "code": code or "QuotaExceeded"})
         if status in (401, 403):
-            return AuthError(text + " after re-authorising once", **fields)
+            self._refused = (
+                f"{text} after re-authorising once: SP-API refused the app's access. Check that "
+                "SP_API_REFRESH_TOKEN was issued to this app (LWA_APP_ID) by the seller, and that the app "
+                "has the Pricing and Product Listing roles in Seller Central (Apps and Services → Develop Apps)."
+            )
+            return CredentialsRefusedError(self._refused, setting="SP_API_REFRESH_TOKEN", **fields)
         if status >= 500:
             return TransientError(text, **fields)
         return PermanentError(text, **fields)

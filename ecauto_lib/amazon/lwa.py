@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import requests
 
-from ecauto_lib.errors import AuthError, TransientError
+from ecauto_lib.errors import CredentialsRefusedError, TransientError
 from ecauto_lib.http import DEFAULT_TIMEOUT, error_body, json_object, make_session, send
 
 SERVICE = "lwa"
@@ -87,14 +87,24 @@ class LwaAuth:
         self._clock = clock
         self._lock = threading.Lock()
         self._cached: _CachedToken | None = None
+        self._refused: tuple[str, str, int, str | None] | None = None  # LWA said no: never ask again
         self.token_requests = 0
 
     def access_token(self) -> str:
         """A valid access token: the cached one, or a fresh one when it is stale or missing."""
         with self._lock:
+            if self._refused is not None:  # a fresh exception each time (several threads ask)
+                message, setting, status, code = self._refused
+                raise CredentialsRefusedError(
+                    message, setting=setting, service=SERVICE, status=status, code=code
+                )
             cached = self._cached
             if cached is None or self._clock() >= cached.expires_at - cached.margin:
-                cached = self._cached = self._request_token()
+                try:
+                    cached = self._cached = self._request_token()
+                except CredentialsRefusedError as exc:
+                    self._refused = (str(exc), exc.setting, exc.status or 0, exc.code)
+                    raise
             return cached.value
 
     def invalidate(self, rejected_token: str | None = None) -> None:
@@ -149,11 +159,12 @@ def _is_seconds(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
-def _token_error(response: requests.Response) -> TransientError | AuthError:
-    """Map a non-200 token answer: 429/5xx are transient, any other refusal is an :class:`AuthError`.
+def _token_error(response: requests.Response) -> TransientError | CredentialsRefusedError:
+    """Map a non-200 token answer: 429/5xx are transient, any other refusal names the setting to fix.
 
     The OAuth2 body ``{"error", "error_description"}`` is quoted (it holds no secret); the exact
-    codes LWA uses (``invalid_grant``, ``invalid_client``...) are UNCONFIRMED (sp-api.md §1).
+    codes LWA uses (``invalid_grant``, ``invalid_client``...) are UNCONFIRMED (sp-api.md §1):
+    ``invalid_client`` is read as the client secret, ``invalid_grant`` as the refresh token.
     """
     status = response.status_code
     body = error_body(response)
@@ -166,8 +177,26 @@ def _token_error(response: requests.Response) -> TransientError | AuthError:
             status=status,
             code=error if isinstance(error, str) else None,
         )
-    return AuthError(
-        f"lwa: the refresh token or client credentials were refused (HTTP {status}, {detail})",
+    said = f"Login with Amazon refused the token request (HTTP {status}, {detail})"
+    if error == "invalid_client":
+        setting = "LWA_CLIENT_SECRET"
+        advice = (
+            "LWA_CLIENT_SECRET (with LWA_APP_ID) is wrong, or it was rotated or has expired: Amazon "
+            f"retires an LWA client secret 180 days after it is issued. {LWA_ROTATION_HELP}"
+        )
+    elif error == "invalid_grant":
+        setting = "SP_API_REFRESH_TOKEN"
+        advice = (
+            "SP_API_REFRESH_TOKEN is wrong, or the seller revoked the app's authorisation: authorise the app "
+            "again in Seller Central (Apps and Services → Develop Apps → Authorize) and put the new refresh "
+            "token in SP_API_REFRESH_TOKEN."
+        )
+    else:
+        setting = "LWA_APP_ID"
+        advice = "check LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN (they must belong to one app)."
+    return CredentialsRefusedError(
+        f"{said}: {advice}",
+        setting=setting,
         service=SERVICE,
         status=status,
         code=error if isinstance(error, str) else None,
