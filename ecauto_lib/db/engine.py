@@ -154,12 +154,20 @@ def schema_is_current(engine: sa.Engine) -> bool:
 
     A SQLite file that does not exist yet is not created by asking (a dry run writes nothing).
     """
-    if _sqlite_file_missing(engine.url):
-        return False
-    heads = set(ScriptDirectory.from_config(_alembic_config()).get_heads())
-    with engine.connect() as conn:
-        current = set(MigrationContext.configure(conn).get_current_heads())
+    current, heads = schema_revisions(engine)
     return current == heads
+
+
+def schema_revisions(engine: sa.Engine) -> tuple[set[str], set[str]]:
+    """``(the database's migration revisions, the newest ones)``; empty for a new database.
+
+    A SQLite file that does not exist yet is not created by asking.
+    """
+    heads = set(ScriptDirectory.from_config(_alembic_config()).get_heads())
+    if _sqlite_file_missing(engine.url):
+        return set(), heads
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads()), heads
 
 
 def _sqlite_file_missing(url: sa.URL) -> bool:
