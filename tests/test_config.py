@@ -152,3 +152,14 @@ def test_lwa_secret_rotated_at(accounts_file):
     for bad in ("31/01/2026", "2026-02-30", "soon"):
         with pytest.raises(ConfigError, match="LWA_SECRET_ROTATED_AT: must be a date"):
             load_settings(env(accounts_file, LWA_SECRET_ROTATED_AT=bad), dotenv_path=None)
+
+
+def test_the_example_accounts_file_loads_without_refresh_tokens():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "config" / "accounts.example.json"
+    values = {"ECAUTO_ACCOUNTS_FILE": str(example), "BASE_CLIENT_ID": "cid", "BASE_CLIENT_SECRET": "sec"}
+    accounts = load_settings(values, dotenv_path=None, require_sp_api=False).accounts
+    assert [a.id for a in accounts] == ["base_account_1", "base_account_2"]
+    assert all(a.refresh_token == "" and a.client_id == "cid" for a in accounts)
+    assert {a.redirect_uri for a in accounts} == {"http://127.0.0.1:8765/callback"}  # one app, one callback
