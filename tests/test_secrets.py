@@ -14,7 +14,9 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
+from ecauto_lib.doctor import run_checks, table
 from ecauto_lib.sandbox import Faults, Scenario
+from flows.connect_shop import main as connect_shop
 from flows.import_listings import import_listings
 from flows.reconcile import reconcile
 from flows.sync import sync
@@ -47,6 +49,25 @@ def test_no_secret_in_logs_parameters_artifacts_reports_or_run_records(tmp_path,
         sb.expire_tokens()
         results.append(reconcile())
         results.append(sync(dry_run=True))
+        issued |= set(sb.state.access_tokens)
+        # A shop's refresh token lapses: the run names it; connect_shop revives it; doctor checks all;
+        # Seller Central rotates the LWA secret: the next run stops, naming the setting.
+        dead = sb.shops[0].id
+        sb.set_faults(auth_5xx_rate=0.0, base_5xx_rate=0.0)  # connect_shop must not meet a 500 here
+        sb.expire_refresh_tokens(dead)
+        sb.expire_tokens()
+        results.append(sync(mode="stock"))
+        code = sb.authorize(dead)
+        secrets.add(code)
+        assert connect_shop(["--account", dead, "--code", code]) == 0
+        assert connect_shop(["--status"]) == 0
+        texts.append("\n".join(table(run_checks(dotenv_path=None))))
+        secrets.add(sb.lwa_credentials.client_secret)
+        sb.rotate_lwa_secret()
+        secrets.add(sb.lwa_credentials.client_secret)
+        stopped = sync(mode="stock", accounts=[dead])
+        assert stopped["exit_code"] == 2 and stopped["error"].startswith("LWA_CLIENT_SECRET")
+        results.append(stopped)
         issued |= set(sb.state.access_tokens)
         secrets |= issued
         secrets |= {sb.current_refresh_token(s.id) for s in sb.shops}
