@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
 from ecauto_lib.amazon.client import OPERATIONS, SpApiClient
 from ecauto_lib.amazon.lwa import LwaAuth
-from ecauto_lib.base.auth import BaseAuth, TokenStore
+from ecauto_lib.base.auth import DEFAULT_LIFETIME, BaseAuth, TokenStore
 from ecauto_lib.base.client import BaseClient
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.db.quota import SharedPacer
@@ -56,8 +58,16 @@ def sp_api_client(settings: Settings, engine: sa.Engine | None = None) -> SpApiC
     return client
 
 
-def base_client(settings: Settings, account: AccountConfig, store: TokenStore) -> BaseClient:
-    """A BASE client for one shop; its OAuth pairs are read from and saved to ``store``."""
+def base_client(
+    settings: Settings,
+    account: AccountConfig,
+    store: TokenStore,
+    *,
+    clock: Callable[[], float] = time.time,
+    lifetime: float = DEFAULT_LIFETIME,
+) -> BaseClient:
+    """A BASE client for one shop; its OAuth pairs are read from and saved to ``store``
+    (``lifetime``: of the access token in it, when known; ``clock``: epoch seconds)."""
     auth = BaseAuth(
         account.id,
         client_id=account.client_id,
@@ -67,6 +77,8 @@ def base_client(settings: Settings, account: AccountConfig, store: TokenStore) -
         store=store,
         token_url=f"{settings.base_api_url}/1/oauth/token",
         timeout=settings.http_timeout,
+        clock=clock,
+        lifetime=lifetime,
     )
     return BaseClient(settings.base_api_url, auth, timeout=settings.http_timeout)
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ecauto_lib.base.auth import (
-    BaseAuth,
     ClientRefusedError,
     CodeRefusedError,
     InMemoryTokenStore,
@@ -37,8 +36,8 @@ from ecauto_lib.base.authorize import (
     new_state,
     state_matches,
 )
-from ecauto_lib.base.client import BaseClient
 from ecauto_lib.config import AccountConfig, Settings
+from ecauto_lib.connect import base_client
 from ecauto_lib.db.tokens import DbTokenStore
 from ecauto_lib.domain import BaseShop
 from ecauto_lib.errors import ApiError, AuthError, EcAutoError
@@ -131,22 +130,8 @@ def finish(
 
     tokens = _exchange(settings, account, answer.code, clock)
     memory = InMemoryTokenStore({account.id: tokens})
-    client = BaseClient(
-        settings.base_api_url,
-        BaseAuth(
-            account.id,
-            client_id=account.client_id,
-            client_secret=account.client_secret,
-            redirect_uri=account.redirect_uri,
-            initial_refresh_token="",
-            store=memory,
-            token_url=token_url(settings),
-            timeout=settings.http_timeout,
-            clock=clock,
-            lifetime=(tokens.expires_at - now).total_seconds(),
-        ),
-        timeout=settings.http_timeout,
-    )
+    lifetime = (tokens.expires_at - now).total_seconds()
+    client = base_client(settings, account, memory, clock=clock, lifetime=lifetime)
     try:
         shop = client.shop()
     except ApiError as exc:

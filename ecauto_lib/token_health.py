@@ -145,14 +145,7 @@ def shop_token_health(account: AccountConfig, record: TokenRecord | None, now: d
         start = record.refreshed_at  # a refresh worked past the expected lapse: the clock restarted
     lapses_at = start + REFRESH_TOKEN_LIFETIME
     left = lapses_at - now
-    if record.refusal is not None:
-        state = TokenState.REFUSED
-    elif left <= timedelta(0):
-        state = TokenState.LAPSED
-    elif left <= REFRESH_TOKEN_WARNING:
-        state = TokenState.EXPIRING
-    else:
-        state = TokenState.OK
+    state = TokenState.REFUSED if record.refusal is not None else _lifetime_state(left, REFRESH_TOKEN_WARNING)
     return ShopTokenHealth(
         account.id,
         account.name,
@@ -221,14 +214,15 @@ def lwa_secret_health(rotated_on: date | None, today: date) -> LwaSecretHealth:
     if rotated_on is None:
         return LwaSecretHealth(TokenState.UNKNOWN)
     retires_on = rotated_on + LWA_SECRET_LIFETIME
-    days_left = (retires_on - today).days
-    if days_left <= 0:
-        state = TokenState.LAPSED
-    elif days_left <= LWA_SECRET_WARNING.days:
-        state = TokenState.EXPIRING
-    else:
-        state = TokenState.OK
-    return LwaSecretHealth(state, rotated_on, retires_on, days_left)
+    left = retires_on - today
+    return LwaSecretHealth(_lifetime_state(left, LWA_SECRET_WARNING), rotated_on, retires_on, left.days)
+
+
+def _lifetime_state(left: timedelta, warning: timedelta) -> TokenState:
+    """Past its end (nothing left): LAPSED; within ``warning`` of it: EXPIRING; else OK."""
+    if left <= timedelta(0):
+        return TokenState.LAPSED
+    return TokenState.EXPIRING if left <= warning else TokenState.OK
 
 
 def _minute(value: datetime | None) -> str:

@@ -1,6 +1,6 @@
 """Connect a BASE shop (authorisation-code flow) and show every shop's token health.
 
-    python flows/connect_shop.py --account ID [--code CODE | --redirect-url URL] [--force] [--timeout S]
+    python flows/connect_shop.py --account ID [--code=CODE | --redirect-url=URL] [--force] [--timeout S]
     python flows/connect_shop.py --status
 
 Prints BASE's authorize URL for the account. With a loopback ``redirect_uri``
@@ -52,7 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--account", metavar="ID", help="the account (accounts file id) to connect")
     parser.add_argument("--status", action="store_true", help="print every shop's token health and exit")
     answer = parser.add_mutually_exclusive_group()
-    answer.add_argument("--code", metavar="CODE", help="the code BASE put on the redirect")
+    answer.add_argument(
+        "--code", metavar="CODE", help="the code BASE put on the redirect (write --code=CODE)"
+    )
     answer.add_argument(
         "--redirect-url", metavar="URL", help="the whole address the browser shows after allowing access"
     )

@@ -154,7 +154,7 @@ def test_pasted_redirect_url_and_pasted_code(tmp_path, capsys):
         assert code == 0 and "'森のBAZAAR'" in out
 
         issued = sb.authorize(OTHER)  # the code as the seller copies it from the address bar
-        code, out2 = run_cli(env, capsys, "--account", OTHER, "--code", issued)
+        code, out2 = run_cli(env, capsys, "--account", OTHER, "--code=" + issued)
         assert code == 0 and "'バイヤー氏屋【精神科医】'" in out2
         assert stored(env["DATABASE_URL"]) == {SHOP: (SHOP, 1, None), OTHER: (OTHER, 1, None)}
         assert live_client(sb, env, 1).list_items(limit=1)
@@ -181,7 +181,7 @@ def test_state_mismatch_and_a_used_code_are_refused_with_nothing_written(tmp_pat
             SHOP, grant_type="authorization_code", code=used, refresh_token="", redirect_uri=shop.redirect_uri
         )
         assert spent.status_code == 200  # someone (an earlier attempt) already used it
-        code, out3 = run_cli(env, capsys, "--account", SHOP, "--code", used)
+        code, out3 = run_cli(env, capsys, "--account", SHOP, "--code=" + used)
         assert code == 1 and "不正な認可コードです。" in out3 and "ask for a new code" in out3
         assert stored(env["DATABASE_URL"]) == {}
         no_secret_in([first, out, out2, out3], sb, env["DATABASE_URL"], used, address)
@@ -190,10 +190,10 @@ def test_state_mismatch_and_a_used_code_are_refused_with_nothing_written(tmp_pat
 def test_a_live_pair_is_replaced_only_with_force_a_dead_one_freely(tmp_path, capsys):
     with Sandbox(Scenario.demo(), speed=100) as sb:
         env = connect_env(sb, tmp_path)
-        assert run_cli(env, capsys, "--account", SHOP, "--code", sb.authorize(SHOP))[0] == 0
-        code, out = run_cli(env, capsys, "--account", SHOP, "--code", sb.authorize(SHOP))
+        assert run_cli(env, capsys, "--account", SHOP, "--code=" + sb.authorize(SHOP))[0] == 0
+        code, out = run_cli(env, capsys, "--account", SHOP, "--code=" + sb.authorize(SHOP))
         assert code == 2 and "already connected" in out and "--force" in out
-        code, out = run_cli(env, capsys, "--account", SHOP, "--code", sb.authorize(SHOP), "--force")
+        code, out = run_cli(env, capsys, "--account", SHOP, "--code=" + sb.authorize(SHOP), "--force")
         assert code == 0 and "re-connected" in out
 
         # BASE lapses the token; the next refresh is refused and recorded: no --force needed then
@@ -202,7 +202,7 @@ def test_a_live_pair_is_replaced_only_with_force_a_dead_one_freely(tmp_path, cap
         with pytest.raises(Exception, match="connect_shop.py --account base_account_1"):
             live_client(sb, env).list_items(limit=1)
         assert stored(env["DATABASE_URL"])[SHOP][2].startswith("invalid_request")
-        code, out = run_cli(env, capsys, "--account", SHOP, "--code", sb.authorize(SHOP))
+        code, out = run_cli(env, capsys, "--account", SHOP, "--code=" + sb.authorize(SHOP))
         assert code == 0 and stored(env["DATABASE_URL"])[SHOP][2] is None
         assert live_client(sb, env).list_items(limit=1)
 
@@ -210,12 +210,12 @@ def test_a_live_pair_is_replaced_only_with_force_a_dead_one_freely(tmp_path, cap
 def test_a_code_for_another_shop_is_refused_without_force(tmp_path, capsys):
     with Sandbox(Scenario.demo(), speed=100, shared_base_app=True) as sb:
         env = connect_env(sb, tmp_path)
-        assert run_cli(env, capsys, "--account", SHOP, "--code", sb.authorize(SHOP))[0] == 0
+        assert run_cli(env, capsys, "--account", SHOP, "--code=" + sb.authorize(SHOP))[0] == 0
         sb.expire_refresh_tokens(SHOP)  # dead (BASE refuses it, and that is recorded): replaceable,
         sb.expire_tokens()  # but only by the same BASE shop
         with pytest.raises(Exception, match="re-authorise"):
             live_client(sb, env).list_items(limit=1)
-        code, out = run_cli(env, capsys, "--account", SHOP, "--code", sb.authorize(OTHER))
+        code, out = run_cli(env, capsys, "--account", SHOP, "--code=" + sb.authorize(OTHER))
         assert code == 1 and "'バイヤー氏屋【精神科医】'" in out and "nothing was saved" in out
         assert stored(env["DATABASE_URL"])[SHOP][0] == SHOP
 
@@ -254,7 +254,7 @@ def test_usage_and_configuration_errors_exit_2(tmp_path, capsys, args, overrides
 def test_a_wrong_client_secret_is_a_configuration_error(tmp_path, capsys):
     with Sandbox(Scenario.demo(), speed=100) as sb:
         env = connect_env(sb, tmp_path, **{SHOP: {"client_secret": "not-the-secret"}})
-        code, out = run_cli(env, capsys, "--account", SHOP, "--code", sb.authorize(SHOP))
+        code, out = run_cli(env, capsys, "--account", SHOP, "--code=" + sb.authorize(SHOP))
         assert code == 2 and "client_id and client_secret of account base_account_1" in out
         assert stored(env["DATABASE_URL"]) == {}
 
@@ -267,8 +267,8 @@ def test_status_prints_every_shops_token_health(tmp_path, capsys):
         assert (
             out.count("❌ 未接続 (not connected)") == 2 and "connect_shop.py --account base_account_2" in out
         )
-        assert run_cli(env, capsys, "--account", SHOP, "--code", sb.authorize(SHOP))[0] == 0
-        assert run_cli(env, capsys, "--account", OTHER, "--code", sb.authorize(OTHER))[0] == 0
+        assert run_cli(env, capsys, "--account", SHOP, "--code=" + sb.authorize(SHOP))[0] == 0
+        assert run_cli(env, capsys, "--account", OTHER, "--code=" + sb.authorize(OTHER))[0] == 0
         code, out = run_cli(env, capsys, "--status")
         assert code == 0
         lines = [line for line in out.splitlines() if line.startswith("| base_account")]

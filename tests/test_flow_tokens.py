@@ -61,7 +61,7 @@ def test_a_dead_shop_stops_alone_is_named_and_is_revived_by_connect_shop(
         assert COMMAND in again["report"]
 
         # The seller re-authorises: one command, no DB surgery.
-        assert connect_shop(["--account", DEAD, "--code", sb.authorize(DEAD)]) == 0
+        assert connect_shop(["--account", DEAD, "--code=" + sb.authorize(DEAD)]) == 0
         assert "BASE shop '森のBAZAAR'" in capsys.readouterr().out
         revived = sync()
         assert revived["exit_code"] == 0, revived["report"]

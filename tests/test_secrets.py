@@ -59,7 +59,7 @@ def test_no_secret_in_logs_parameters_artifacts_reports_or_run_records(tmp_path,
         results.append(sync(mode="stock"))
         code = sb.authorize(dead)
         secrets.add(code)
-        assert connect_shop(["--account", dead, "--code", code]) == 0
+        assert connect_shop(["--account", dead, "--code=" + code]) == 0
         assert connect_shop(["--status"]) == 0
         texts.append("\n".join(table(run_checks(dotenv_path=None))))
         secrets.add(sb.lwa_credentials.client_secret)

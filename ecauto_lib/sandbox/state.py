@@ -299,7 +299,7 @@ class SandboxState:
             self._shop(shop_id)
             if client_id not in self.base_apps:
                 raise SandboxError(f"unknown BASE client_id {client_id!r}")
-            code = secrets.token_urlsafe(24)
+            code = secrets.token_hex(20)
             self.auth_codes[code] = _AuthCode(
                 shop_id,
                 client_id,
