@@ -34,7 +34,6 @@ from ecauto_lib.amazon.client import (
 )
 from ecauto_lib.amazon.lwa import LwaAuth
 from ecauto_lib.errors import (
-    AuthError,
     CredentialsRefusedError,
     InvalidAsinError,
     PermanentError,
@@ -306,11 +305,20 @@ def test_403_after_reauthorising_is_an_auth_error(stub: SpApiStub) -> None:
     client = make_client(stub)
     error = {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]}
     stub.script.extend([(403, error, {}), (403, error, {})])
-    with pytest.raises(AuthError) as info:
+    with pytest.raises(CredentialsRefusedError) as info:
         client.item_offers_batch(ASINS[:1])
     assert (info.value.status, info.value.code, info.value.request_id) == (403, "Unauthorized", "req-2")
     assert len(stub.requests) == 2 and client.auth.token_requests == 2
     assert "SECRET" not in str(info.value)
+    # the setting to fix is named, and nothing more is sent: every later call would be refused too
+    assert info.value.setting == "SP_API_REFRESH_TOKEN" and "role" in str(info.value)
+    for call in (
+        lambda: client.item_offers_batch(ASINS[1:2]),
+        lambda: client.search_catalog_items(ASINS[:1]),
+    ):
+        with pytest.raises(CredentialsRefusedError):
+            call()
+    assert len(stub.requests) == 2
 
 
 def test_429_raises_quota_exceeded_and_drains_the_pacer() -> None:
@@ -556,19 +564,3 @@ def test_catalog_search_follows_next_token(stub: SpApiStub) -> None:
     assert (first["method"], first["path"], first["query"]) == ("GET", CATALOG_PATH, expected)
     assert second["query"] == {**expected, "pageToken": ["page-2"]}
     assert "content-type" not in first["headers"]
-
-
-def test_403_after_reauthorising_names_the_setting_and_stops_every_later_call(stub: SpApiStub) -> None:
-    client = make_client(stub)
-    error = {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]}
-    stub.script.extend([(403, error, {}), (403, error, {})])
-    with pytest.raises(CredentialsRefusedError) as info:
-        client.item_offers_batch(ASINS[:1])
-    assert info.value.setting == "SP_API_REFRESH_TOKEN" and "role" in str(info.value)
-    for call in (
-        lambda: client.item_offers_batch(ASINS[1:2]),
-        lambda: client.search_catalog_items(ASINS[:1]),
-    ):
-        with pytest.raises(CredentialsRefusedError):
-            call()
-    assert len(stub.requests) == 2  # nothing more was sent
