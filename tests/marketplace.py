@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,52 @@ def db_state(database_url: str, *, listed_only: bool = True) -> dict[tuple[str, 
     return {
         (acc, int(item)): (price, bool(visible)) for acc, item, price, visible in rows(database_url, query)
     }
+
+
+def set_account_options(options: Mapping[str, Mapping[str, Any]]) -> None:
+    """Add per-shop keys (``markup``, ``max_price_move_pct``...) to the accounts file in use."""
+    path = Path(os.environ["ECAUTO_ACCOUNTS_FILE"])
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for entry in document["accounts"]:
+        entry.update(options.get(entry["id"], {}))
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+
+
+def item_id_of(sb: Sandbox, shop_id: str, asin: str) -> int:
+    """The BASE item id under which ``shop_id`` lists ``asin``."""
+    for item in sb.items(shop_id):
+        if asin in (item.get("identifier") or ""):
+            return item["item_id"]
+    raise AssertionError(f"{asin} not listed in {shop_id}")
+
+
+def public_below_floor(
+    sb: Sandbox, database_url: str, margin_pct: str = "5", margin_yen: int = 0
+) -> list[tuple[str, int, int, Decimal]]:
+    """The floor rule's oracle (issue #10): every BASE item that is public at a price below
+    Amazon × (1 + margin) + yen, for the freshest Amazon price the master DB has (in stock only;
+    Decimal arithmetic, independent of the product's integer code). Returns (shop, item, price, floor)."""
+    amazon = {
+        asin: price
+        for asin, price, state in rows(
+            database_url, "select asin, amazon_price_yen, stock_state from products"
+        )
+        if state == "in_stock" and price is not None
+    }
+    listed = {
+        (acc, int(item)): asin
+        for acc, item, asin in rows(
+            database_url, "select account_id, base_item_id, asin from listings where status = 'listed'"
+        )
+    }
+    below = []
+    for (shop, item_id), (price, visible) in base_state(sb).items():
+        yen = amazon.get(listed.get((shop, item_id), ""))
+        if visible and yen is not None:
+            floor = Decimal(yen) * (1 + Decimal(margin_pct) / 100) + margin_yen
+            if price < floor:
+                below.append((shop, item_id, price, floor))
+    return below
 
 
 def edits_per_change(sb: Sandbox) -> Counter:

@@ -163,3 +163,83 @@ def test_the_example_accounts_file_loads_without_refresh_tokens():
     assert [a.id for a in accounts] == ["base_account_1", "base_account_2"]
     assert all(a.refresh_token == "" and a.client_id == "cid" for a in accounts)
     assert {a.redirect_uri for a in accounts} == {"http://127.0.0.1:8765/callback"}  # one app, one callback
+
+
+# -- per-shop guard limits and markup precision (issue #10, cases 5 and 6) --------------------
+
+
+def _accounts(tmp_path, *entries):
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps({"accounts": list(entries)}))
+    return path
+
+
+def test_per_shop_guard_limits_are_read_over_the_global_ones(tmp_path):
+    from ecauto_lib.guards import GuardPolicy
+
+    strict = {
+        **ACCOUNT,
+        "max_price_move_pct": 50,
+        "breaker_hide_pct": 10.5,
+        "breaker_cut_pct": "20",
+        "breaker_min_items": 2,
+    }
+    partial = {**ACCOUNT, "id": "shop2", "breaker_hide_pct": 60}
+    plain = {**ACCOUNT, "id": "shop3"}
+    path = _accounts(tmp_path, strict, partial, plain)
+    s = load_settings(
+        env(path, ECAUTO_MAX_PRICE_MOVE_PCT="40", ECAUTO_BREAKER_MIN_ITEMS="7"), dotenv_path=None
+    )
+    policies = s.guard_policies()
+    assert policies["shop1"] == GuardPolicy(50, 10.5, 20, 2)
+    assert policies["shop2"] == GuardPolicy(40, 60, 30, 7)  # the rest from the environment
+    assert policies["shop3"] == GuardPolicy(40, 30, 30, 7) == s.guards
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("max_price_move_pct", "lots", "must be a number"),
+        ("max_price_move_pct", -5, "must be between 0 and 1000"),
+        ("breaker_hide_pct", 150, "must be between 0 and 100"),
+        ("breaker_cut_pct", True, "must be a number"),
+        ("breaker_min_items", 2.5, "must be a whole number"),
+        ("breaker_min_items", None, "must be a number"),
+    ],
+)
+def test_a_bad_per_shop_guard_limit_names_the_shop_and_the_key(tmp_path, key, value, problem):
+    path = _accounts(tmp_path, ACCOUNT, {**ACCOUNT, "id": "shop2", key: value})
+    with pytest.raises(ConfigError) as err:
+        load_settings(env(path), dotenv_path=None)
+    assert err.value.setting == f"ECAUTO_ACCOUNTS_FILE ({path}) accounts[1].{key}"
+    assert err.value.problem.startswith("shop 'shop2': ") and problem in err.value.problem
+
+
+@pytest.mark.parametrize("markup", ["1.3333333333333333", "1.30001", 1.3333333333333333])
+def test_a_markup_longer_than_four_decimals_is_refused_by_name(tmp_path, markup):
+    path = _accounts(tmp_path, {**ACCOUNT, "markup": markup})
+    with pytest.raises(ConfigError) as err:
+        load_settings(env(path), dotenv_path=None)
+    assert err.value.setting.endswith("accounts[0].markup")
+    assert "at most 4 decimal places" in err.value.problem
+    with pytest.raises(ConfigError, match="ECAUTO_MARKUP: .*at most 4 decimal places"):
+        load_settings(env(accounts_file_of(tmp_path), ECAUTO_MARKUP=str(markup)), dotenv_path=None)
+
+
+def accounts_file_of(tmp_path):
+    return _accounts(tmp_path, ACCOUNT)
+
+
+def test_four_decimal_markups_and_trailing_zeros_are_accepted(tmp_path):
+    path = _accounts(
+        tmp_path, {**ACCOUNT, "markup": 1.3333}, {**ACCOUNT, "id": "shop2", "markup": "1.250000"}
+    )
+    shop1, shop2 = load_settings(env(path), dotenv_path=None).accounts
+    assert shop1.markup == Decimal("1.3333") and shop2.markup == Decimal("1.25")
+
+
+def test_the_minimum_margin_is_limited_to_hundredths_of_a_percent(accounts_file):
+    s = load_settings(env(accounts_file, ECAUTO_MIN_MARGIN_PCT="7.25"), dotenv_path=None)
+    assert s.policy.min_margin_pct == Decimal("7.25")
+    with pytest.raises(ConfigError, match="ECAUTO_MIN_MARGIN_PCT: .*at most 2 decimal places"):
+        load_settings(env(accounts_file, ECAUTO_MIN_MARGIN_PCT="5.555"), dotenv_path=None)

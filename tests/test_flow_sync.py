@@ -11,7 +11,7 @@ from ecauto_lib.sandbox import DEMO_PLAN, Faults, Scenario
 from flows.import_listings import import_listings
 from flows.sync import sync
 from tasks.fetching import RECHECK_CHUNK, RECHECK_QUEUE
-from tests.marketplace import NO_GUARDS, calls, marketplace, rows, snapshot
+from tests.marketplace import NO_GUARDS, calls, item_id_of, marketplace, rows, snapshot
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -21,13 +21,6 @@ EXPECTED_EDITS = {  # from the simulator's own statement of what the demo's firs
     "hide": "visible",
     "publish": "visible",
 }
-
-
-def item_id_of(sb, shop_id: str, asin: str) -> int:
-    for item in sb.items(shop_id):
-        if asin in (item.get("identifier") or ""):
-            return item["item_id"]
-    raise AssertionError(f"{asin} not listed in {shop_id}")
 
 
 def edits_by_asin(sb, since: int = 0) -> dict[str, dict]:
