@@ -33,6 +33,12 @@ DEFAULT_ACCOUNTS_FILE = "config/accounts.json"
 DEFAULT_DATABASE_URL = "sqlite:///data/master.db"
 DEFAULT_SP_API_SAFETY_MARGIN = 0.02  # the pacers refill this much slower than the quota
 DEFAULT_SP_API_MIN_SLACK_MS = 20  # ... and keep at least this many ms above its spacing
+# Markups carry at most this many decimal places, so the pricing arithmetic stays exact in int64:
+# the markup's denominator divides 10**4 and Amazon prices fit the products column (32 bits), so
+# every product of pricing.target_prices / the floor check stays below 2.2e18 < 2**63.
+MARKUP_MAX_DECIMALS = 4
+MARKUP_MAX = Decimal("10")
+MARGIN_PCT_MAX_DECIMALS = 2  # the minimum margin in hundredths of a percent (basis points)
 
 
 class SyncMode(StrEnum):
@@ -265,6 +271,18 @@ def _date(values: Mapping[str, str], name: str) -> date | None:
     return parsed
 
 
+def _decimal_places(
+    values: Mapping[str, str], name: str, default: float, *, maximum: float, places: int
+) -> Decimal:
+    """A number in [0, maximum] as an exact Decimal with at most ``places`` decimal places."""
+    number = _number(values, name, default, minimum=0, maximum=maximum)
+    raw = values.get(name) or ""
+    exact = Decimal(raw.strip()) if raw.strip() else Decimal(str(number))
+    if exact.normalize().as_tuple().exponent < -places:  # type: ignore[operator]
+        raise ConfigError(name, f"must have at most {places} decimal places, got {raw}")
+    return exact.normalize() + 0
+
+
 def _rates(raw: str) -> tuple[tuple[str, float], ...]:
     """``"getItemOffersBatch=0.5,searchCatalogItems=5"`` → ((name, rate), ...)."""
     known = {op.name for op in OPERATIONS}
@@ -317,7 +335,9 @@ def _policy(values: Mapping[str, str]) -> SyncPolicy:
         max_delivery_hours=int(_number(values, "ECAUTO_MAX_DELIVERY_HOURS", 72, minimum=0, maximum=24 * 60)),
         min_price_yen=int(_number(values, "ECAUTO_MIN_PRICE_YEN", 300, minimum=1, maximum=10_000_000)),
         max_price_yen=int(_number(values, "ECAUTO_MAX_PRICE_YEN", 1_000_000, minimum=1, maximum=100_000_000)),
-        min_margin_pct=Decimal(str(_number(values, "ECAUTO_MIN_MARGIN_PCT", 5, minimum=0, maximum=900))),
+        min_margin_pct=_decimal_places(
+            values, "ECAUTO_MIN_MARGIN_PCT", 5, maximum=900, places=MARGIN_PCT_MAX_DECIMALS
+        ),
         min_margin_yen=int(_number(values, "ECAUTO_MIN_MARGIN_YEN", 0, minimum=0, maximum=1_000_000)),
         base_calls_per_hour=int(_number(values, "ECAUTO_BASE_CALLS_PER_HOUR", 5000, minimum=1, maximum=5000)),
     )
@@ -345,22 +365,41 @@ def _guards(
         raw = values.get(env_name if where is None else key)
         if raw is None or raw == "":
             continue
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise ConfigError(setting, f"must be a number, got {raw!r}")
         number = _number({setting: str(raw)}, setting, 0, minimum=0, maximum=maximum)
-        changes[name] = int(number) if name == "breaker_min_items" else number
+        if name == "breaker_min_items":
+            if number != int(number):
+                raise ConfigError(setting, f"must be a whole number, got {raw}")
+            changes[name] = int(number)
+        else:
+            changes[name] = number
     return replace(base, **changes)
 
 
 def parse_markup(raw: object, setting: str) -> Decimal:
-    """A markup as an exact Decimal. Below 1.0 would sell under the Amazon price: refused."""
+    """A markup as an exact Decimal in [1, 10] with at most :data:`MARKUP_MAX_DECIMALS` places.
+
+    Below 1.0 would sell under the Amazon price; more decimal places than the pricing arithmetic
+    carries exactly (``1.3333333333333333``, a 10**16 denominator, wrapped int64) are refused.
+    """
+    if isinstance(raw, bool):
+        raise ConfigError(setting, f"markup must be a number such as 1.3, got {raw!r}")
     try:
-        markup = Decimal(str(raw))
+        markup = Decimal(str(raw).strip())
     except (InvalidOperation, ValueError):
         raise ConfigError(setting, f"markup must be a number such as 1.3, got {raw!r}") from None
-    if not markup.is_finite() or not Decimal("1") <= markup <= Decimal("10"):
+    if not markup.is_finite() or not Decimal("1") <= markup <= MARKUP_MAX:
         raise ConfigError(
-            setting, f"markup must be between 1.0 and 10 (below 1.0 sells at a loss), got {raw}"
+            setting, f"markup must be between 1.0 and {MARKUP_MAX} (below 1.0 sells at a loss), got {raw}"
         )
-    return markup
+    if markup.normalize().as_tuple().exponent < -MARKUP_MAX_DECIMALS:  # type: ignore[operator]
+        raise ConfigError(
+            setting,
+            f"markup must have at most {MARKUP_MAX_DECIMALS} decimal places "
+            f"(e.g. 1.3333; prices are computed exactly), got {raw}",
+        )
+    return markup.normalize() + 0  # 1.30 → 1.3; "+ 0" turns 1E+1 back into 10
 
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -416,13 +455,19 @@ def _account(
         if not isinstance(value, str):
             raise ConfigError(f"{where}.{key}", "must be a string")
         resolved[key] = _expand(value, f"{where}.{key}", env)
-    active = entry.get("active", True)
-    if not isinstance(active, bool):
-        raise ConfigError(f"{where}.active", "must be true or false")
-    markup = (
-        default_markup if entry.get("markup") is None else parse_markup(entry["markup"], f"{where}.markup")
-    )
-    return AccountConfig(markup=markup, active=active, **resolved)
+    try:
+        active = entry.get("active", True)
+        if not isinstance(active, bool):
+            raise ConfigError(f"{where}.active", "must be true or false")
+        markup = (
+            default_markup
+            if entry.get("markup") is None
+            else parse_markup(entry["markup"], f"{where}.markup")
+        )
+        shop_guards = _guards(entry, guards, where)
+    except ConfigError as exc:  # name the shop as well as its entry: "accounts[1].markup: shop 'x': ..."
+        raise ConfigError(exc.setting, f"shop {resolved['id']!r}: {exc.problem}") from None
+    return AccountConfig(markup=markup, active=active, guards=shop_guards, **resolved)
 
 
 def _expand(value: str, where: str, env: Mapping[str, str]) -> str:

@@ -204,7 +204,7 @@ def test_per_shop_guard_limits_are_read_over_the_global_ones(tmp_path):
         ("breaker_hide_pct", 150, "must be between 0 and 100"),
         ("breaker_cut_pct", True, "must be a number"),
         ("breaker_min_items", 2.5, "must be a whole number"),
-        ("breaker_min_items", None, "must be a number"),
+        ("breaker_min_items", [3], "must be a number"),
     ],
 )
 def test_a_bad_per_shop_guard_limit_names_the_shop_and_the_key(tmp_path, key, value, problem):
