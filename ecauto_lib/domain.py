@@ -147,3 +147,20 @@ class PushedChange:
     new_value: int
     reason: str
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HeldChange:
+    """A change the guards held for review: one field of one item, the value held, and why.
+
+    Stored in the master DB (``held_changes``) so that ``--confirm`` releases exactly these: a
+    change is identified by ``account_id``, ``base_item_id``, ``field`` and ``new_value``.
+    """
+
+    account_id: str
+    asin: str
+    base_item_id: int
+    field: str  # "price" | "visible"
+    old_value: int | None
+    new_value: int
+    reason: str

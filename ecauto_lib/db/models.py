@@ -30,6 +30,7 @@ STOCK_STATES = ("in_stock", "out_of_stock", "filtered_out", "unknown")
 OUTCOMES = ("in_stock", "out_of_stock", "filtered_out", "error")
 LISTING_STATUSES = ("listed", "delisted")
 CHANGE_FIELDS = ("price", "visible")
+HELD_FIELDS = ("price", "visible")  # the guards hold prices and hides, never anything else
 RUN_MODES = ("full", "price", "stock")
 RUN_STATUSES = ("running", "succeeded", "finished_with_failures", "failed")
 
@@ -160,6 +161,32 @@ class ChangeHistory(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
+class HeldChangeRow(Base):
+    """A change the guards held for review (migration 0004): ``--confirm`` releases exactly these.
+
+    One row per (shop, item, field). A run replaces the rows of the fields it decides for its shops
+    (see :func:`ecauto_lib.db.held.record_held`); a --confirm run releases a change only when it
+    would hold it again *and* it matches a row here by shop, item, field and value.
+    """
+
+    __tablename__ = "held_changes"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "base_item_id", "field"),
+        sa.CheckConstraint(_one_of("field", HELD_FIELDS), name="field"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    asin: Mapped[str] = mapped_column(sa.String(10), nullable=False)
+    base_item_id: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    field: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    old_value: Mapped[int | None] = mapped_column(sa.Integer)
+    new_value: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    reason: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    run_id: Mapped[int | None] = mapped_column(sa.Integer, sa.ForeignKey("runs.id"))
+    held_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
 class BaseTokenRow(Base):
     """One BASE shop's OAuth pair (secrets: never log or print these columns)."""
 
@@ -285,4 +312,5 @@ push_journal: sa.Table = PushJournalEntry.__table__  # type: ignore[assignment]
 account_locks: sa.Table = AccountLock.__table__  # type: ignore[assignment]
 quota_buckets: sa.Table = QuotaBucket.__table__  # type: ignore[assignment]
 base_budget_blocks: sa.Table = BaseBudgetBlock.__table__  # type: ignore[assignment]
+held_changes: sa.Table = HeldChangeRow.__table__  # type: ignore[assignment]
 metadata = Base.metadata

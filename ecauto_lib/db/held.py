@@ -1,0 +1,113 @@
+"""Held changes in the master DB: what the guards held for review, for ``--confirm`` to release.
+
+Storage (migration 0004, table ``held_changes``): one row per (shop, item, field) with the value
+held and why. A run that is not a dry run calls :func:`record_held` once its plan is final:
+
+* for the fields its mode decides for every listing (full: price and visibility; --price-only:
+  price; --stock-only: visibility) the shop's stored rows are replaced by this run's holds, so a
+  hold nobody confirmed disappears as soon as a run no longer holds it;
+* for the other fields only the items this run planned, held or released are replaced (a
+  --stock-only run that re-checks the price of one item it publishes leaves the price holds of
+  the rest alone).
+
+A --confirm run reads them with :func:`load_held` before the guards run; the guards release a
+change only if it matches a row by shop, item, field and value (ecauto_lib.guards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ecauto_lib.db.engine import begin_write
+from ecauto_lib.db.models import HELD_FIELDS, held_changes
+from ecauto_lib.domain import HeldChange
+
+HELD_FRAME_COLUMNS = ["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
+
+
+def load_held(engine: sa.Engine, account_ids: Sequence[str]) -> pd.DataFrame:
+    """The stored held changes of ``account_ids`` as a frame (:data:`HELD_FRAME_COLUMNS`)."""
+    stmt = sa.select(*(held_changes.c[c] for c in HELD_FRAME_COLUMNS)).where(
+        held_changes.c.account_id.in_(list(account_ids))
+    )
+    with engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(stmt).fetchall(), columns=HELD_FRAME_COLUMNS)
+    return frame.astype({"base_item_id": "int64", "new_value": "int64", "old_value": "Int64"})
+
+
+def held_from_frame(frame: pd.DataFrame) -> list[HeldChange]:
+    """Rows of a changes frame (pricing.CHANGE_COLUMNS) as :class:`HeldChange` values."""
+    return [
+        HeldChange(
+            account_id=r.account_id,
+            asin=r.asin,
+            base_item_id=int(r.base_item_id),
+            field=r.field,
+            old_value=None if pd.isna(r.old_value) else int(r.old_value),
+            new_value=int(r.new_value),
+            reason=str(r.reason),
+        )
+        for r in frame.itertuples(index=False)
+    ]
+
+
+def record_held(
+    engine: sa.Engine,
+    account_ids: Sequence[str],
+    decided_fields: Sequence[str],
+    touched: Iterable[tuple[str, int, str]],
+    held: Sequence[HeldChange],
+    *,
+    run_id: int | None,
+    at: datetime,
+) -> None:
+    """Replace the stored holds this run decided on by the ones it made, in one transaction.
+
+    ``decided_fields``: fields the run decided for every listing of its shops; ``touched``:
+    (shop, item id, field) of every change it planned, held or released.
+    """
+    for change in held:
+        if change.field not in HELD_FIELDS:
+            raise ValueError(f"a held change must be one of {HELD_FIELDS}, got {change.field!r}")
+    accounts = sorted(set(account_ids))
+    touched_keys = sorted(
+        {(a, int(i), f) for a, i, f in touched if a in accounts}
+        | {(h.account_id, h.base_item_id, h.field) for h in held if h.account_id in accounts}
+    )
+    with begin_write(engine) as conn:
+        fields = [f for f in decided_fields if f in HELD_FIELDS]
+        if accounts and fields:
+            conn.execute(
+                sa.delete(held_changes).where(
+                    held_changes.c.account_id.in_(accounts), held_changes.c.field.in_(fields)
+                )
+            )
+        stmt = sa.delete(held_changes).where(
+            held_changes.c.account_id == sa.bindparam("_account"),
+            held_changes.c.base_item_id == sa.bindparam("_item", type_=sa.BigInteger()),
+            held_changes.c.field == sa.bindparam("_field"),
+        )
+        keys = [{"_account": a, "_item": i, "_field": f} for a, i, f in touched_keys if f not in fields]
+        if keys:
+            conn.execute(stmt, keys)
+        rows = [
+            {
+                "account_id": h.account_id,
+                "asin": h.asin,
+                "base_item_id": h.base_item_id,
+                "field": h.field,
+                "old_value": h.old_value,
+                "new_value": h.new_value,
+                "reason": h.reason,
+                "run_id": run_id,
+                "held_at": at,
+            }
+            for h in sorted(held, key=lambda h: (h.account_id, h.base_item_id, h.field))
+            if h.account_id in accounts
+        ]
+        if rows:
+            conn.execute(sa.insert(held_changes), rows)

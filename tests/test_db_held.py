@@ -1,0 +1,88 @@
+"""Master DB: held changes (issue #10) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from ecauto_lib.db import make_engine, upgrade
+from ecauto_lib.db.held import load_held, record_held
+from ecauto_lib.domain import HeldChange
+
+T1 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def held(account, item, field, value, reason="price move 84% exceeds ±30%"):
+    return HeldChange(account, f"B0{item:08d}", item, field, 100 if field == "price" else 1, value, reason)
+
+
+def stored(engine):
+    frame = load_held(engine, ["a", "b"])
+    return sorted(
+        frame[["account_id", "base_item_id", "field", "new_value"]].itertuples(index=False, name=None)
+    )
+
+
+def test_a_run_replaces_the_holds_of_the_fields_it_decides_for_its_shops_only(engine):
+    record_held(
+        engine,
+        ["a", "b"],
+        ["price", "visible"],
+        [],
+        [held("a", 1, "price", 200), held("a", 2, "visible", 0), held("b", 3, "price", 300)],
+        run_id=None,
+        at=T1,
+    )
+    assert stored(engine) == [("a", 1, "price", 200), ("a", 2, "visible", 0), ("b", 3, "price", 300)]
+    # a full run of shop a that holds only item 4: a's old holds go, b's stay
+    record_held(engine, ["a"], ["price", "visible"], [], [held("a", 4, "price", 400)], run_id=None, at=T1)
+    assert stored(engine) == [("a", 4, "price", 400), ("b", 3, "price", 300)]
+
+
+def test_a_stock_run_keeps_price_holds_except_for_the_items_it_priced(engine):
+    record_held(
+        engine,
+        ["a"],
+        ["price", "visible"],
+        [],
+        [held("a", 1, "price", 200), held("a", 2, "price", 250)],
+        run_id=None,
+        at=T1,
+    )
+    # --stock-only: decides visibility; re-priced item 2 (pushed) and re-held item 1 at a new value
+    record_held(
+        engine,
+        ["a"],
+        ["visible"],
+        [("a", 2, "price")],
+        [held("a", 1, "price", 210), held("a", 5, "visible", 0)],
+        run_id=None,
+        at=T1,
+    )
+    assert stored(engine) == [("a", 1, "price", 210), ("a", 5, "visible", 0)]
+    frame = load_held(engine, ["a"])
+    assert frame["reason"].iloc[0] == "price move 84% exceeds ±30%"
+    assert str(frame["base_item_id"].dtype) == "int64" and str(frame["old_value"].dtype) == "Int64"
+
+
+def test_only_prices_and_hides_can_be_held(engine):
+    with pytest.raises(ValueError, match="held change must be one of"):
+        record_held(engine, ["a"], ["price"], [], [held("a", 1, "stock", 1)], run_id=None, at=T1)
+    with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+        conn.execute(
+            sa.text(
+                "insert into held_changes (account_id, asin, base_item_id, field, new_value, reason, held_at) "
+                "values ('a', 'B000000001', 1, 'title', 1, 'r', :t)"
+            ),
+            {"t": T1},
+        )
