@@ -69,6 +69,18 @@ def confirm_sell_outs(first: Iterable[Observation], second: Iterable[Observation
 # --------------------------------------------------------------------------------------------
 
 HELD_COLUMNS = ["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
+# What identifies a held change for --confirm: the shop, the item, the field and the value.
+HELD_KEY = ["account_id", "base_item_id", "field", "new_value"]
+RELEASED_PREFIX = "released with --confirm: "
+
+
+@dataclass(frozen=True)
+class GuardOutcome:
+    """The planned changes split by the guards (each frame has :data:`HELD_COLUMNS`)."""
+
+    push: pd.DataFrame  # to push now (including the released ones)
+    held: pd.DataFrame  # held for review, with the guard's reason
+    released: pd.DataFrame  # held again by the guards, but released by --confirm (a subset of push)
 
 
 def hold_risky_changes(
@@ -76,9 +88,9 @@ def hold_risky_changes(
     listings_per_account: Mapping[str, int],
     policies: Mapping[str, GuardPolicy],
     *,
-    confirm: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split planned changes into (to push, held for review).
+    releasable: pd.DataFrame | None = None,
+) -> GuardOutcome:
+    """Split planned changes into pushed, held for review and released.
 
     - A price that moves more than ``max_move_pct`` from what BASE shows is held.
     - Circuit breaker, per account: if the run would hide more than ``breaker_hide_pct`` of the
@@ -86,10 +98,15 @@ def hold_risky_changes(
       (or cuts) is pushed: all are held, with the reason. Only counts of at least
       ``breaker_min_items`` trip it.
     ``policies`` maps account id → its limits (accounts missing from it use the defaults).
-    ``confirm=True`` (``--confirm``) releases everything held.
+
+    ``releasable`` (``--confirm``): the changes an earlier run held (stored in the master DB). A
+    change the guards hold now is released when it matches one of them by shop, item, field and
+    value: the value is recomputed from the current Amazon price, so a match is still valid.
+    Everything else meets every guard as in any run.
     """
-    if confirm or changes.empty:
-        return changes, pd.DataFrame(columns=HELD_COLUMNS)
+    empty = pd.DataFrame(columns=HELD_COLUMNS)
+    if changes.empty:
+        return GuardOutcome(changes, empty, empty)
     default = GuardPolicy()
     limit_of = {a: policies.get(a, default) for a in changes["account_id"].unique()}
     reason = pd.Series("", index=changes.index, dtype=object)
@@ -125,5 +142,27 @@ def hold_risky_changes(
                     "nothing of the kind was pushed (run with --confirm to release)"
                 )
     held_mask = reason.ne("")
+    released_mask = held_mask & _matches(changes, releasable)
+    held_mask &= ~released_mask
     held = changes[held_mask].assign(reason=reason[held_mask])[HELD_COLUMNS]
-    return changes[~held_mask], held.reset_index(drop=True)
+    push = changes[~held_mask].copy()
+    push.loc[released_mask[~held_mask], "reason"] = RELEASED_PREFIX + push["reason"].astype(str)
+    released = changes[released_mask][HELD_COLUMNS]
+    return GuardOutcome(push, held.reset_index(drop=True), released.reset_index(drop=True))
+
+
+def _matches(changes: pd.DataFrame, stored: pd.DataFrame | None) -> pd.Series:
+    """True for each change equal to a stored one by :data:`HELD_KEY`."""
+    if stored is None or stored.empty:
+        return pd.Series(False, index=changes.index)
+    keys = set(
+        stored[HELD_KEY]
+        .astype({"base_item_id": "int64", "new_value": "int64"})
+        .itertuples(index=False, name=None)
+    )
+    mine = (
+        changes[HELD_KEY]
+        .astype({"base_item_id": "int64", "new_value": "int64"})
+        .itertuples(index=False, name=None)
+    )
+    return pd.Series([key in keys for key in mine], index=changes.index, dtype=bool)

@@ -2,9 +2,22 @@
 
 BASE price = Amazon price (ListingPrice + Shipping of the chosen offer) × the account's markup,
 rounded half-up to ``policy.rounding_yen``. The markup is a Decimal turned into an exact integer
-ratio, so no binary float ever decides a rounding edge. A price is pushed only when it differs
-from the price BASE shows by at least ``policy.min_price_change_yen``; a price outside the
-configured bounds is skipped and flagged, never clamped.
+ratio, so no binary float ever decides a rounding edge. A price is pushed when it differs from the
+price BASE shows by at least ``policy.min_price_change_yen``; a price outside the configured
+bounds is skipped and flagged, never clamped.
+
+**The floor** (issue #10): an item is public on BASE only at a price ≥ floor = Amazon price ×
+(1 + ``min_margin_pct``/100) + ``min_margin_yen``, for the freshest Amazon price the master DB
+has, in every mode:
+
+* a BASE price below the floor (or unknown) is always repriced, whatever the ¥100 threshold says;
+* the computed price is the markup price rounded, raised to the next rounding step when rounding
+  alone would put it under the floor (a markup that itself does not cover the floor is refused);
+* when the right price cannot be pushed (held by a guard, refused by the bounds) and the price
+  BASE would keep showing is below the floor, :func:`keep_above_floor` hides the item with that
+  reason, or keeps it hidden instead of publishing it; a held *cut* (BASE above the floor) keeps
+  the item public. Once the price is in place the usual visibility rule publishes it again;
+* publishing an item always goes with its price check, in ``--stock-only`` too, in one edit.
 
 Visibility follows stock: out of stock or filtered out → hidden; in stock → public; unknown
 (never observed, or the last fetch failed without an earlier answer) → nothing.
@@ -13,32 +26,58 @@ Visibility follows stock: out of stock or filtered out → hidden; in stock → 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
-from ecauto_lib.config import SyncMode, SyncPolicy
+from ecauto_lib.config import MARKUP_MAX_DECIMALS, SyncMode, SyncPolicy
 
 CHANGE_COLUMNS = ["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
 FLAGGED_COLUMNS = ["account_id", "asin", "base_item_id", "amazon_price_yen", "computed_price", "reason"]
+# Items the floor rule hid ("hidden") or did not publish ("kept hidden"), and why.
+FLOOR_COLUMNS = ["account_id", "asin", "base_item_id", "base_price", "floor_price", "action", "reason"]
+FLOOR_HIDDEN, FLOOR_KEPT_HIDDEN = "hidden", "kept hidden"
 
 _HIDE_STATES = ("out_of_stock", "filtered_out")
+_KEY = ["account_id", "base_item_id"]
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=columns)
 
 
 @dataclass(frozen=True)
 class PricingPlan:
-    """What a run wants BASE to change (one row per field), and the prices it refused to push."""
+    """What a run wants BASE to change (one row per field), and what it refused or held."""
 
-    changes: pd.DataFrame  # CHANGE_COLUMNS; old_value is NA when BASE's value is unknown
-    flagged: pd.DataFrame  # FLAGGED_COLUMNS
-    held: pd.DataFrame | None = None  # changes held for review by the guards (CHANGE_COLUMNS)
+    changes: pd.DataFrame  # CHANGE_COLUMNS, to push; old_value is NA when BASE's value is unknown
+    flagged: pd.DataFrame  # FLAGGED_COLUMNS: prices refused by the bounds or the margin
+    held: pd.DataFrame = field(default_factory=lambda: _empty(CHANGE_COLUMNS))  # held for review
+    released: pd.DataFrame = field(default_factory=lambda: _empty(CHANGE_COLUMNS))  # by --confirm
+    below_floor: pd.DataFrame = field(default_factory=lambda: _empty(FLOOR_COLUMNS))
+
+
+def fields_decided(mode: SyncMode) -> tuple[str, ...]:
+    """The fields a run in ``mode`` decides for every listing (others only where the floor asks)."""
+    return {SyncMode.FULL: ("price", "visible"), SyncMode.PRICE: ("price",), SyncMode.STOCK: ("visible",)}[
+        mode
+    ]
 
 
 def markup_ratio(markup: Decimal) -> tuple[int, int]:
-    """The markup as an exact integer fraction (numerator, denominator): 1.3 → (13, 10)."""
+    """The markup as an exact integer fraction (numerator, denominator): 1.3 → (13, 10).
+
+    Raises ValueError for more than ``MARKUP_MAX_DECIMALS`` decimal places: the int64 arithmetic
+    of :func:`target_prices` is exact only for denominators dividing 10**4 (config refuses them
+    first, naming the setting).
+    """
     numerator, denominator = markup.as_integer_ratio()
+    if 10**MARKUP_MAX_DECIMALS % denominator:
+        raise ValueError(
+            f"markup {markup} must have at most {MARKUP_MAX_DECIMALS} decimal places to be priced exactly"
+        )
     return numerator, denominator
 
 
@@ -55,6 +94,19 @@ def target_prices(
     return ((2 * p * n + d * unit) // (2 * d * unit)) * unit
 
 
+def _margin_ratio(policy: SyncPolicy) -> tuple[int, int]:
+    """1 + min_margin_pct/100 as an exact fraction: 5 % → (105, 100); 7.25 % → (429, 400)."""
+    pct_n, pct_d = policy.min_margin_pct.as_integer_ratio()
+    return 100 * pct_d + pct_n, 100 * pct_d
+
+
+def floor_prices(amazon_yen: pd.Series, policy: SyncPolicy) -> pd.Series:
+    """The lowest price an item may be public at: ⌈Amazon × (1 + pct/100)⌉ + yen (Int64, exact)."""
+    num, den = _margin_ratio(policy)
+    p = amazon_yen.astype("Int64")
+    return -((-p * num) // den) + policy.min_margin_yen
+
+
 def plan_changes(
     listings: pd.DataFrame,
     policy: SyncPolicy,
@@ -65,67 +117,99 @@ def plan_changes(
 
     ``listings`` has the columns of :func:`ecauto_lib.db.load_listings` (listing joined with its
     product). ``markups`` maps account id → markup; accounts missing from it use ``policy.markup``.
+    Full: prices and visibility. ``--price-only``: prices (the floor step may add hides).
+    ``--stock-only``: visibility, plus the price of every item about to be published and of
+    every item whose BASE price is below the floor.
     """
-    frames: list[pd.DataFrame] = []
-    flagged = pd.DataFrame(columns=FLAGGED_COLUMNS)
-    if mode in (SyncMode.FULL, SyncMode.PRICE):
-        price_changes, flagged = _price_changes(listings, policy, markups)
-        frames.append(price_changes)
-    if mode in (SyncMode.FULL, SyncMode.STOCK):
-        frames.append(_visibility_changes(listings))
-    changes = pd.concat(frames) if frames else pd.DataFrame(columns=CHANGE_COLUMNS)
-    # Keep the listings' order (deferred items first), price before visibility for one item.
+    listings = listings.assign(_order=np.arange(len(listings)))
+    priced = _priced(listings, policy, markups)
+    visibility = _visibility_changes(listings)
+    if mode is SyncMode.PRICE:
+        visibility = visibility.iloc[0:0]
+    if mode is SyncMode.STOCK:
+        publishing = visibility.loc[visibility["new_value"].eq(1), "_order"]
+        priced = priced[priced["_loss"] | priced["_order"].isin(publishing)]
+    price_changes, flagged = _price_changes(priced, policy)
+    changes = pd.concat([price_changes, visibility])
+    return PricingPlan(changes=_ordered(changes), flagged=flagged.reset_index(drop=True))
+
+
+def _ordered(changes: pd.DataFrame) -> pd.DataFrame:
+    """Changes in the listings' order (deferred items first), price before visibility for one item."""
     changes = changes.sort_values(["_order", "field"], ascending=[True, True], kind="stable")
     changes = changes[CHANGE_COLUMNS].reset_index(drop=True)
     changes["old_value"] = changes["old_value"].astype("Int64")
     changes["new_value"] = changes["new_value"].astype("int64")
     changes["base_item_id"] = changes["base_item_id"].astype("int64")
-    return PricingPlan(changes=changes, flagged=flagged.reset_index(drop=True))
+    return changes
 
 
-def _price_changes(
-    listings: pd.DataFrame, policy: SyncPolicy, markups: Mapping[str, Decimal]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    frame = listings.assign(_order=np.arange(len(listings)))
-    frame = frame[frame["stock_state"].eq("in_stock") & frame["amazon_price_yen"].notna()]
+def _priced(listings: pd.DataFrame, policy: SyncPolicy, markups: Mapping[str, Decimal]) -> pd.DataFrame:
+    """In-stock listings with their computed price, floor, and what is wrong with them (if anything).
+
+    Columns added: ``computed_price`` (rounded markup price, raised over the floor when rounding
+    alone crossed it), ``floor_price``, ``_raised``, ``_loss`` (BASE's price is below the floor or
+    unknown) and ``_refused`` (why the computed price may not be pushed, "" if it may).
+    """
+    frame = listings[listings["stock_state"].eq("in_stock") & listings["amazon_price_yen"].notna()]
     ratios = {acc: markup_ratio(m) for acc, m in markups.items()}
     default = markup_ratio(policy.markup)
-    numerator = frame["account_id"].map(lambda a: ratios.get(a, default)[0])
-    denominator = frame["account_id"].map(lambda a: ratios.get(a, default)[1])
-    computed = target_prices(frame["amazon_price_yen"], numerator, denominator, policy.rounding_yen)
-    frame = frame.assign(computed_price=computed)
+    default_text = _markup_text(default)
+    texts = {a: _markup_text(r) for a, r in ratios.items()}
+    numerator = frame["account_id"].map(lambda a: ratios.get(a, default)[0]).astype("int64")
+    denominator = frame["account_id"].map(lambda a: ratios.get(a, default)[1]).astype("int64")
+    amazon = frame["amazon_price_yen"].astype("Int64")
+    rounded = target_prices(amazon, numerator, denominator, policy.rounding_yen)
+    floor = floor_prices(amazon, policy)
+    # Does the markup itself cover the floor? p·n/d ≥ p·num/den + yen, in integers. Bounds: p < 2**31,
+    # n ≤ 10**5, d and den ≤ 10**4, num ≤ 10**5: every product stays below 2.2e18 < 2**63.
+    num, den = _margin_ratio(policy)
+    covers = (amazon * numerator * den >= denominator * (amazon * num + policy.min_margin_yen * den)).astype(
+        bool
+    )
+    unit = policy.rounding_yen
+    step_over_floor = -((-floor) // unit) * unit
+    raised = covers & (rounded < floor)
+    computed = rounded.where(~raised, step_over_floor)
 
-    too_low = frame["computed_price"] < policy.min_price_yen
-    too_high = frame["computed_price"] > policy.max_price_yen
-    # Never sell at a loss: computed ≥ amazon × (1 + pct/100) + yen, compared in integers
-    # (pct in hundredths of a percent).
-    margin_bp = int(policy.min_margin_pct * 100)
-    floor_x10000 = (
-        frame["amazon_price_yen"].astype("Int64") * (10_000 + margin_bp) + policy.min_margin_yen * 10_000
-    )
-    thin = (frame["computed_price"] * 10_000 < floor_x10000).fillna(False).astype(bool)
-    out_of_bounds = too_low | too_high | thin
-    margin_text = (
-        f"below the minimum margin ({policy.min_margin_pct}% + ¥{policy.min_margin_yen:,} over Amazon)"
-    )
-    reasons = np.select(
-        [too_low, too_high, thin],
+    too_low = computed < policy.min_price_yen
+    too_high = computed > policy.max_price_yen
+    thin = ~covers
+    refused = np.select(
+        [too_low.to_numpy(dtype=bool), too_high.to_numpy(dtype=bool), thin.to_numpy(dtype=bool)],
         [
             f"below the minimum price ¥{policy.min_price_yen:,}",
             f"above the maximum price ¥{policy.max_price_yen:,}",
-            margin_text,
+            f"below the minimum margin ({_pct_text(policy.min_margin_pct)}% + ¥{policy.min_margin_yen:,} over Amazon)",
         ],
         default="",
     )
-    flagged = frame.assign(reason=reasons)[out_of_bounds][FLAGGED_COLUMNS]
+    base = frame["base_price"].astype("Int64")
+    return frame.assign(
+        computed_price=computed.astype("Int64"),
+        floor_price=floor.astype("Int64"),
+        _raised=raised.to_numpy(),
+        _loss=(base.isna() | (base < floor)).fillna(True).astype(bool).to_numpy(),
+        _refused=refused,
+        _markup=frame["account_id"].map(lambda a: texts.get(a, default_text)),
+    )
 
-    frame = frame[~out_of_bounds]
+
+def _price_changes(priced: pd.DataFrame, policy: SyncPolicy) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Price changes to push, and the refused prices (flagged), from :func:`_priced` rows."""
+    refused = priced["_refused"].ne("")
+    flagged = priced[refused].rename(columns={"_refused": "reason"})[FLAGGED_COLUMNS]
+    frame = priced[~refused]
     difference = (frame["computed_price"] - frame["base_price"]).abs()
-    moved = frame["base_price"].isna() | (difference >= policy.min_price_change_yen)
-    frame = frame[moved.fillna(True).astype(bool)]
-    markup_text = frame["account_id"].map(lambda a: _markup_text(ratios.get(a, default))).astype("string")
-    amazon_text = frame["amazon_price_yen"].astype("int64").map("{:,}".format).astype("string")
-    reason = ("amazon ¥" + amazon_text + " × " + markup_text).astype(object)
+    moved = (difference >= policy.min_price_change_yen).fillna(True).astype(bool) | frame["_loss"]
+    frame = frame[moved]
+    amazon_text = _yen_texts(frame["amazon_price_yen"])
+    floor_text = _yen_texts(frame["floor_price"])
+    base_text = _yen_texts(frame["base_price"].fillna(0))
+    raised = (" (rounded up to clear the floor ¥" + floor_text + ")").where(frame["_raised"], "")
+    known_loss = frame["_loss"] & frame["base_price"].notna().to_numpy(dtype=bool)
+    loss = (" (BASE ¥" + base_text + " is below the floor ¥" + floor_text + ")").where(known_loss, "")
+    reason = "amazon ¥" + amazon_text + " × " + frame["_markup"] + raised + loss
     changes = pd.DataFrame(
         {
             "account_id": frame["account_id"],
@@ -134,15 +218,121 @@ def _price_changes(
             "field": "price",
             "old_value": frame["base_price"].astype("Int64"),
             "new_value": frame["computed_price"].astype("int64"),
-            "reason": reason,
+            "reason": reason.astype(object),
             "_order": frame["_order"],
         }
     )
     return changes, flagged
 
 
-def _visibility_changes(listings: pd.DataFrame) -> pd.DataFrame:
+def _yen_texts(values: pd.Series) -> pd.Series:
+    """Integer yen as ``1,234`` strings (object dtype, so even an empty column concatenates)."""
+    return values.astype("int64").map("{:,}".format).astype(object)
+
+
+def _pct_text(value: Decimal) -> str:
+    return format(value.normalize() + 0, "f")
+
+
+def keep_above_floor(plan: PricingPlan, listings: pd.DataFrame, policy: SyncPolicy) -> PricingPlan:
+    """The floor step, after the guards: no item is left (or made) public below its floor.
+
+    For each in-stock listing with an Amazon price, the price BASE will show after this plan is
+    the pushed price, else BASE's current one. Where that is below the floor (or unknown), a
+    planned publish is dropped (``kept hidden``) and a public item is hidden (``hidden``); the
+    reason names the floor and why the right price is not going out (held, refused). These hides
+    are never held by the circuit breaker: they are what makes a held price safe.
+    """
     frame = listings.assign(_order=np.arange(len(listings)))
+    frame = frame[frame["stock_state"].eq("in_stock") & frame["amazon_price_yen"].notna()]
+    frame = frame[
+        ["account_id", "asin", "base_item_id", "base_price", "base_visible", "amazon_price_yen", "_order"]
+    ]
+    frame = frame.assign(floor_price=floor_prices(frame["amazon_price_yen"], policy))
+    changes = plan.changes
+    for name, column in (("price", "_new_price"), ("visible", "_new_visible")):
+        planned = changes.loc[changes["field"].eq(name), [*_KEY, "new_value"]].rename(
+            columns={"new_value": column}
+        )
+        frame = frame.merge(planned, on=_KEY, how="left")
+    final_price = frame["_new_price"].astype("Int64").fillna(frame["base_price"].astype("Int64"))
+    below = (final_price.isna() | (final_price < frame["floor_price"])).fillna(True).to_numpy(dtype=bool)
+    new_visible = frame["_new_visible"].astype("Int64")
+    publishing = new_visible.eq(1).fillna(False).to_numpy(dtype=bool)
+    hiding = new_visible.eq(0).fillna(False).to_numpy(dtype=bool)
+    public = frame["base_visible"].astype("boolean").fillna(True).to_numpy(dtype=bool)
+    kept_hidden = below & publishing
+    hidden = below & ~publishing & ~hiding & public
+    acted = frame[kept_hidden | hidden].assign(
+        action=np.where(kept_hidden, FLOOR_KEPT_HIDDEN, FLOOR_HIDDEN)[kept_hidden | hidden]
+    )
+    if acted.empty:
+        return plan
+    acted = acted.assign(reason=_floor_reasons(acted, plan, policy))
+
+    dropped = acted.loc[acted["action"].eq(FLOOR_KEPT_HIDDEN), _KEY].assign(_drop=True)
+    keep = (
+        changes.merge(dropped, on=_KEY, how="left")["_drop"].isna().to_numpy()
+        | changes["field"].ne("visible").to_numpy()
+    )
+    to_hide = acted[acted["action"].eq(FLOOR_HIDDEN)]
+    hides = pd.DataFrame(
+        {
+            "account_id": to_hide["account_id"],
+            "asin": to_hide["asin"],
+            "base_item_id": to_hide["base_item_id"],
+            "field": "visible",
+            "old_value": to_hide["base_visible"].astype("boolean").astype("Int64"),
+            "new_value": 0,
+            "reason": to_hide["reason"],
+        }
+    )
+    position = dict(
+        zip(zip(frame["account_id"], frame["base_item_id"], strict=True), frame["_order"], strict=True)
+    )
+    kept = changes[keep]
+    order = pd.Series(
+        [position.get(k, -1) for k in zip(kept["account_id"], kept["base_item_id"], strict=True)],
+        index=kept.index,
+        dtype="int64",
+    )
+    merged = pd.concat([kept.assign(_order=order), hides.assign(_order=to_hide["_order"].to_numpy())])
+    below_floor = acted.assign(base_price=acted["base_price"].astype("Int64"))[FLOOR_COLUMNS]
+    return PricingPlan(
+        changes=_ordered(merged),
+        flagged=plan.flagged,
+        held=plan.held,
+        released=plan.released,
+        below_floor=below_floor.reset_index(drop=True),
+    )
+
+
+def _floor_reasons(acted: pd.DataFrame, plan: PricingPlan, policy: SyncPolicy) -> list[str]:
+    """``below floor: BASE ¥2,830 < floor ¥4,200 (amazon ¥4,000 + 5%); price ¥5,200 held: ...``."""
+    why: dict[tuple[str, int], str] = {}
+    for row in plan.flagged.itertuples(index=False):
+        why[(row.account_id, int(row.base_item_id))] = (
+            f"price ¥{int(row.computed_price):,} refused: {row.reason}"
+        )
+    held = plan.held[plan.held["field"].eq("price")]
+    for row in held.itertuples(index=False):
+        why[(row.account_id, int(row.base_item_id))] = f"price ¥{int(row.new_value):,} held: {row.reason}"
+    margin = f"{_pct_text(policy.min_margin_pct)}%" + (
+        f" + ¥{policy.min_margin_yen:,}" if policy.min_margin_yen else ""
+    )
+    reasons = []
+    for row in acted.itertuples(index=False):
+        base = "BASE price unknown" if pd.isna(row.base_price) else f"BASE ¥{int(row.base_price):,}"
+        reasons.append(
+            f"below floor: {base} < floor ¥{int(row.floor_price):,} (amazon ¥{int(row.amazon_price_yen):,} + {margin}); "
+            + why.get((row.account_id, int(row.base_item_id)), "price not pushed this run")
+            + "; not public until the price is in place"
+        )
+    return reasons
+
+
+def _visibility_changes(listings: pd.DataFrame) -> pd.DataFrame:
+    frame = listings
     state = frame["stock_state"]
     desired = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     desired[state.isin(_HIDE_STATES)] = 0
@@ -166,6 +356,7 @@ def _visibility_changes(listings: pd.DataFrame) -> pd.DataFrame:
 
 
 def _markup_text(ratio: tuple[int, int]) -> str:
+    """``(13, 10)`` → ``"1.3"``."""
     value = Decimal(ratio[0]) / Decimal(ratio[1])
     return format(value.normalize(), "f")
 

@@ -83,6 +83,8 @@ class AccountSummary:
     publishes: int = 0  # planned
     flagged: int = 0  # prices refused (out of bounds, below the minimum margin)
     held: int = 0  # changes held for review (big move, circuit breaker)
+    released: int = 0  # held changes released by --confirm
+    below_floor: int = 0  # items hidden, or kept hidden, because their price is below the floor
     prices_changed: int = 0  # confirmed by BASE
     hidden: int = 0
     published: int = 0
@@ -108,6 +110,7 @@ class RunReport:
     changes: list[dict[str, Any]] = field(default_factory=list)  # every change planned/pushed
     flagged: list[dict[str, Any]] = field(default_factory=list)
     held: list[dict[str, Any]] = field(default_factory=list)
+    below_floor: list[dict[str, Any]] = field(default_factory=list)  # pricing.FLOOR_COLUMNS rows
     failures: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int = 0
     confirmed: bool = False  # --confirm: held changes released
@@ -148,6 +151,8 @@ class RunReport:
             "changes": len(self.changes),
             "flagged": len(self.flagged),
             "held": len(self.held),
+            "released": sum(a.released for a in self.accounts),
+            "below_floor": len(self.below_floor),
             "item_failures": self.item_failures,
             "needs_reauthorisation": self.needs_reauthorisation(),
             "blocked_shops": {b.account_id: b.message for b in self.blocked},
@@ -249,6 +254,7 @@ def render_markdown(report: RunReport) -> str:
             a.hidden if not report.dry_run else f"({a.hides})",
             a.published if not report.dry_run else f"({a.publishes})",
             a.flagged,
+            a.below_floor,
             a.held,
             a.deferred,
             a.delisted,
@@ -270,6 +276,7 @@ def render_markdown(report: RunReport) -> str:
                 "非公開に変更",
                 "公開に変更",
                 "価格保留",
+                "下限割れ非公開",
                 "確認待ち",
                 "延期",
                 "削除済",
@@ -281,7 +288,9 @@ def render_markdown(report: RunReport) -> str:
         ),
         "",
         "_(価格更新 = prices changed, 非公開に変更 = hidden, 公開に変更 = published, 価格保留 = price outside bounds "
-        "(flagged, not pushed), 確認待ち = held for review (big move / circuit breaker; `--confirm` releases), "
+        "(flagged, not pushed), 下限割れ非公開 = not public below the floor (Amazon × (1 + min margin) + yen: "
+        "hidden, or kept hidden, until its price is in place), "
+        "確認待ち = held for review (big move / circuit breaker; `--confirm` releases), "
         "延期 = not sent: the BASE hourly or daily limit (first when BASE takes calls again), or the shop "
         "needs re-authorising, 削除済 = gone from BASE (delisted). In a dry run the planned counts are shown "
         "in brackets.)_",
@@ -329,6 +338,27 @@ def render_markdown(report: RunReport) -> str:
                     r["reason"],
                 )
                 for r in report.flagged[:100]
+            ],
+        )
+    if report.below_floor:
+        lines += [
+            "",
+            f"## 下限割れ非公開 (below the floor, not public until the price is in place: {len(report.below_floor)})",
+            "",
+        ]
+        lines += _table(
+            ("ASIN", "アカウント", "item", "BASE価格", "下限価格 (floor)", "対応", "理由"),
+            [
+                (
+                    r["asin"],
+                    r["account_id"],
+                    r["base_item_id"],
+                    _value("price", r["base_price"]),
+                    _value("price", r["floor_price"]),
+                    _FLOOR_ACTION_TEXT.get(r["action"], r["action"]),
+                    r["reason"],
+                )
+                for r in report.below_floor[:100]
             ],
         )
     if report.held:
@@ -382,8 +412,11 @@ def _budget_notes(report: RunReport) -> list[str]:
     ]
 
 
+_FLOOR_ACTION_TEXT = {"hidden": "非公開に変更 (hidden)", "kept hidden": "非公開のまま (kept hidden)"}
+
+
 def _value(field_name: str, value: Any) -> str:
-    if value is None:
+    if value is None or value is pd.NA:
         return "?"
     if field_name == "visible":
         return "公開" if value else "非公開"
@@ -430,10 +463,14 @@ def summarise(
         for row in plan.changes.to_dict("records")
     ]
     report.flagged = plan.flagged.to_dict("records")
-    held = plan.held if plan.held is not None else plan.changes.iloc[0:0]
+    held = plan.held
     report.held = [
         {**row, "old_value": None if pd.isna(row["old_value"]) else int(row["old_value"])}
         for row in held.to_dict("records")
+    ]
+    report.below_floor = [
+        {**row, "base_price": None if pd.isna(row["base_price"]) else int(row["base_price"])}
+        for row in plan.below_floor.to_dict("records")
     ]
     report.failures = [
         {"asin": o.asin, "account_id": "-", "error": "fetch", "message": o.reason or ""}
@@ -460,6 +497,8 @@ def summarise(
                 publishes=int((planned["field"].eq("visible") & planned["new_value"].eq(1)).sum()),
                 flagged=int((plan.flagged["account_id"] == account.id).sum()),
                 held=int((held["account_id"] == account.id).sum()),
+                released=int((plan.released["account_id"] == account.id).sum()),
+                below_floor=int((plan.below_floor["account_id"] == account.id).sum()),
                 prices_changed=result.count("price"),
                 hidden=result.count("visible", 0),
                 published=result.count("visible", 1),

@@ -42,9 +42,15 @@ from tasks.base import check_base_token, push_account, settle_journal, token_hea
 from tasks.fetching import fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
 from tasks.listings import load_listings, prepare_database
-from tasks.pricing import compute_changes, hold_risky
+from tasks.pricing import compute_changes, hold_risky, keep_above_floor
 from tasks.report import publish_report
-from tasks.store import finish_run_record, start_run_record, write_observations
+from tasks.store import (
+    finish_run_record,
+    load_held_changes,
+    record_held_changes,
+    start_run_record,
+    write_observations,
+)
 
 
 @flow(name="ecauto-sync", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
@@ -103,8 +109,13 @@ def _pipeline(
     except CredentialsRefusedError as exc:
         return stop_run(settings, selected, report, exc)
 
+    account_ids = [a.id for a in selected]
+    held_before = load_held_changes(settings.database_url, account_ids) if report.confirmed else None
     plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
-    plan = hold_risky(plan, current, settings.guard_policies(), confirm=report.confirmed)
+    plan = hold_risky(plan, current, settings.guard_policies(), releasable=held_before)
+    plan = keep_above_floor(plan, current, settings.policy)
+    if not dry_run:
+        record_held_changes(settings.database_url, plan, sync_mode, account_ids, report.run_id)
     results = {} if dry_run else push_changes(settings, selected, plan, report.run_id, report.blocked)
 
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])

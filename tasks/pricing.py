@@ -1,4 +1,4 @@
-"""Step 4: prices and visibility, on pandas frames."""
+"""Step 4: prices and visibility, on pandas frames; the guards; the floor."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from ecauto_lib import pricing
 from ecauto_lib.config import SyncMode, SyncPolicy
 from ecauto_lib.guards import GuardPolicy, hold_risky_changes
 from ecauto_lib.pricing import PricingPlan, plan_changes
@@ -32,11 +33,33 @@ def compute_changes(
 
 @task(name="hold-risky-changes", cache_policy=NO_CACHE)
 def hold_risky(
-    plan: PricingPlan, listings: pd.DataFrame, policies: dict[str, GuardPolicy], *, confirm: bool
+    plan: PricingPlan,
+    listings: pd.DataFrame,
+    policies: dict[str, GuardPolicy],
+    *,
+    releasable: pd.DataFrame | None = None,
 ) -> PricingPlan:
-    """Hold big price moves and circuit-breaker volumes for review (``--confirm`` releases them)."""
+    """Hold big price moves and circuit-breaker volumes for review (``--confirm`` releases those stored)."""
     per_account = listings.groupby("account_id").size().to_dict()
-    push, held = hold_risky_changes(plan.changes, per_account, policies, confirm=confirm)
-    if len(held):
-        get_run_logger().warning("%d changes held for review: %s", len(held), held["reason"].iloc[0])
-    return replace(plan, changes=push.reset_index(drop=True), held=held)
+    outcome = hold_risky_changes(plan.changes, per_account, policies, releasable=releasable)
+    logger = get_run_logger()
+    if len(outcome.held):
+        logger.warning("%d changes held for review: %s", len(outcome.held), outcome.held["reason"].iloc[0])
+    if len(outcome.released):
+        logger.info("%d held changes released by --confirm", len(outcome.released))
+    return replace(
+        plan, changes=outcome.push.reset_index(drop=True), held=outcome.held, released=outcome.released
+    )
+
+
+@task(name="keep-above-floor", cache_policy=NO_CACHE)
+def keep_above_floor(plan: PricingPlan, listings: pd.DataFrame, policy: SyncPolicy) -> PricingPlan:
+    """Hide (or keep hidden) every in-stock item whose price would stay below Amazon × (1 + margin)."""
+    plan = pricing.keep_above_floor(plan, listings, policy)
+    if len(plan.below_floor):
+        get_run_logger().warning(
+            "%d items not public below the floor: %s",
+            len(plan.below_floor),
+            plan.below_floor["reason"].iloc[0],
+        )
+    return plan

@@ -30,11 +30,14 @@ def publish_report(report: RunReport) -> str:
         table=[{k: c.get(k) for k in CHANGE_TABLE_COLUMNS} for c in report.changes],
         description="Every price and visibility change of the run",
     )
-    if report.flagged or report.failures:
+    if report.flagged or report.held or report.below_floor or report.failures:
         create_table_artifact(
             key="sync-held-and-failed",
             table=[{"kind": "flagged", **r} for r in report.flagged]
+            + [{"kind": "held", **r} for r in report.held]
+            + [{"kind": "below floor", **r} for r in report.below_floor]
             + [{"kind": "failed", **r} for r in report.failures],
-            description="Prices held back (outside bounds) and items that failed",
+            description="Prices refused (bounds, margin), changes held for review, items kept off "
+            "BASE below the floor, and items that failed",
         )
     return markdown

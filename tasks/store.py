@@ -1,15 +1,19 @@
-"""Writing results to the master DB (never in a dry run: the flow does not call these then)."""
+"""The master DB from the flow: observations, run records, held changes (no write in a dry run)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from ecauto_lib import db
+from ecauto_lib.config import SyncMode
+from ecauto_lib.db import held
 from ecauto_lib.domain import CatalogInfo, Observation
+from ecauto_lib.pricing import PricingPlan, fields_decided
 from tasks._common import engine_for
 
 
@@ -40,4 +44,31 @@ def finish_run_record(
         exit_code=exit_code,
         counts=counts,
         finished_at=finished_at,
+    )
+
+
+@task(name="load-held-changes", cache_policy=NO_CACHE)
+def load_held_changes(database_url: str, account_ids: list[str]) -> pd.DataFrame:
+    """What earlier runs held for review (``--confirm`` releases those it would hold again)."""
+    return held.load_held(engine_for(database_url), account_ids)
+
+
+@task(name="record-held-changes", cache_policy=NO_CACHE)
+def record_held_changes(
+    database_url: str, plan: PricingPlan, mode: SyncMode, account_ids: list[str], run_id: int | None
+) -> None:
+    """Store this run's holds in place of those it decided on (see ecauto_lib.db.held)."""
+    touched = [
+        (r.account_id, int(r.base_item_id), r.field)
+        for frame in (plan.changes, plan.held, plan.released)
+        for r in frame[["account_id", "base_item_id", "field"]].itertuples(index=False)
+    ]
+    held.record_held(
+        engine_for(database_url),
+        account_ids,
+        fields_decided(mode),
+        touched,
+        held.held_from_frame(plan.held),
+        run_id=run_id,
+        at=datetime.now(UTC),
     )

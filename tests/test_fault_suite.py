@@ -1,6 +1,11 @@
 """Fault-injection suite: each scenario runs a sync under injected faults, then a clean rerun, and
 checks the final BASE state item by item against an independent oracle, the DB against BASE, and
 the report's counts. Deterministic seeds. Totals are printed at the end of the module (README).
+
+The floor rule (issue #10) is checked after every run: no item is public on BASE below Amazon ×
+(1 + 5 %) for the freshest Amazon price the master DB has, except, after a faulty run, the items
+whose edit BASE did not confirm in that run (failed, or deferred by ``hour_api_limit``): the run
+reports those and the next run sends them first.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ import dataclasses
 import threading
 import time
 from collections import Counter
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 import pytest
 
@@ -19,26 +24,49 @@ from ecauto_lib.sandbox import Faults, Scenario
 from flows.import_listings import import_listings
 from flows.reconcile import reconcile
 from flows.sync import sync
-from tests.marketplace import NO_GUARDS, base_state, calls, db_state, edits_per_change, marketplace, rows
+from tests.marketplace import (
+    NO_GUARDS,
+    base_state,
+    calls,
+    db_state,
+    edits_per_change,
+    marketplace,
+    public_below_floor,
+    rows,
+)
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
 TOTALS: Counter = Counter()
 
 
+MARGIN = Decimal("1.05")  # ECAUTO_MIN_MARGIN_PCT=5, ECAUTO_MIN_MARGIN_YEN=0
+
+
 def oracle_price(amazon_yen: int, markup: str = "1.3") -> int:
-    """An independent statement of the pricing rule: × markup, half-up to ¥10 (Decimal, scalar)."""
-    return int((Decimal(amazon_yen) * Decimal(markup) / 10).quantize(Decimal(1), rounding=ROUND_HALF_UP) * 10)
+    """An independent statement of the pricing rule: × markup, half-up to ¥10, never under the
+    floor (the next ¥10 step over it) (Decimal, scalar)."""
+    rounded = int(
+        (Decimal(amazon_yen) * Decimal(markup) / 10).quantize(Decimal(1), rounding=ROUND_HALF_UP) * 10
+    )
+    over_floor = int((Decimal(amazon_yen) * MARGIN / 10).to_integral_value(rounding=ROUND_CEILING) * 10)
+    return max(rounded, over_floor)
 
 
-def expected_base(sb, initial: dict) -> dict:
-    """What every BASE item must show once the sync has done its job."""
+def expected_base(sb, initial: dict, max_move_pct: int | None = None) -> dict:
+    """What every BASE item must show once the sync has done its job (``max_move_pct``: the
+    price-move guard is on: a bigger move is held, and a held item below the floor is hidden)."""
     expected = {}
     for (shop, item_id), (asin, price, visible) in initial.items():
         e = sb.product(asin).expected()
         if e.outcome is Outcome.IN_STOCK:
             target = oracle_price(e.price_yen)
-            expected[(shop, item_id)] = (target if abs(target - price) >= 100 else price, True)
+            loss = price < e.price_yen * MARGIN  # a price below the floor is always pushed
+            held = max_move_pct is not None and abs(target - price) * 100 > max_move_pct * price
+            if held:  # the price stays; the item is public only if that price covers the floor
+                expected[(shop, item_id)] = (price, not loss)
+                continue
+            expected[(shop, item_id)] = (target if abs(target - price) >= 100 or loss else price, True)
         elif e.outcome in (Outcome.OUT_OF_STOCK, Outcome.FILTERED_OUT):
             expected[(shop, item_id)] = (price, False)
         else:  # unknown: untouched
@@ -46,15 +74,17 @@ def expected_base(sb, initial: dict) -> dict:
     return expected
 
 
-def check_final_state(sb, url, initial) -> None:
+def check_final_state(sb, url, initial, max_move_pct: int | None = None) -> None:
     """Clean rerun, then: BASE == oracle item by item, DB == BASE, nothing pushed twice."""
     no_faults = Faults()
     sb.set_faults(
         **{f.name: getattr(no_faults, f.name) for f in dataclasses.fields(Faults) if f.name != "seed"}
     )
     sync()
+    check_floor(sb, url)
     assert sync()["changes"] == 0
-    expected = expected_base(sb, initial)
+    check_floor(sb, url)
+    expected = expected_base(sb, initial, max_move_pct)
     actual = base_state(sb)
     wrong = {k: (actual[k], v) for k, v in expected.items() if actual[k] != v}
     assert not wrong, f"{len(wrong)} items differ from the oracle, e.g. {list(wrong.items())[:3]}"
@@ -67,6 +97,24 @@ def check_final_state(sb, url, initial) -> None:
     TOTALS["faults_injected"] += sum(1 for r in sb.requests if r.fault)
     TOTALS["lost_writes"] += len(wrong)
     TOTALS["duplicated_writes"] += len(doubled)
+
+
+def unconfirmed_edits(sb, url) -> set[tuple[str, int]]:
+    """Items whose last edit of the run BASE did not confirm, or that the run deferred."""
+    last: dict[tuple[str, int], int] = {}
+    for r in calls(sb, "itemsEdit"):
+        if r.shop_id and r.body and "item_id" in r.body:
+            last[(r.shop_id, int(r.body["item_id"]))] = r.status if not r.fault else 0
+    deferred = rows(url, "select account_id, base_item_id from listings where deferred_at is not null")
+    return {k for k, status in last.items() if status != 200} | {(a, int(i)) for a, i in deferred}
+
+
+def check_floor(sb, url, exempt: frozenset | set = frozenset()) -> None:
+    """The floor rule's oracle: no public item below the floor (tests/marketplace.public_below_floor)."""
+    below = [b for b in public_below_floor(sb, url) if (b[0], b[1]) not in exempt]
+    assert not below, f"{len(below)} items public below the floor, e.g. {below[:3]}"
+    TOTALS["floor_checks"] += 1
+    TOTALS["public_below_floor"] += len(below)
 
 
 def initial_state(sb) -> dict:
@@ -102,6 +150,7 @@ def test_sync_under_faults_converges(tmp_path, sqlite_url, name, faults, extra):
         import_listings(source="base")
         initial = initial_state(sb)
         result = sync()
+        check_floor(sb, sqlite_url, exempt=unconfirmed_edits(sb, sqlite_url))
         injected = sum(1 for r in sb.requests if r.fault)
         assert injected > 0, "the scenario injected no fault"
         # the report accounts for every failure it did not recover from
@@ -147,6 +196,28 @@ def test_reconcile_while_pages_shift_delists_nothing_base_still_has(tmp_path, sq
         TOTALS["scan_misses_checked"] += summary["detail_checked"]
 
 
+def test_price_jumps_held_by_the_move_guard_never_leave_an_item_public_below_the_floor(tmp_path, sqlite_url):
+    """The floor with the ±30 % guard on (breakers off): a quarter of the in-stock ASINs jump 60 %
+    on Amazon, under per-item SP-API errors; held rises hide their items, nothing else does."""
+    scenario = Scenario.generate(seed=10, **SCENARIO)
+    breakers_off = {"ECAUTO_BREAKER_HIDE_PCT": "100", "ECAUTO_BREAKER_CUT_PCT": "100"}
+    faults = Faults(seed=10, item_error_rate=0.2)
+    with marketplace(tmp_path, sqlite_url, scenario, faults=faults, extra_env=breakers_off) as sb:
+        import_listings(source="base")
+        initial = initial_state(sb)
+        in_stock = sorted(
+            {a for a, _, _ in initial.values() if sb.product(a).expected().outcome is Outcome.IN_STOCK}
+        )
+        for asin in in_stock[::4]:
+            chosen = sb.product(asin).chosen_offer()
+            sb.set_price(asin, chosen.listing_yen * 16 // 10)
+        result = sync()
+        check_floor(sb, sqlite_url, exempt=unconfirmed_edits(sb, sqlite_url))
+        assert result["held"] > 0 and result["below_floor"] > 0
+        assert sum(1 for r in sb.requests if r.fault) > 0
+        check_final_state(sb, sqlite_url, initial, max_move_pct=30)
+
+
 def test_tokens_expiring_mid_run(tmp_path, sqlite_url):
     """At speed 3600 LWA and BASE access tokens live one real second: they expire during the run."""
     scenario = Scenario.generate(seed=7, **SCENARIO)
@@ -166,6 +237,7 @@ def test_tokens_expiring_mid_run(tmp_path, sqlite_url):
         finally:
             stop.set()
             killer.join()
+        check_floor(sb, sqlite_url, exempt=unconfirmed_edits(sb, sqlite_url))
         assert len(calls(sb, "lwaToken")) >= 2 or len(calls(sb, "baseToken")) >= 3
         check_final_state(sb, sqlite_url, initial)
 
@@ -176,6 +248,7 @@ def test_hour_api_limit_mid_push(tmp_path, sqlite_url):
         import_listings(source="base")
         initial = initial_state(sb)
         result = sync()
+        check_floor(sb, sqlite_url, exempt=unconfirmed_edits(sb, sqlite_url))
         stopped = [a for a, s in result["accounts"].items() if s["stopped_by"] == "hour_api_limit"]
         assert stopped and result["exit_code"] == 1
         assert rows(sqlite_url, "select count(*) from listings where deferred_at is not null")[0][0] > 0
@@ -213,6 +286,7 @@ def test_sell_out_flipping_back_within_one_run_hides_nothing(tmp_path, sqlite_ur
         finally:
             os.environ.pop("ECAUTO_STOCK_TTL_HOURS")
         watcher.join()
+        check_floor(sb, sqlite_url)
         assert first_seen.is_set()
         assert result["fetch"]["confirmations"] >= 1
         item = next(k for k, v in initial.items() if v[0] == asin)
@@ -226,3 +300,4 @@ def test_zz_report_totals(capsys):
     with capsys.disabled():
         print(f"\nfault-injection suite totals: {dict(TOTALS)}")
     assert TOTALS["lost_writes"] == 0 and TOTALS["duplicated_writes"] == 0
+    assert TOTALS["public_below_floor"] == 0

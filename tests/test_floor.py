@@ -149,7 +149,7 @@ def test_a_base_price_below_the_floor_is_pushed_however_small_the_difference():
 
 def test_rounding_under_the_floor_raises_the_price_to_the_next_step_instead_of_refusing_it():
     markups = {"acc1": Decimal("1.05")}  # markup = the 5 % margin: rounding down crosses the floor
-    plan = decide([in_stock("B000000001", 1001, 2000)], markups=markups)  # 1,051.05 → ¥1,050 < ¥1,052
+    plan = decide([in_stock("B000000001", 1001, 1200)], markups=markups)  # 1,051.05 → ¥1,050 < ¥1,052
     assert fields(plan, "B000000001") == {"price": 1060}
     assert plan.flagged.empty
     rows = [in_stock(f"B{n:09d}", n, 5 * n) for n in range(1000, 3000)]
@@ -218,7 +218,8 @@ def test_four_decimal_markups_price_exactly_up_to_the_largest_amazon_price(marku
     for n, a in enumerate(amazon):
         rounded = int((Decimal(a) * Decimal(markup) / 10).to_integral_value(rounding=ROUND_HALF_UP)) * 10
         floor = int((Decimal(a) * Decimal("1.05")).to_integral_value(rounding=ROUND_CEILING))
-        expected = rounded if rounded >= floor else -(-floor // 10) * 10
+        covered = Decimal(markup) >= Decimal("1.05")  # a markup under the margin is refused, not raised
+        expected = rounded if rounded >= floor or not covered else -(-floor // 10) * 10
         assert got[f"B{n:09d}"] == expected
 
 

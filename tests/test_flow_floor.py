@@ -50,6 +50,10 @@ def test_a_held_rise_hides_the_item_a_held_cut_keeps_it_and_confirm_publishes_wi
         import_listings(source="base")
         sb.set_price("B07YV55TNL", 4000)  # BASE ¥2,830 → ¥5,200 (+84 %): held; floor ¥4,200
         rise, cut = item_id_of(sb, SHOP1, "B07YV55TNL"), item_id_of(sb, SHOP1, "B08HXN835J")
+        dry = sync(dry_run=True)  # --dry-run shows the floor's hide, writes nothing
+        assert "下限割れ非公開" in dry["report"] and "below floor: BASE ¥2,830" in dry["report"]
+        assert shown(sb, SHOP1, rise) == (2830, 1)
+        assert rows(db_url, "select count(*) from held_changes") == [(0,)]
         sb.clear_requests()
         result = sync()
         assert shown(sb, SHOP1, rise) == (2830, 0)  # hidden, not left public at a loss

@@ -488,14 +488,18 @@ def test_big_price_move_is_held_for_review_and_released_with_confirm(tmp_path, s
         item = item_id_of(sb, "base_account_1", "B07YV55TNL")
         result = sync()
         assert result["exit_code"] == 1 and result["held"] == 1
-        assert sb.item("base_account_1", item)["price"] == 2830  # not pushed
+        assert sb.item("base_account_1", item)["price"] == 2830  # not pushed ...
+        assert sb.item("base_account_1", item)["visible"] == 0  # ... so hidden: ¥2,830 < floor ¥4,200
         assert "price move 84% exceeds ±30%" in result["report"]
         assert result["accounts"]["base_account_1"]["held"] == 1
-        assert result["changes"] == 7  # everything else went through
+        assert result["changes"] == 8  # everything else went through, and the floor's hide
 
         released = sync(confirm=True)  # `python flows/sync.py --confirm`
         assert released["exit_code"] == 0 and released["held"] == 0
-        assert sb.item("base_account_1", item)["price"] == 5200
+        assert (sb.item("base_account_1", item)["price"], sb.item("base_account_1", item)["visible"]) == (
+            5200,
+            1,
+        )
 
 
 def test_twenty_cheap_slow_offers_in_front_of_a_buyable_one_never_hide_the_item(tmp_path, sqlite_url):

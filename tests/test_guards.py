@@ -46,6 +46,10 @@ import pandas as pd  # noqa: E402
 from ecauto_lib.guards import GuardPolicy, hold_risky_changes  # noqa: E402
 
 
+def astuple_outcome(outcome):
+    return outcome.push, outcome.held, outcome.released
+
+
 def changes_frame(rows):
     frame = pd.DataFrame(
         rows, columns=["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
@@ -63,14 +67,15 @@ def test_price_moving_more_than_the_limit_is_held():
             ["a", "B000000004", 4, "price", None, 99999, "r"],  # unknown old price: no basis, pushed
         ]
     )
-    push, held = hold_risky_changes(changes, {"a": 100}, {})
-    assert push["asin"].tolist() == ["B000000001", "B000000004"]
-    assert held["reason"].tolist() == [
+    outcome = hold_risky_changes(changes, {"a": 100}, {})
+    assert outcome.push["asin"].tolist() == ["B000000001", "B000000004"]
+    assert outcome.held["reason"].tolist() == [
         "price move 31% exceeds ±30% (run with --confirm to release)",
         "price move 40% exceeds ±30% (run with --confirm to release)",
     ]
-    push, held = hold_risky_changes(changes, {"a": 100}, {}, confirm=True)
-    assert len(push) == 4 and held.empty
+    # --confirm releases exactly the stored held changes (tests/test_floor.py: case 4)
+    outcome = hold_risky_changes(changes, {"a": 100}, {}, releasable=outcome.held)
+    assert len(outcome.push) == 4 and outcome.held.empty and len(outcome.released) == 2
 
 
 def test_circuit_breaker_holds_every_hide_of_an_account_that_would_hide_too_much():
@@ -78,7 +83,7 @@ def test_circuit_breaker_holds_every_hide_of_an_account_that_would_hide_too_much
     other = [["b", f"B00000001{i}", 10 + i, "visible", 1, 0, "amazon out_of_stock"] for i in range(6)]
     cut = [["a", "B000000099", 99, "price", 1000, 900, "r"]]
     changes = changes_frame(hides + other + cut)
-    push, held = hold_risky_changes(changes, {"a": 10, "b": 100}, {})
+    push, held, _ = astuple_outcome(hold_risky_changes(changes, {"a": 10, "b": 100}, {}))
     # a: 6 of 10 (60% > 30%) → all six held; b: 6 of 100 → pushed; the price cut is not a hide
     assert sorted(held["base_item_id"]) == [0, 1, 2, 3, 4, 5]
     assert (
@@ -90,16 +95,16 @@ def test_circuit_breaker_holds_every_hide_of_an_account_that_would_hide_too_much
 def test_breaker_limits_per_account_and_minimum_count():
     hides = [["a", f"B00000000{i}", i, "visible", 1, 0, "r"] for i in range(4)]
     changes = changes_frame(hides)
-    push, held = hold_risky_changes(changes, {"a": 4}, {})  # 100%, but only 4 < 5 items
+    push, held, _ = astuple_outcome(hold_risky_changes(changes, {"a": 4}, {}))  # 100%, but 4 < 5 items
     assert held.empty
     strict = {"a": GuardPolicy(breaker_min_items=1, breaker_hide_pct=50)}
-    push, held = hold_risky_changes(changes, {"a": 4}, strict)
+    push, held, _ = astuple_outcome(hold_risky_changes(changes, {"a": 4}, strict))
     assert len(held) == 4 and push.empty
 
 
 def test_breaker_on_price_cuts():
     cuts = [["a", f"B00000000{i}", i, "price", 1000, 900, "r"] for i in range(5)]
-    push, held = hold_risky_changes(changes_frame(cuts), {"a": 10}, {})
+    push, held, _ = astuple_outcome(hold_risky_changes(changes_frame(cuts), {"a": 10}, {}))
     assert len(held) == 5 and held["reason"].iloc[0].startswith(
         "circuit breaker: this run would cut the price of 5"
     )
