@@ -122,10 +122,29 @@ class TokenRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Variation:
+    """One variation of a BASE item as BASE shows it (``variations[]``: id, stock, identifier, label)."""
+
+    variation_id: int
+    stock: int | None
+    identifier: str | None = None  # ``variation_identifier``: where a variation's ASIN can be read
+    name: str = ""  # ``variation`` (the label the buyer picks, e.g. 赤 / S)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStock:
+    """BASE's stock of one item: ``stock`` (the variations' sum when it has any) and its variations."""
+
+    stock: int | None
+    variations: tuple[Variation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ListingRow:
     """A listing to register: which shop lists which ASIN under which BASE item id.
 
-    ``base_price`` / ``base_visible`` are what BASE shows now, when known (an import from BASE knows them).
+    ``base_price`` / ``base_visible`` / ``base_stock`` / ``base_variations`` are what BASE shows
+    now, when known (an import from BASE knows them; None: unknown, keep what is stored).
     """
 
     account_id: str
@@ -133,6 +152,8 @@ class ListingRow:
     base_item_id: int
     base_price: int | None = None
     base_visible: bool | None = None
+    base_stock: int | None = None
+    base_variations: tuple[Variation, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +163,40 @@ class PushedChange:
     account_id: str
     asin: str
     base_item_id: int
-    field: str  # "price" | "visible"
-    old_value: int | None  # yen for price, 1/0 for visible
+    field: str  # "price" | "visible" | "stock"
+    old_value: int | None  # yen for price, 1/0 for visible, a count for stock
     new_value: int
     reason: str
     at: datetime
+    variation_id: int | None = None  # a variation's stock (field "stock" only)
+
+
+@dataclass(frozen=True, slots=True)
+class StockTopUp:
+    """Stock to put back on BASE after a sale while Amazon still has the product (issue #11 §2).
+
+    ``variation_id`` None: the item's own ``stock`` (sent in its items/edit); else that variation's
+    stock (sent with items/edit_stock, ``variation_id`` + ``variation_stock``).
+    """
+
+    account_id: str
+    asin: str  # the Amazon product whose stock it follows (a variation's own ASIN)
+    base_item_id: int
+    variation_id: int | None
+    old_stock: int
+    new_stock: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StockSkip:
+    """A variation at stock 0 that could not be topped up, and why (a line of the report)."""
+
+    account_id: str
+    asin: str  # the listing's ASIN
+    base_item_id: int
+    variation_id: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,13 +26,14 @@ Visibility follows stock: out of stock or filtered out → hidden; in stock → 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 from ecauto_lib.config import MARKUP_MAX_DECIMALS, SyncMode, SyncPolicy
+from ecauto_lib.domain import StockSkip, StockTopUp
 
 CHANGE_COLUMNS = ["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
 FLAGGED_COLUMNS = ["account_id", "asin", "base_item_id", "amazon_price_yen", "computed_price", "reason"]
@@ -57,13 +58,17 @@ class PricingPlan:
     held: pd.DataFrame = field(default_factory=lambda: _empty(CHANGE_COLUMNS))  # held for review
     released: pd.DataFrame = field(default_factory=lambda: _empty(CHANGE_COLUMNS))  # by --confirm
     below_floor: pd.DataFrame = field(default_factory=lambda: _empty(FLOOR_COLUMNS))
+    variation_stock: tuple[StockTopUp, ...] = ()  # variations' top-ups (items/edit_stock), see stock.py
+    stock_skipped: tuple[StockSkip, ...] = ()  # variations at stock 0 that could not be topped up
 
 
 def fields_decided(mode: SyncMode) -> tuple[str, ...]:
     """The fields a run in ``mode`` decides for every listing (others only where the floor asks)."""
-    return {SyncMode.FULL: ("price", "visible"), SyncMode.PRICE: ("price",), SyncMode.STOCK: ("visible",)}[
-        mode
-    ]
+    return {
+        SyncMode.FULL: ("price", "visible", "stock"),
+        SyncMode.PRICE: ("price",),
+        SyncMode.STOCK: ("visible", "stock"),
+    }[mode]
 
 
 def markup_ratio(markup: Decimal) -> tuple[int, int]:
@@ -134,8 +139,17 @@ def plan_changes(
     return PricingPlan(changes=_ordered(changes), flagged=flagged.reset_index(drop=True))
 
 
+def ordered_by_listing(listings: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
+    """``changes`` (CHANGE_COLUMNS) sorted as :func:`plan_changes` sorts them, by listing position."""
+    items = listings["base_item_id"].astype("int64")
+    position = {key: n for n, key in enumerate(zip(listings["account_id"], items, strict=True))}
+    keys = zip(changes["account_id"], changes["base_item_id"].astype("int64"), strict=True)
+    order = pd.Series([position.get(k, -1) for k in keys], index=changes.index, dtype="int64")
+    return _ordered(changes.assign(_order=order))
+
+
 def _ordered(changes: pd.DataFrame) -> pd.DataFrame:
-    """Changes in the listings' order (deferred items first), price before visibility for one item."""
+    """Changes in the listings' order (deferred items first); per item price, stock, visibility."""
     changes = changes.sort_values(["_order", "field"], ascending=[True, True], kind="stable")
     changes = changes[CHANGE_COLUMNS].reset_index(drop=True)
     changes["old_value"] = changes["old_value"].astype("Int64")
@@ -287,24 +301,9 @@ def keep_above_floor(plan: PricingPlan, listings: pd.DataFrame, policy: SyncPoli
             "reason": to_hide["reason"],
         }
     )
-    position = dict(
-        zip(zip(frame["account_id"], frame["base_item_id"], strict=True), frame["_order"], strict=True)
-    )
-    kept = changes[keep]
-    order = pd.Series(
-        [position.get(k, -1) for k in zip(kept["account_id"], kept["base_item_id"], strict=True)],
-        index=kept.index,
-        dtype="int64",
-    )
-    merged = pd.concat([kept.assign(_order=order), hides.assign(_order=to_hide["_order"].to_numpy())])
+    merged = ordered_by_listing(listings, pd.concat([changes[keep], hides]))
     below_floor = acted.assign(base_price=acted["base_price"].astype("Int64"))[FLOOR_COLUMNS]
-    return PricingPlan(
-        changes=_ordered(merged),
-        flagged=plan.flagged,
-        held=plan.held,
-        released=plan.released,
-        below_floor=below_floor.reset_index(drop=True),
-    )
+    return replace(plan, changes=merged, below_floor=below_floor.reset_index(drop=True))
 
 
 def _floor_reasons(acted: pd.DataFrame, plan: PricingPlan, policy: SyncPolicy) -> list[str]:

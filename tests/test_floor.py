@@ -232,3 +232,17 @@ def test_a_markup_the_arithmetic_cannot_carry_exactly_is_refused_before_pricing(
             {"acc1": Decimal("1.3333333333333333")},
             SyncMode.FULL,
         )
+
+
+def test_floor_hides_keep_the_listings_order_with_the_other_changes():
+    rows = [
+        in_stock("B000000001", 4000, 2830),  # hidden by the floor
+        {"asin": "B000000002", "stock_state": "out_of_stock", "base_visible": True},  # hidden: sold out
+        in_stock("B000000003", 1000, 1600),  # repriced
+    ]
+    plan = decide(rows)
+    assert plan.changes[["asin", "field"]].values.tolist() == [
+        ["B000000001", "visible"],
+        ["B000000002", "visible"],
+        ["B000000003", "price"],
+    ]
