@@ -14,7 +14,17 @@ from ecauto_lib.sandbox.clock import VirtualClock
 from ecauto_lib.sandbox.demo import DEMO_PLAN
 from ecauto_lib.sandbox.faults import Faults
 from ecauto_lib.sandbox.records import RequestRecord
-from ecauto_lib.sandbox.scenario import MARKETPLACE_ID, BaseItem, Expectation, Offer, Product, Scenario, Shop
+from ecauto_lib.sandbox.scenario import (
+    MARKETPLACE_ID,
+    BaseItem,
+    Expectation,
+    Offer,
+    Product,
+    Sale,
+    Scenario,
+    Shop,
+    variation,
+)
 from ecauto_lib.sandbox.state import LwaCredentials, SandboxError, ShopCredentials, UnknownObjectError
 
 __all__ = [
@@ -27,6 +37,7 @@ __all__ = [
     "Offer",
     "Product",
     "RequestRecord",
+    "Sale",
     "Sandbox",
     "SandboxError",
     "Scenario",
@@ -34,4 +45,5 @@ __all__ = [
     "ShopCredentials",
     "UnknownObjectError",
     "VirtualClock",
+    "variation",
 ]

@@ -150,6 +150,17 @@ def _routes(sb: Sandbox) -> list[Route]:
         ),
         (
             "POST",
+            "sell",
+            re.compile(r"/shops/(?P<shop>[^/]+)/items/(?P<item_id>\d+)/sell"),
+            lambda req, shop, item_id: sb.sell(
+                shop,
+                int(item_id),
+                _body(req).get("quantity", 1),
+                _body(req).get("variation_id"),
+            ),
+        ),
+        (
+            "POST",
             "exhaustBaseHour",
             re.compile(r"/shops/(?P<shop>[^/]+)/exhaust_hour"),
             lambda req, shop: sb.exhaust_base_hour(shop),

@@ -216,13 +216,22 @@ class Sandbox:
     def set_status(self, asin: str, status: str | None, available_at: datetime | None = None) -> None:
         self._state.set_status(asin, status, available_at)
 
+    def sell(
+        self, shop_id: str, item_id: int, quantity: int = 1, variation_id: int | None = None
+    ) -> dict[str, Any]:
+        """An order on BASE: stock (or a variation's) goes down by ``quantity``; returns the item."""
+        with self._state.lock:
+            return base.item_json(self._state.sell(shop_id, item_id, quantity, variation_id))
+
     def items(self, shop_id: str) -> list[dict[str, Any]]:
         """The shop's live items as BASE's item JSON (detail shape), in ``list_order``."""
+        self._state.run_due_sales(self.now())
         with self._state.lock:
             return [base.item_json(i) for i in self._state.sorted_items(shop_id, "list_order")]
 
     def item(self, shop_id: str, item_id: int) -> dict[str, Any] | None:
         """One live item as BASE's item JSON, or None (unknown or deleted)."""
+        self._state.run_due_sales(self.now())
         with self._state.lock:
             found = self._state.live_item(shop_id, item_id)
             return base.item_json(found) if found else None
@@ -337,6 +346,7 @@ class Sandbox:
 
     # ------------------------------------------------------------- serving
     def _dispatch(self, req: Request) -> Reply:
+        self._state.run_due_sales(self._clock.now(req.arrived))  # the scenario's orders, when due
         path = req.path
         if path == "/auth/o2/token":
             return amazon.lwa_token(self._state, req)

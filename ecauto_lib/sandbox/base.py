@@ -333,7 +333,7 @@ def _validate_edit(form: dict[str, str]) -> dict[str, Any]:
         key.startswith(("variation_id", "variation[", "variation_stock", "variation_identifier"))
         for key in form
     ):
-        raise BaseApiFailure(E_BAD_VARIATION)  # simulated items have no variations
+        raise BaseApiFailure(E_BAD_VARIATION)  # variation edits through items/edit are not simulated
     changes: dict[str, Any] = {}
     if "price" in form:
         if form["price"] == "":
@@ -377,9 +377,15 @@ def _posted_item(
 
 
 def edit_item(state: SandboxState, req: Request, shop_id: str, now: datetime) -> Reply:
-    """``POST /1/items/edit``: a partial update; answers the whole item."""
+    """``POST /1/items/edit``: a partial update; answers the whole item.
+
+    On an item with variations ``stock`` is the variations' sum (base-api.md: "Recomputed from
+    variations when the item has any"): a ``stock`` sent here is ignored (our reading; UNCONFIRMED).
+    """
     form, item = _posted_item(state, req, shop_id)
     changes = _validate_edit(form)
+    if item.variations:
+        changes.pop("stock", None)
     for name, value in changes.items():
         setattr(item, name, value)
     item.modified = int(now.timestamp())
@@ -388,11 +394,31 @@ def edit_item(state: SandboxState, req: Request, shop_id: str, now: datetime) ->
 
 
 def edit_stock(state: SandboxState, req: Request, shop_id: str, now: datetime) -> Reply:
-    """``POST /1/items/edit_stock``: ``item_id`` and ``stock`` (variations are not simulated)."""
+    """``POST /1/items/edit_stock``: ``item_id`` and ``stock``, or ``variation_id`` and
+    ``variation_stock`` for one variation [D19]; the item's stock is then the variations' sum.
+
+    An unknown ``variation_id`` (or one on an item without variations) gets ``bad_variation_id``;
+    a missing ``stock`` / ``variation_stock`` gets ``bad_params``; ``stock`` alone on an item with
+    variations gets ``bad_params`` too (its stock is derived: our reading, UNCONFIRMED).
+    """
     form, item = _posted_item(state, req, shop_id)
     if "variation_id" in form:
-        raise BaseApiFailure(E_BAD_VARIATION)
-    if form.get("stock") is None:
+        if not re.fullmatch(r"\d{1,18}", form["variation_id"] or ""):
+            raise BaseApiFailure(E_BAD_VARIATION)
+        try:
+            target = state.variation(item, int(form["variation_id"]))
+        except LookupError:
+            raise BaseApiFailure(E_BAD_VARIATION) from None
+        if form.get("variation_stock") is None:
+            raise BaseApiFailure(E_MISSING_STOCK)
+        if form["variation_stock"] == "":
+            raise BaseApiFailure(E_VALIDATION)
+        target["variation_stock"] = _int_param(form["variation_stock"], 0, 0, STOCK_MAX)
+        item.stock = sum(int(v["variation_stock"]) for v in item.variations)
+        item.modified = int(now.timestamp())
+        state.touch_shop(shop_id)
+        return Reply(200, {"item": item_json(item)})
+    if form.get("stock") is None or item.variations:
         raise BaseApiFailure(E_MISSING_STOCK)
     if form["stock"] == "":
         raise BaseApiFailure(E_VALIDATION)

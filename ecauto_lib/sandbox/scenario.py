@@ -188,6 +188,8 @@ class BaseItem:
 
     ``created`` / ``modified`` are Unix seconds; ``None`` lets the sandbox fill them in from its clock.
     ``images`` holds the image file names of slots 1..20 (``None`` for an empty slot).
+    ``variations`` are BASE's variation objects (``variation_id``, ``variation``, ``variation_stock``,
+    ``variation_identifier``); an item that has any shows their sum as its ``stock`` (base-api.md §7).
     """
 
     item_id: int
@@ -207,6 +209,32 @@ class BaseItem:
     variations: list[dict] = field(default_factory=list)
     deleted: bool = False
 
+    def __post_init__(self) -> None:
+        if self.variations:
+            self.stock = sum(int(v.get("variation_stock") or 0) for v in self.variations)
+
+
+def variation(variation_id: int, label: str, stock: int, identifier: str | None = None) -> dict:
+    """A BASE variation object, in the key order of the current docs (barcode omitted)."""
+    return {
+        "variation_id": variation_id,
+        "variation": label,
+        "variation_stock": stock,
+        "variation_identifier": identifier,
+    }
+
+
+@dataclass(frozen=True)
+class Sale:
+    """A scenario event: an order on BASE ``after`` the clock starts, decrementing stock like one
+    (``variation_id`` for a variation's stock). Applied once the virtual clock passes it."""
+
+    shop_id: str
+    item_id: int
+    after: timedelta
+    quantity: int = 1
+    variation_id: int | None = None
+
 
 @dataclass
 class Shop:
@@ -225,6 +253,7 @@ class Scenario:
     products: dict[str, Product]
     shops: list[Shop]
     name: str = "custom"
+    sales: list[Sale] = field(default_factory=list)  # orders on BASE at given virtual times
 
     def copy(self) -> Scenario:
         """A deep copy (much faster than ``copy.deepcopy`` for 10,000-product scenarios)."""
@@ -247,7 +276,7 @@ class Scenario:
             )
             for s in self.shops
         ]
-        return Scenario(products=products, shops=shops, name=self.name)
+        return Scenario(products=products, shops=shops, name=self.name, sales=list(self.sales))
 
     def listings(self) -> list[tuple[str, str, int]]:
         """``(shop_id, asin, item_id)`` for every item that lists an ASIN."""

@@ -34,6 +34,7 @@ from ecauto_lib.sandbox.scenario import (
     BaseItem,
     Offer,
     Product,
+    Sale,
     Scenario,
 )
 
@@ -160,6 +161,7 @@ class SandboxState:
             s.id: {i.item_id: i for i in s.items} for s in scenario.shops
         }
         self._fill_item_times()
+        self.pending_sales: list[Sale] = sorted(scenario.sales, key=lambda sale: sale.after)
         self.list_versions: dict[str, int] = dict.fromkeys(self.items, 0)
         self.list_cache: dict[tuple[str, str], tuple[int, list[BaseItem]]] = {}
 
@@ -453,6 +455,59 @@ class SandboxState:
                 raise UnknownObjectError(f"shop {shop_id} has no item {item_id}")
             item.deleted = True
             self.touch_shop(shop_id)
+
+    def sell(
+        self, shop_id: str, item_id: int, quantity: int = 1, variation_id: int | None = None
+    ) -> BaseItem:
+        """An order on BASE: the item's (or the variation's) stock goes down by ``quantity``.
+
+        Like a real order it never takes stock below 0 (a sold-out item cannot be bought): that is
+        a SandboxError. An item with variations must be sold by variation. ``modified`` is left
+        alone (whether an order touches it is UNCONFIRMED).
+        """
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise SandboxError(f"quantity must be a whole number >= 1, got {quantity!r}")
+        with self.lock:
+            item = self.live_item(shop_id, item_id)
+            if item is None:
+                raise UnknownObjectError(f"shop {shop_id} has no item {item_id}")
+            if item.variations and variation_id is None:
+                raise SandboxError(f"item {item_id} has variations: give variation_id")
+            if variation_id is not None:
+                found = self.variation(item, variation_id)
+                if found["variation_stock"] < quantity:
+                    raise SandboxError(
+                        f"variation {variation_id} of item {item_id} has only {found['variation_stock']}"
+                    )
+                found["variation_stock"] -= quantity
+                item.stock = sum(int(v["variation_stock"]) for v in item.variations)
+            else:
+                if item.stock < quantity:
+                    raise SandboxError(f"item {item_id} has only {item.stock} in stock")
+                item.stock -= quantity
+            self.touch_shop(shop_id)
+            return item
+
+    @staticmethod
+    def variation(item: BaseItem, variation_id: int) -> dict:
+        for found in item.variations:
+            if found["variation_id"] == variation_id:
+                return found
+        raise UnknownObjectError(f"item {item.item_id} has no variation {variation_id}")
+
+    def run_due_sales(self, now: datetime) -> int:
+        """Apply the scenario's sales whose time has come; returns how many (a sale of an item
+        already sold out, or deleted, is dropped: nobody can buy it)."""
+        done = 0
+        with self.lock:
+            while self.pending_sales and self.clock.start_at + self.pending_sales[0].after <= now:
+                sale = self.pending_sales.pop(0)
+                try:
+                    self.sell(sale.shop_id, sale.item_id, sale.quantity, sale.variation_id)
+                    done += 1
+                except SandboxError:
+                    continue
+        return done
 
     def exhaust_base_hour(self, shop_id: str) -> None:
         """The shop's next calls get ``hour_api_limit`` until the next virtual clock hour."""
