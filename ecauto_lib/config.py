@@ -39,6 +39,10 @@ DEFAULT_SP_API_MIN_SLACK_MS = 20  # ... and keep at least this many ms above its
 MARKUP_MAX_DECIMALS = 4
 MARKUP_MAX = Decimal("10")
 MARGIN_PCT_MAX_DECIMALS = 2  # the minimum margin in hundredths of a percent (basis points)
+# BASE stock put back after a sale while Amazon has the product (issue #11 §2), per shop. BASE
+# documents no maximum stock (UNCONFIRMED): 999,999 is ours, the simulator's too.
+DEFAULT_STOCK_QUANTITY = 1
+STOCK_QUANTITY_MAX = 999_999
 
 
 class SyncMode(StrEnum):
@@ -75,6 +79,7 @@ class AccountConfig:
     markup: Decimal = Decimal("1.3")
     active: bool = True
     guards: GuardPolicy | None = None  # None: the global guard settings
+    stock_quantity: int = DEFAULT_STOCK_QUANTITY  # BASE stock restored after a sale (issue #11 §2)
 
 
 @dataclass(frozen=True)
@@ -465,9 +470,22 @@ def _account(
             else parse_markup(entry["markup"], f"{where}.markup")
         )
         shop_guards = _guards(entry, guards, where)
+        stock_quantity = _stock_quantity(entry.get("stock_quantity"), f"{where}.stock_quantity")
     except ConfigError as exc:  # name the shop as well as its entry: "accounts[1].markup: shop 'x': ..."
         raise ConfigError(exc.setting, f"shop {resolved['id']!r}: {exc.problem}") from None
-    return AccountConfig(markup=markup, active=active, guards=shop_guards, **resolved)
+    return AccountConfig(
+        markup=markup, active=active, guards=shop_guards, stock_quantity=stock_quantity, **resolved
+    )
+
+
+def _stock_quantity(raw: object, setting: str) -> int:
+    """A whole number of items, 1..STOCK_QUANTITY_MAX (None: the default)."""
+    if raw is None:
+        return DEFAULT_STOCK_QUANTITY
+    whole = isinstance(raw, int) and not isinstance(raw, bool)
+    if not whole or not 1 <= int(raw) <= STOCK_QUANTITY_MAX:  # type: ignore[call-overload]
+        raise ConfigError(setting, f"must be a whole number from 1 to {STOCK_QUANTITY_MAX:,}, got {raw!r}")
+    return int(raw)  # type: ignore[call-overload]
 
 
 def _expand(value: str, where: str, env: Mapping[str, str]) -> str:

@@ -13,6 +13,7 @@ _DEFAULTS: dict[str, Any] = {
     "account_id": "acc1",
     "base_price": None,
     "base_visible": True,
+    "base_stock": None,
     "deferred_at": None,
     "amazon_price_yen": None,
     "points": None,

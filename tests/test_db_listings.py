@@ -35,6 +35,7 @@ EXPECTED_DTYPES = {
     "base_item_id": "int64",
     "base_price": "Int64",
     "base_visible": "boolean",
+    "base_stock": "Int64",
     "deferred_at": "datetime64[ns, UTC]",
     "amazon_price_yen": "Int64",
     "points": "Int64",

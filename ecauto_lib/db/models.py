@@ -29,7 +29,7 @@ NAMING_CONVENTION = {
 STOCK_STATES = ("in_stock", "out_of_stock", "filtered_out", "unknown")
 OUTCOMES = ("in_stock", "out_of_stock", "filtered_out", "error")
 LISTING_STATUSES = ("listed", "delisted")
-CHANGE_FIELDS = ("price", "visible")
+CHANGE_FIELDS = ("price", "visible", "stock")
 HELD_FIELDS = ("price", "visible")  # the guards hold prices and hides, never anything else
 RUN_MODES = ("full", "price", "stock")
 RUN_STATUSES = ("running", "succeeded", "finished_with_failures", "failed")
@@ -132,6 +132,9 @@ class Listing(Base):
     base_item_id: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
     base_price: Mapped[int | None] = mapped_column(sa.Integer)  # what BASE shows now
     base_visible: Mapped[bool | None] = mapped_column(sa.Boolean)
+    base_stock: Mapped[int | None] = mapped_column(sa.Integer)  # BASE's stock (the variations' sum)
+    # BASE's variations [{"variation_id", "stock", "identifier", "name"}]; NULL: not known yet
+    base_variations: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON)
     status: Mapped[str] = mapped_column(sa.String(16), nullable=False, server_default="listed")
     delisted_reason: Mapped[str | None] = mapped_column(sa.Text)
     # a change held back by the BASE hourly budget: goes first next run
@@ -141,7 +144,8 @@ class Listing(Base):
 
 
 class ChangeHistory(Base):
-    """One change BASE confirmed (price in yen, or visibility 1/0)."""
+    """One change BASE confirmed (price in yen, visibility 1/0, or a stock count; ``variation_id``
+    says which variation a stock change was for)."""
 
     __tablename__ = "change_history"
     __table_args__ = (
@@ -159,6 +163,7 @@ class ChangeHistory(Base):
     new_value: Mapped[int] = mapped_column(sa.Integer, nullable=False)
     reason: Mapped[str | None] = mapped_column(sa.Text)
     at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+    variation_id: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class HeldChangeRow(Base):

@@ -33,7 +33,16 @@ from ecauto_lib.db.models import (
     products,
     runs,
 )
-from ecauto_lib.domain import CatalogInfo, ListingRow, Observation, Outcome, PushedChange, StockState
+from ecauto_lib.domain import (
+    CatalogInfo,
+    ItemStock,
+    ListingRow,
+    Observation,
+    Outcome,
+    PushedChange,
+    StockState,
+    Variation,
+)
 
 # Columns of load_listings(), in order, with their pandas dtypes.
 LISTING_DTYPES: dict[str, str] = {
@@ -43,6 +52,7 @@ LISTING_DTYPES: dict[str, str] = {
     "base_item_id": "int64",
     "base_price": "Int64",
     "base_visible": "boolean",
+    "base_stock": "Int64",
     "deferred_at": "datetime64[ns, UTC]",
     "amazon_price_yen": "Int64",
     "points": "Int64",
@@ -124,6 +134,7 @@ def load_listings(engine: sa.Engine, account_ids: Sequence[str] | None = None) -
             listings.c.base_item_id,
             listings.c.base_price,
             _raw(listings.c.base_visible, dialect),
+            listings.c.base_stock,
             _raw(listings.c.deferred_at, dialect),
             products.c.amazon_price_yen,
             products.c.points,
@@ -379,6 +390,8 @@ class KnownListing:
     base_price: int | None
     base_visible: bool | None
     listed: bool
+    base_stock: int | None = None
+    base_variations: tuple[Variation, ...] | None = None
 
 
 @dataclass
@@ -396,7 +409,7 @@ def plan_listing_import(known: Iterable[KnownListing], rows: Iterable[ListingRow
     """Decide, without touching the DB, what registering ``rows`` does against ``known`` listings.
 
     Same (account, ASIN, item id) → unchanged, or updated when it was delisted or BASE's price /
-    visibility differ (a None never replaces a stored value). Same (account, ASIN) with another
+    visibility / stock / variations differ (a None never replaces a stored value). Same (account, ASIN) with another
     item id, or same (account, item id) with another ASIN → conflict. Otherwise → insert.
     Rows are taken in order, so a later row in the same import conflicts with an earlier one.
     """
@@ -415,7 +428,15 @@ def plan_listing_import(known: Iterable[KnownListing], rows: Iterable[ListingRow
             plan.conflicts.append(_conflict_message(row, same_asin, same_item))
         else:
             entry = KnownListing(
-                None, row.account_id, row.asin, row.base_item_id, row.base_price, row.base_visible, True
+                None,
+                row.account_id,
+                row.asin,
+                row.base_item_id,
+                row.base_price,
+                row.base_visible,
+                True,
+                row.base_stock,
+                row.base_variations,
             )
             plan.inserts.append(entry)
             by_asin[(row.account_id, row.asin)] = entry
@@ -427,8 +448,17 @@ def _plan_known_listing(plan: ImportPlan, entry: KnownListing, row: ListingRow) 
     """Count ``row`` (same ids as ``entry``) as updated or unchanged, refreshing ``entry``."""
     price = row.base_price if row.base_price is not None else entry.base_price
     visible = row.base_visible if row.base_visible is not None else entry.base_visible
-    changed = not entry.listed or price != entry.base_price or visible != entry.base_visible
+    stock = row.base_stock if row.base_stock is not None else entry.base_stock
+    variations = row.base_variations if row.base_variations is not None else entry.base_variations
+    changed = (
+        not entry.listed
+        or price != entry.base_price
+        or visible != entry.base_visible
+        or stock != entry.base_stock
+        or variations != entry.base_variations
+    )
     entry.base_price, entry.base_visible, entry.listed = price, visible, True
+    entry.base_stock, entry.base_variations = stock, variations
     if entry.id is None:  # a repeat of a row this import inserts: the insert carries the values
         plan.unchanged += 1
     elif changed:
@@ -460,7 +490,15 @@ def upsert_listings(engine: sa.Engine, rows: Iterable[ListingRow]) -> ImportResu
     (:class:`~ecauto_lib.errors.InvalidAsinError`, nothing written).
     """
     pending = [
-        ListingRow(r.account_id, normalize_asin(r.asin), int(r.base_item_id), r.base_price, r.base_visible)
+        ListingRow(
+            r.account_id,
+            normalize_asin(r.asin),
+            int(r.base_item_id),
+            r.base_price,
+            r.base_visible,
+            r.base_stock,
+            r.base_variations,
+        )
         for r in rows
     ]
     result = ImportResult()
@@ -479,7 +517,15 @@ def upsert_listings(engine: sa.Engine, rows: Iterable[ListingRow]) -> ImportResu
             inserted = _insert_new(conn, plan.inserts, now)
             result.inserted += len(inserted)
             pending = [
-                ListingRow(e.account_id, e.asin, e.base_item_id, e.base_price, e.base_visible)
+                ListingRow(
+                    e.account_id,
+                    e.asin,
+                    e.base_item_id,
+                    e.base_price,
+                    e.base_visible,
+                    e.base_stock,
+                    e.base_variations,
+                )
                 for e in plan.inserts
                 if (e.account_id, e.asin, e.base_item_id) not in inserted
             ]
@@ -501,10 +547,20 @@ def _read_known(conn: sa.Connection, account_ids: set[str]) -> list[KnownListing
         listings.c.base_price,
         listings.c.base_visible,
         listings.c.status,
+        listings.c.base_stock,
+        listings.c.base_variations,
     ).where(listings.c.account_id.in_(sorted(account_ids)))
     return [
         KnownListing(
-            r.id, r.account_id, r.asin, r.base_item_id, r.base_price, r.base_visible, r.status == "listed"
+            r.id,
+            r.account_id,
+            r.asin,
+            r.base_item_id,
+            r.base_price,
+            r.base_visible,
+            r.status == "listed",
+            r.base_stock,
+            None if r.base_variations is None else variations_from_json(r.base_variations),
         )
         for r in conn.execute(stmt)
     ]
@@ -522,6 +578,14 @@ def _update_known(conn: sa.Connection, entries: list[KnownListing], now: datetim
             base_visible=sa.func.coalesce(
                 sa.bindparam("_visible", type_=sa.Boolean()), listings.c.base_visible
             ),
+            base_stock=sa.func.coalesce(sa.bindparam("_stock", type_=sa.Integer()), listings.c.base_stock),
+            base_variations=sa.case(
+                (
+                    sa.bindparam("_has_variations", type_=sa.Boolean()),
+                    sa.bindparam("_variations", type_=sa.JSON()),
+                ),
+                else_=listings.c.base_variations,
+            ),
             status="listed",
             delisted_reason=None,
             updated_at=sa.bindparam("_now", type_=UtcDateTime()),
@@ -529,7 +593,18 @@ def _update_known(conn: sa.Connection, entries: list[KnownListing], now: datetim
     )
     conn.execute(
         stmt,
-        [{"_id": e.id, "_price": e.base_price, "_visible": e.base_visible, "_now": now} for e in entries],
+        [
+            {
+                "_id": e.id,
+                "_price": e.base_price,
+                "_visible": e.base_visible,
+                "_stock": e.base_stock,
+                "_has_variations": e.base_variations is not None,
+                "_variations": None if e.base_variations is None else variations_json(e.base_variations),
+                "_now": now,
+            }
+            for e in entries
+        ],
     )
 
 
@@ -554,6 +629,8 @@ def _insert_new(conn: sa.Connection, entries: list[KnownListing], now: datetime)
             "base_item_id": e.base_item_id,
             "base_price": e.base_price,
             "base_visible": e.base_visible,
+            "base_stock": e.base_stock,
+            "base_variations": None if e.base_variations is None else variations_json(e.base_variations),
             "status": "listed",
             "created_at": now,
             "updated_at": now,
@@ -566,9 +643,11 @@ def _insert_new(conn: sa.Connection, entries: list[KnownListing], now: datetime)
 def apply_pushed_changes(engine: sa.Engine, run_id: int | None, changes: Iterable[PushedChange]) -> None:
     """Record changes BASE confirmed, in one transaction.
 
-    Each change sets ``listings.base_price`` (field ``price``) or ``listings.base_visible``
-    (field ``visible``, 1/0 → True/False) of its (account, item id), clears ``deferred_at``,
-    sets ``updated_at`` to the change's time, and adds one ``change_history`` row.
+    Each change sets ``listings.base_price`` (field ``price``), ``listings.base_visible`` (field
+    ``visible``, 1/0 → True/False) or ``listings.base_stock`` (field ``stock`` of the item itself)
+    of its (account, item id), clears ``deferred_at``, sets ``updated_at`` to the change's time,
+    and adds one ``change_history`` row. A variation's stock change is history only: the item's
+    stock and variations are recorded from BASE's answer (:func:`record_item_stock`).
     """
     changes = _checked_changes(changes)
     if not changes:
@@ -591,7 +670,7 @@ def write_pushed_changes(conn: sa.Connection, run_id: int | None, changes: Seque
     changes = _checked_changes(changes)
     if not changes:
         return
-    for field_name, column in (("price", "base_price"), ("visible", "base_visible")):
+    for field_name, column in (("price", "base_price"), ("visible", "base_visible"), ("stock", "base_stock")):
         params = [
             {
                 "_account": c.account_id,
@@ -601,7 +680,7 @@ def write_pushed_changes(conn: sa.Connection, run_id: int | None, changes: Seque
             }
             # sorted (stably) so concurrent writers lock rows in the same order
             for c in sorted(changes, key=lambda c: (c.account_id, c.base_item_id))
-            if c.field == field_name
+            if c.field == field_name and c.variation_id is None
         ]
         if params:
             conn.execute(_listing_change_update(column), params)
@@ -618,6 +697,7 @@ def write_pushed_changes(conn: sa.Connection, run_id: int | None, changes: Seque
                 "new_value": c.new_value,
                 "reason": c.reason,
                 "at": c.at,
+                "variation_id": c.variation_id,
             }
             for c in changes
         ],
@@ -626,7 +706,7 @@ def write_pushed_changes(conn: sa.Connection, run_id: int | None, changes: Seque
 
 def _listing_change_update(column: str) -> sa.Update:
     """UPDATE of one listing column by (account, item id), clearing the deferral."""
-    value_type = sa.Boolean() if column == "base_visible" else sa.Integer()
+    value_type: sa.types.TypeEngine[Any] = sa.Boolean() if column == "base_visible" else sa.Integer()
     return (
         sa.update(listings)
         .where(
@@ -676,6 +756,77 @@ def mark_delisted(engine: sa.Engine, account_id: str, base_item_id: int, reason:
             .where(listings.c.account_id == account_id, listings.c.base_item_id == base_item_id)
             .values(status="delisted", delisted_reason=reason, deferred_at=None, updated_at=at)
         )
+
+
+def variations_json(variations: Sequence[Variation]) -> list[dict[str, Any]]:
+    """Variations as stored in ``listings.base_variations``."""
+    return [
+        {"variation_id": v.variation_id, "stock": v.stock, "identifier": v.identifier, "name": v.name}
+        for v in variations
+    ]
+
+
+def variations_from_json(value: Any) -> tuple[Variation, ...]:
+    """The inverse of :func:`variations_json` (SQLite may hand back the JSON as text)."""
+    entries = json.loads(value) if isinstance(value, str) else value
+    return tuple(
+        Variation(int(e["variation_id"]), e.get("stock"), e.get("identifier"), e.get("name") or "")
+        for e in entries or ()
+    )
+
+
+def record_item_stock(engine: sa.Engine, account_id: str, stocks: Mapping[int, ItemStock]) -> None:
+    """Record the stock (and variations) BASE showed for these items, in one transaction.
+
+    A None stock keeps the stored one; the variations are replaced by those BASE showed.
+    """
+    if not stocks:
+        return
+    stmt = (
+        sa.update(listings)
+        .where(
+            listings.c.account_id == account_id,
+            listings.c.base_item_id == sa.bindparam("_item", type_=sa.BigInteger()),
+        )
+        .values(
+            base_stock=sa.func.coalesce(sa.bindparam("_stock", type_=sa.Integer()), listings.c.base_stock),
+            base_variations=sa.bindparam("_variations", type_=sa.JSON()),
+        )
+    )
+    params = [
+        {"_item": item_id, "_stock": s.stock, "_variations": variations_json(s.variations)}
+        for item_id, s in sorted(stocks.items())
+    ]
+    with begin_write(engine) as conn:
+        conn.execute(stmt, params)
+
+
+def load_variations(
+    engine: sa.Engine, account_ids: Sequence[str]
+) -> dict[tuple[str, int], tuple[Variation, ...]]:
+    """(account, item id) → stored variations, for the listed items of ``account_ids`` that have any."""
+    stmt = sa.select(listings.c.account_id, listings.c.base_item_id, listings.c.base_variations).where(
+        listings.c.status == "listed",
+        listings.c.account_id.in_(list(account_ids)),
+        listings.c.base_variations.is_not(None),
+    )
+    with engine.connect() as conn:
+        found = {
+            (r.account_id, int(r.base_item_id)): variations_from_json(r.base_variations)
+            for r in conn.execute(stmt)
+        }
+    return {key: value for key, value in found.items() if value}
+
+
+def stock_states(engine: sa.Engine, asins: Iterable[str]) -> dict[str, str]:
+    """The stored stock state of each of ``asins`` the products table knows."""
+    wanted = sorted(set(asins))
+    states: dict[str, str] = {}
+    with engine.connect() as conn:
+        for chunk in _batched(wanted, _IN_CHUNK):
+            stmt = sa.select(products.c.asin, products.c.stock_state).where(products.c.asin.in_(chunk))
+            states.update({r.asin: r.stock_state for r in conn.execute(stmt)})
+    return states
 
 
 # --------------------------------------------------------------------------------------------
