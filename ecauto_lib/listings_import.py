@@ -15,6 +15,7 @@ from typing import Any
 from ecauto_lib.asin import asin_in_identifier, normalize_asin
 from ecauto_lib.domain import ListingRow
 from ecauto_lib.errors import InvalidAsinError
+from ecauto_lib.stock import item_stock
 
 CSV_COLUMNS = ("account_id", "asin", "base_item_id")
 
@@ -52,6 +53,7 @@ def listings_from_base_items(account_id: str, items: Iterable[dict[str, Any]]) -
         seen_asins[asin] = item_id
         price = item.get("price")
         visible = item.get("visible")
+        stock = item_stock(item)
         parsed.rows.append(
             ListingRow(
                 account_id=account_id,
@@ -59,6 +61,8 @@ def listings_from_base_items(account_id: str, items: Iterable[dict[str, Any]]) -
                 base_item_id=item_id,
                 base_price=price if isinstance(price, int) else None,
                 base_visible=None if visible not in (0, 1) else bool(visible),
+                base_stock=stock.stock,
+                base_variations=stock.variations,
             )
         )
     return parsed

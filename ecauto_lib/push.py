@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ecauto_lib.domain import PushedChange
+from ecauto_lib.domain import ItemStock, PushedChange, StockTopUp
 from ecauto_lib.errors import EcAutoError, TransientError
+from ecauto_lib.stock import item_stock
 
 
 class ItemEditor(Protocol):
@@ -34,6 +35,15 @@ class ItemEditor(Protocol):
     ) -> dict: ...
 
     def item_detail(self, item_id: int) -> dict | None: ...
+
+    def edit_stock(
+        self,
+        item_id: int,
+        *,
+        stock: int | None = None,
+        variation_id: int | None = None,
+        variation_stock: int | None = None,
+    ) -> dict: ...
 
 
 @dataclass
@@ -50,6 +60,8 @@ class PushResult:
     stopped_by: str | None = None
     stop_reason: str | None = None  # what the seller is told (NEEDS_AUTHORISATION: the connect_shop command)
     seconds: float = 0.0
+    seen_stock: dict[int, ItemStock] = field(default_factory=dict)  # BASE's stock in each edit's answer
+    deferred_stock: list[StockTopUp] = field(default_factory=list)  # variation top-ups not sent
 
     @property
     def items_pushed(self) -> int:
@@ -93,10 +105,11 @@ def push_updates(
         fields = update["fields"]
         token = on_sending(update)
         try:
-            client.edit_item(
+            answer = client.edit_item(
                 update["base_item_id"],
                 price=fields.get("price"),
                 visible=None if "visible" not in fields else bool(fields["visible"]),
+                **({"stock": fields["stock"]} if "stock" in fields else {}),
             )
         except BudgetExhaustedError as exc:
             on_failed(token)  # refused before doing anything: nothing changed in BASE
@@ -135,8 +148,67 @@ def push_updates(
         ]
         on_pushed(token, confirmed)
         result.pushed.extend(confirmed)
+        result.seen_stock[update["base_item_id"]] = item_stock(answer)
     result.calls = client.calls - calls_at_start
     result.seconds = time.monotonic() - started
+    return result
+
+
+def push_variation_stock(
+    account_id: str,
+    topups: Sequence[StockTopUp],
+    client: ItemEditor,
+    *,
+    call_budget: int,
+    on_pushed: Callable[[list[PushedChange]], None],
+    result: PushResult | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> PushResult:
+    """Top up variations, one ``items/edit_stock`` each (``variation_id`` + ``variation_stock``).
+
+    Not journalled: each call sets an absolute stock, so a call whose answer a crash lost is
+    planned again from BASE's stock and, at worst, sends the same value once more (a sale in
+    between would be topped up anyway). BASE's answer (the whole item) is kept in ``seen_stock``.
+    The budget and the limits stop the rest as in :func:`push_updates` (``deferred_stock``).
+    """
+    from ecauto_lib.base.client import BudgetExhaustedError, DayLimitError
+
+    result = result if result is not None else PushResult(account_id=account_id)
+    calls_at_start = client.calls
+    for index, topup in enumerate(topups):
+        if client.calls - calls_at_start >= call_budget:
+            result.stopped_by = result.stopped_by or "budget"
+            result.deferred_stock.extend(topups[index:])
+            break
+        try:
+            answer = client.edit_stock(
+                topup.base_item_id, variation_id=topup.variation_id, variation_stock=topup.new_stock
+            )
+        except BudgetExhaustedError as exc:
+            result.stopped_by = "day_api_limit" if isinstance(exc, DayLimitError) else "hour_api_limit"
+            result.deferred_stock.extend(topups[index:])
+            break
+        except EcAutoError as exc:
+            failure = _failure({"asin": topup.asin, "base_item_id": topup.base_item_id, "fields": {}}, exc)
+            result.failed.append(
+                {**failure, "fields": {"stock": topup.new_stock}, "variation_id": topup.variation_id}
+            )
+            continue
+        change = PushedChange(
+            account_id=account_id,
+            asin=topup.asin,
+            base_item_id=topup.base_item_id,
+            field="stock",
+            old_value=topup.old_stock,
+            new_value=topup.new_stock,
+            reason=topup.reason,
+            at=clock(),
+            variation_id=topup.variation_id,
+        )
+        on_pushed([change])
+        result.pushed.append(change)
+        result.seen_stock[topup.base_item_id] = item_stock(answer)
+    result.calls += client.calls - calls_at_start
     return result
 
 

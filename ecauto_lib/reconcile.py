@@ -184,11 +184,12 @@ def find_drift(
 
 
 def _corrections(account_id: str, row: Any, item: dict[str, Any], at: datetime) -> list[PushedChange]:
-    """The price/visibility the DB has wrong for one listing, given the item BASE shows."""
+    """The price/visibility/stock the DB has wrong for one listing, given the item BASE shows."""
     stored_price = None if pd.isna(row.base_price) else int(row.base_price)
     stored_visible = None if pd.isna(row.base_visible) else int(bool(row.base_visible))
-    live = {"price": item.get("price"), "visible": item.get("visible")}
-    stored = {"price": stored_price, "visible": stored_visible}
+    stored_stock = None if pd.isna(row.base_stock) else int(row.base_stock)
+    live = {"price": item.get("price"), "visible": item.get("visible"), "stock": item.get("stock")}
+    stored = {"price": stored_price, "visible": stored_visible, "stock": stored_stock}
     return [
         PushedChange(
             account_id=account_id,
@@ -200,6 +201,6 @@ def _corrections(account_id: str, row: Any, item: dict[str, Any], at: datetime) 
             reason="drift: BASE shows a different value (reconciliation)",
             at=at,
         )
-        for name in ("price", "visible")
+        for name in ("price", "visible", "stock")
         if isinstance(live[name], int) and live[name] != stored[name]
     ]

@@ -81,6 +81,7 @@ class AccountSummary:
     price_changes: int = 0  # planned
     hides: int = 0  # planned
     publishes: int = 0  # planned
+    restocks: int = 0  # planned stock top-ups (items and variations)
     flagged: int = 0  # prices refused (out of bounds, below the minimum margin)
     held: int = 0  # changes held for review (big move, circuit breaker)
     released: int = 0  # held changes released by --confirm
@@ -88,6 +89,8 @@ class AccountSummary:
     prices_changed: int = 0  # confirmed by BASE
     hidden: int = 0
     published: int = 0
+    restocked: int = 0  # stock top-ups BASE confirmed
+    stock_skipped: int = 0  # variations at stock 0 that could not be topped up
     deferred: int = 0  # items held back by the hourly or daily budget
     delisted: int = 0  # items gone from BASE
     errors: int = 0  # items that failed
@@ -111,6 +114,7 @@ class RunReport:
     flagged: list[dict[str, Any]] = field(default_factory=list)
     held: list[dict[str, Any]] = field(default_factory=list)
     below_floor: list[dict[str, Any]] = field(default_factory=list)  # pricing.FLOOR_COLUMNS rows
+    stock_skipped: list[dict[str, Any]] = field(default_factory=list)  # variations not topped up
     failures: list[dict[str, Any]] = field(default_factory=list)
     exit_code: int = 0
     confirmed: bool = False  # --confirm: held changes released
@@ -153,6 +157,8 @@ class RunReport:
             "held": len(self.held),
             "released": sum(a.released for a in self.accounts),
             "below_floor": len(self.below_floor),
+            "restocked": sum(a.restocked for a in self.accounts),
+            "stock_skipped": len(self.stock_skipped),
             "item_failures": self.item_failures,
             "needs_reauthorisation": self.needs_reauthorisation(),
             "blocked_shops": {b.account_id: b.message for b in self.blocked},
@@ -253,6 +259,7 @@ def render_markdown(report: RunReport) -> str:
             a.prices_changed if not report.dry_run else f"({a.price_changes})",
             a.hidden if not report.dry_run else f"({a.hides})",
             a.published if not report.dry_run else f"({a.publishes})",
+            a.restocked if not report.dry_run else f"({a.restocks})",
             a.flagged,
             a.below_floor,
             a.held,
@@ -266,7 +273,7 @@ def render_markdown(report: RunReport) -> str:
     ]
     lines += [
         "",
-        "## Step 2-3: 価格同期・在庫同期 (price and visibility push, per account)",
+        "## Step 2-3: 価格同期・在庫同期 (price, visibility and stock push, per account)",
         "",
         *_table(
             (
@@ -275,6 +282,7 @@ def render_markdown(report: RunReport) -> str:
                 "価格更新",
                 "非公開に変更",
                 "公開に変更",
+                "在庫補充",
                 "価格保留",
                 "下限割れ非公開",
                 "確認待ち",
@@ -287,7 +295,9 @@ def render_markdown(report: RunReport) -> str:
             acc_rows,
         ),
         "",
-        "_(価格更新 = prices changed, 非公開に変更 = hidden, 公開に変更 = published, 価格保留 = price outside bounds "
+        "_(価格更新 = prices changed, 非公開に変更 = hidden, 公開に変更 = published, 在庫補充 = restocked "
+        "(BASE stock 0 after a sale, Amazon in stock: back to the shop's stock_quantity), "
+        "価格保留 = price outside bounds "
         "(flagged, not pushed), 下限割れ非公開 = not public below the floor (Amazon × (1 + min margin) + yen: "
         "hidden, or kept hidden, until its price is in place), "
         "確認待ち = held for review (big move / circuit breaker; `--confirm` releases), "
@@ -313,7 +323,7 @@ def render_markdown(report: RunReport) -> str:
                 (
                     c["asin"],
                     c["account_id"],
-                    c["base_item_id"],
+                    _item_text(c),
                     c["field"],
                     _value(c["field"], c["old_value"]),
                     _value(c["field"], c["new_value"]),
@@ -339,6 +349,12 @@ def render_markdown(report: RunReport) -> str:
                 )
                 for r in report.flagged[:100]
             ],
+        )
+    if report.stock_skipped:
+        lines += ["", f"## 在庫補充できず (stock not topped up: {len(report.stock_skipped)})", ""]
+        lines += _table(
+            ("ASIN", "アカウント", "item", "理由"),
+            [(r["asin"], r["account_id"], _item_text(r), r["reason"]) for r in report.stock_skipped[:100]],
         )
     if report.below_floor:
         lines += [
@@ -415,11 +431,18 @@ def _budget_notes(report: RunReport) -> list[str]:
 _FLOOR_ACTION_TEXT = {"hidden": "非公開に変更 (hidden)", "kept hidden": "非公開のまま (kept hidden)"}
 
 
+def _item_text(row: Mapping[str, Any]) -> str:
+    variation = row.get("variation_id")
+    return f"{row['base_item_id']}" + (f" / variation {variation}" if variation is not None else "")
+
+
 def _value(field_name: str, value: Any) -> str:
     if value is None or value is pd.NA:
         return "?"
     if field_name == "visible":
         return "公開" if value else "非公開"
+    if field_name == "stock":
+        return f"{int(value):,}"
     return f"¥{int(value):,}"
 
 
@@ -437,31 +460,56 @@ def summarise(
     observations folded in; ``observations`` this run's observations (only the errors are read:
     the flow passes just those); ``results`` the push outcome per account (empty in a dry run).
     """
-    outcome_of: dict[tuple[str, int, str], str] = {}
+    outcome_of: dict[tuple[str, int, str, int | None], str] = {}
     for result in results.values():
         for c in result.pushed:
-            outcome_of[(c.account_id, c.base_item_id, c.field)] = "pushed"
+            outcome_of[(c.account_id, c.base_item_id, c.field, c.variation_id)] = "pushed"
         for f in result.failed:
             for name in f["fields"]:
-                outcome_of[(result.account_id, f["base_item_id"], name)] = f"failed: {f['error']}"
+                key = (result.account_id, f["base_item_id"], name, f.get("variation_id"))
+                outcome_of[key] = f"failed: {f['error']}"
         not_sent = (
             "not sent: re-authorise the shop" if result.stopped_by == NEEDS_AUTHORISATION else "deferred"
         )
         for d in result.deferred:
             for name in d["fields"]:
-                outcome_of[(result.account_id, d["base_item_id"], name)] = not_sent
+                outcome_of[(result.account_id, d["base_item_id"], name, None)] = not_sent
+        for t in result.deferred_stock:
+            outcome_of[(result.account_id, t.base_item_id, "stock", t.variation_id)] = not_sent
         for d in result.delisted:
-            for name in ("price", "visible"):
-                outcome_of[(result.account_id, d["base_item_id"], name)] = "delisted"
+            for name in ("price", "visible", "stock"):
+                outcome_of[(result.account_id, d["base_item_id"], name, None)] = "delisted"
     default = "planned (dry run)" if report.dry_run else "not sent"
-    report.changes = [
+    rows = [
         {
             **row,
             "old_value": None if pd.isna(row["old_value"]) else int(row["old_value"]),
-            "result": outcome_of.get((row["account_id"], int(row["base_item_id"]), row["field"]), default),
+            "variation_id": None,
         }
         for row in plan.changes.to_dict("records")
+    ] + [
+        {
+            "account_id": t.account_id,
+            "asin": t.asin,
+            "base_item_id": t.base_item_id,
+            "field": "stock",
+            "old_value": t.old_stock,
+            "new_value": t.new_stock,
+            "reason": t.reason,
+            "variation_id": t.variation_id,
+        }
+        for t in plan.variation_stock
     ]
+    report.changes = [
+        {
+            **row,
+            "result": outcome_of.get(
+                (row["account_id"], int(row["base_item_id"]), row["field"], row["variation_id"]), default
+            ),
+        }
+        for row in rows
+    ]
+    report.stock_skipped = [asdict(s) for s in plan.stock_skipped]
     report.flagged = plan.flagged.to_dict("records")
     held = plan.held
     report.held = [
@@ -495,6 +543,8 @@ def summarise(
                 price_changes=int(planned["field"].eq("price").sum()),
                 hides=int((planned["field"].eq("visible") & planned["new_value"].eq(0)).sum()),
                 publishes=int((planned["field"].eq("visible") & planned["new_value"].eq(1)).sum()),
+                restocks=int(planned["field"].eq("stock").sum())
+                + sum(1 for t in plan.variation_stock if t.account_id == account.id),
                 flagged=int((plan.flagged["account_id"] == account.id).sum()),
                 held=int((held["account_id"] == account.id).sum()),
                 released=int((plan.released["account_id"] == account.id).sum()),
@@ -502,7 +552,9 @@ def summarise(
                 prices_changed=result.count("price"),
                 hidden=result.count("visible", 0),
                 published=result.count("visible", 1),
-                deferred=len(result.deferred),
+                restocked=result.count("stock"),
+                stock_skipped=sum(1 for t in plan.stock_skipped if t.account_id == account.id),
+                deferred=len(result.deferred) + len(result.deferred_stock),
                 delisted=len(result.delisted),
                 errors=len(result.failed),
                 calls=result.calls,

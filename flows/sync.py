@@ -41,8 +41,8 @@ from tasks.amazon import cache_ttls, prune_fetch_cache
 from tasks.base import check_base_token, push_account, settle_journal, token_health
 from tasks.fetching import fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
-from tasks.listings import load_listings, prepare_database
-from tasks.pricing import compute_changes, hold_risky, keep_above_floor
+from tasks.listings import load_listings, load_variations, prepare_database
+from tasks.pricing import compute_changes, hold_risky, keep_above_floor, top_up_stock
 from tasks.report import publish_report
 from tasks.store import (
     finish_run_record,
@@ -111,7 +111,10 @@ def _pipeline(
 
     account_ids = [a.id for a in selected]
     held_before = load_held_changes(settings.database_url, account_ids) if report.confirmed else None
+    variations, variation_states = load_variations(settings.database_url, account_ids, current)
     plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
+    quantities = {a.id: a.stock_quantity for a in selected}
+    plan = top_up_stock(plan, current, quantities, variations, variation_states, sync_mode)
     plan = hold_risky(plan, current, settings.guard_policies(), releasable=held_before)
     plan = keep_above_floor(plan, current, settings.policy)
     if not dry_run:
@@ -245,24 +248,33 @@ def push_changes(
     run_id: int | None,
     blocked: list[ShopBlock],
 ) -> dict[str, PushResult]:
-    """One task per shop, in parallel; each shop's updates in plan order (deferred ones first).
-    A ``blocked`` shop sends nothing: its updates are reported as not sent (deferred)."""
+    """One task per shop, in parallel; each shop's updates in plan order (deferred ones first),
+    then its variations' top-ups. A ``blocked`` shop sends nothing: its updates are reported as not
+    sent (deferred)."""
     by_account: dict[str, list[dict[str, Any]]] = {}
     for update in item_updates(plan.changes):
         by_account.setdefault(update["account_id"], []).append(update)
+    topups = {a.id: tuple(t for t in plan.variation_stock if t.account_id == a.id) for a in accounts}
     results: dict[str, PushResult] = {}
     for block in blocked:
-        if block.account_id in by_account:
+        if block.account_id in by_account or topups.get(block.account_id):
             results[block.account_id] = PushResult(
                 block.account_id,
-                deferred=by_account.pop(block.account_id),
+                deferred=by_account.pop(block.account_id, []),
                 stopped_by=NEEDS_AUTHORISATION,
                 stop_reason=block.message,
+                deferred_stock=list(topups.pop(block.account_id, ())),
             )
     futures = {
-        account.id: push_account.submit(settings, account, quote(by_account[account.id]), run_id)
+        account.id: push_account.submit(
+            settings,
+            account,
+            quote(by_account.get(account.id, [])),
+            run_id,
+            quote(topups.get(account.id, ())),
+        )
         for account in accounts
-        if account.id in by_account
+        if account.id in by_account or topups.get(account.id)
     }
     for account_id, future in futures.items():
         result = future.result(raise_on_failure=False)
@@ -270,7 +282,7 @@ def push_changes(
             failed = PushResult(account_id=account_id)
             failed.failed = [
                 {**_failure_row(u), "error": type(result).__name__, "message": describe(result)}
-                for u in by_account[account_id]
+                for u in by_account.get(account_id, [])
             ]
             result = failed
         results[account_id] = result

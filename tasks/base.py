@@ -18,9 +18,9 @@ from ecauto_lib.base.budget import DAY_LIMIT, blocked_push, next_daily_reset
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.connect import base_client
 from ecauto_lib.db import blocks, journal
-from ecauto_lib.domain import BudgetBlock
+from ecauto_lib.domain import BudgetBlock, StockTopUp
 from ecauto_lib.errors import AuthError, TransientError
-from ecauto_lib.push import PushResult, Settlement, push_updates, settle_unconfirmed
+from ecauto_lib.push import PushResult, Settlement, push_updates, push_variation_stock, settle_unconfirmed
 from ecauto_lib.token_health import ShopBlock, ShopTokenHealth, shop_block, shops_token_health
 from tasks._common import describe, engine_for
 
@@ -102,15 +102,22 @@ def settle_journal(settings: Settings, account: AccountConfig) -> Settlement:
 
 @task(name="push-account", cache_policy=NO_CACHE, task_run_name="push-{account.id}")
 def push_account(
-    settings: Settings, account: AccountConfig, updates: list[dict[str, Any]], run_id: int
+    settings: Settings,
+    account: AccountConfig,
+    updates: list[dict[str, Any]],
+    run_id: int,
+    variation_stock: tuple[StockTopUp, ...] = (),
 ) -> PushResult:
-    """Send one shop's updates; every confirmed change is written to the DB as BASE confirms it."""
+    """Send one shop's updates, then its variations' top-ups; every confirmed change is written to
+    the DB as BASE confirms it, and the stock BASE answered with after the push."""
     logger = get_run_logger()
     engine = engine_for(settings.database_url)
     if block := blocks.active_block(engine, account.id, _now()):
         # BASE refused the shop for the day: no call at all (not even a token refresh) until then
         result = blocked_push(account.id, updates, block)
-        db.mark_deferred(engine, account.id, [u["base_item_id"] for u in result.deferred], _now())
+        result.deferred_stock.extend(variation_stock)
+        deferred = [u["base_item_id"] for u in result.deferred] + [t.base_item_id for t in variation_stock]
+        db.mark_deferred(engine, account.id, deferred, _now())
         logger.warning(
             "%s: BASE %s until %s — %d items deferred, no call made",
             account.id,
@@ -135,6 +142,20 @@ def push_account(
         on_failed=lambda entry_id: journal.record_outcome(engine, entry_id, "failed", _now()),
         on_delisted=on_delisted,
     )
+    if variation_stock and result.stopped_by is None:
+        push_variation_stock(
+            account.id,
+            variation_stock,
+            client,
+            call_budget=settings.policy.base_calls_per_hour - result.calls,
+            on_pushed=lambda changes: db.apply_pushed_changes(engine, run_id, changes),
+            result=result,
+        )
+    elif variation_stock:
+        result.deferred_stock.extend(variation_stock)
+    db.record_item_stock(engine, account.id, result.seen_stock)
+    if result.deferred_stock:
+        db.mark_deferred(engine, account.id, [t.base_item_id for t in result.deferred_stock], _now())
     if result.stopped_by == DAY_LIMIT:
         blocks.record_block(engine, BudgetBlock(account.id, DAY_LIMIT, next_daily_reset(_now())), _now())
     elif result.calls:

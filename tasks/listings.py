@@ -8,9 +8,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 from ecauto_lib import db
+from ecauto_lib.asin import asin_in_identifier
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.connect import base_client
-from ecauto_lib.domain import ListingRow
+from ecauto_lib.domain import ListingRow, Variation
 from ecauto_lib.errors import ConfigError
 from tasks._common import engine_for, retry_transient
 
@@ -39,6 +40,22 @@ def load_listings(database_url: str, account_ids: list[str]) -> pd.DataFrame:
         ", ".join(account_ids),
     )
     return listings
+
+
+@task(name="load-variations", cache_policy=NO_CACHE)
+def load_variations(
+    database_url: str, account_ids: list[str], listings: pd.DataFrame
+) -> tuple[dict[tuple[str, int], tuple[Variation, ...]], dict[str, str]]:
+    """Stored BASE variations of these shops' items, and the stock state of every ASIN their
+    ``variation_identifier`` names (this run's listings first, else the products table)."""
+    engine = engine_for(database_url)
+    variations = db.load_variations(engine, account_ids)
+    asins = {a for vs in variations.values() for v in vs if (a := asin_in_identifier(v.identifier))}
+    states = dict(zip(listings["asin"], listings["stock_state"], strict=True))
+    missing = asins - set(states)
+    states = {a: states[a] for a in asins & set(states)}
+    states.update(db.stock_states(engine, missing))
+    return variations, states
 
 
 @task(

@@ -9,8 +9,9 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from ecauto_lib import pricing
+from ecauto_lib import pricing, stock
 from ecauto_lib.config import SyncMode, SyncPolicy
+from ecauto_lib.domain import Variation
 from ecauto_lib.guards import GuardPolicy, hold_risky_changes
 from ecauto_lib.pricing import PricingPlan, plan_changes
 
@@ -27,6 +28,27 @@ def compute_changes(
         fields.get("price", 0),
         fields.get("visible", 0),
         len(plan.flagged),
+    )
+    return plan
+
+
+@task(name="top-up-stock", cache_policy=NO_CACHE)
+def top_up_stock(
+    plan: PricingPlan,
+    listings: pd.DataFrame,
+    quantities: dict[str, int],
+    variations: dict[tuple[str, int], tuple[Variation, ...]],
+    states: dict[str, str],
+    mode: SyncMode,
+) -> PricingPlan:
+    """Stock back to the shop's quantity where BASE sold out and Amazon has it (items and variations)."""
+    plan = stock.plan_stock(plan, listings, quantities, variations, states, mode)
+    items = int(plan.changes["field"].eq("stock").sum())
+    get_run_logger().info(
+        "planned %d stock top-ups of items, %d of variations, %d variations skipped",
+        items,
+        len(plan.variation_stock),
+        len(plan.stock_skipped),
     )
     return plan
 

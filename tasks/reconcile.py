@@ -14,6 +14,7 @@ from ecauto_lib.connect import base_client
 from ecauto_lib.db import blocks
 from ecauto_lib.domain import BudgetBlock
 from ecauto_lib.reconcile import Drift, find_drift
+from ecauto_lib.stock import item_stock
 from tasks._common import engine_for
 
 
@@ -62,6 +63,13 @@ def repair_drift(
         )
     if not dry_run:
         db.apply_pushed_changes(engine, None, drift.corrections)
+        # BASE's stock and variations as listed (issue #11 §2), drift or not
+        listed = set(listings.loc[listings["account_id"] == account.id, "base_item_id"].astype(int))
+        db.record_item_stock(
+            engine,
+            account.id,
+            {int(i["item_id"]): item_stock(i) for i in items if i.get("item_id") in listed},
+        )
         for d in drift.deleted:
             db.mark_delisted(
                 engine,

@@ -12,6 +12,7 @@ CHANGE_TABLE_COLUMNS = [
     "asin",
     "account_id",
     "base_item_id",
+    "variation_id",
     "field",
     "old_value",
     "new_value",
@@ -28,14 +29,15 @@ def publish_report(report: RunReport) -> str:
     create_table_artifact(
         key="sync-changes",
         table=[{k: c.get(k) for k in CHANGE_TABLE_COLUMNS} for c in report.changes],
-        description="Every price and visibility change of the run",
+        description="Every price, visibility and stock change of the run",
     )
-    if report.flagged or report.held or report.below_floor or report.failures:
+    if report.flagged or report.held or report.below_floor or report.stock_skipped or report.failures:
         create_table_artifact(
             key="sync-held-and-failed",
             table=[{"kind": "flagged", **r} for r in report.flagged]
             + [{"kind": "held", **r} for r in report.held]
             + [{"kind": "below floor", **r} for r in report.below_floor]
+            + [{"kind": "stock not topped up", **r} for r in report.stock_skipped]
             + [{"kind": "failed", **r} for r in report.failures],
             description="Prices refused (bounds, margin), changes held for review, items kept off "
             "BASE below the floor, and items that failed",

@@ -123,6 +123,7 @@ LIST_ITEMS = Endpoint("items", "GET", "/1/items")
 ITEM_DETAIL = Endpoint("items/detail", "GET", "/1/items/detail/{item_id}")  # id in the path, not the query
 EDIT_ITEM = Endpoint("items/edit", "POST", "/1/items/edit")
 USERS_ME = Endpoint("users/me", "GET", "/1/users/me")  # scope read_users, always granted
+EDIT_STOCK = Endpoint("items/edit_stock", "POST", "/1/items/edit_stock")
 
 
 def form_value(name: str, value: Any) -> str:
@@ -151,6 +152,25 @@ def edit_form(
     if not form:
         raise ValueError("items/edit needs at least one field to change")
     return {"item_id": str(item_id), **form}
+
+
+def edit_stock_form(
+    item_id: int,
+    *,
+    stock: int | None = None,
+    variation_id: int | None = None,
+    variation_stock: int | None = None,
+) -> dict[str, str]:
+    """The ``items/edit_stock`` form: ``item_id`` + ``stock``, or + ``variation_id`` and
+    ``variation_stock``. Raises ValueError before any call."""
+    counts = {"stock": stock, "variation_stock": variation_stock, "variation_id": variation_id}
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    if (stock is None) == (variation_id is None) or (variation_id is None) != (variation_stock is None):
+        raise ValueError("items/edit_stock needs either stock, or variation_id with variation_stock")
+    form = edit_form(item_id, **{k: v for k, v in counts.items() if v is not None})
+    return form
 
 
 class BaseClient:
@@ -231,6 +251,22 @@ class BaseClient:
         form = edit_form(item_id, price=price, visible=visible, **fields)
         body = self._call(EDIT_ITEM, data=form)
         return _object_field(body, "item", EDIT_ITEM)
+
+    def edit_stock(
+        self,
+        item_id: int,
+        *,
+        stock: int | None = None,
+        variation_id: int | None = None,
+        variation_stock: int | None = None,
+    ) -> dict:
+        """``POST /1/items/edit_stock``: the item's ``stock``, or one variation's (``variation_id`` +
+        ``variation_stock``, base-api.md §4); returns BASE's updated item."""
+        form = edit_stock_form(
+            item_id, stock=stock, variation_id=variation_id, variation_stock=variation_stock
+        )
+        body = self._call(EDIT_STOCK, data=form)
+        return _object_field(body, "item", EDIT_STOCK)
 
     # -- transport --------------------------------------------------------------------------
 
