@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ecauto_lib.domain import Outcome
 from ecauto_lib.sandbox import BaseItem, Sale, Sandbox, SandboxError, Scenario, variation
 from ecauto_lib.sandbox.probe import SandboxProbe
 
@@ -103,3 +104,21 @@ def test_scenario_sales_happen_when_the_virtual_clock_reaches_them():
         probe = SandboxProbe(sb)
         listed = {i["item_id"]: i["stock"] for i in probe.items(SHOP, limit=100).json()["items"]}
         assert listed[555] == 1  # applied before BASE answered
+
+
+def test_an_asin_can_answer_a_per_item_error_on_every_call():
+    with Sandbox(scenario(), speed=100, enforce_quotas=False) as sb:
+        probe = SandboxProbe(sb)
+        sb.set_item_error("B07YV55TNL", "InvalidInput")  # removed from the catalog
+        assert probe.admin_post("/products/B0FGQJ45HW/item_error", {"code": "InternalFailure"}).json() == {
+            "ok": True
+        }
+        assert probe.admin_post("/products/B0FGQJ45HW/item_error", {"code": "Gone"}).status_code == 400
+        for _ in range(2):  # every call, not a random draw
+            answer = probe.item_offers_batch(["B07YV55TNL", "B0FGQJ45HW", "B08HXN835J"]).json()["responses"]
+            assert [r["status"]["statusCode"] for r in answer] == [400, 500, 200]
+            assert answer[0]["body"]["errors"][0]["message"] == "B07YV55TNL is not a valid ASIN"
+        assert sb.product("B07YV55TNL").expected().outcome is Outcome.ERROR
+        assert probe.item_offers("B07YV55TNL").status_code == 400
+        sb.set_item_error("B07YV55TNL", None)
+        assert probe.item_offers_batch(["B07YV55TNL"]).json()["responses"][0]["status"]["statusCode"] == 200

@@ -131,6 +131,12 @@ def _routes(sb: Sandbox) -> list[Route]:
             ),
         ),
         (
+            "POST",
+            "setItemError",
+            re.compile(r"/products/(?P<asin>[^/]+)/item_error"),
+            lambda req, asin: sb.set_item_error(asin, _body(req).get("code")),
+        ),
+        (
             "GET",
             "items",
             re.compile(r"/shops/(?P<shop>[^/]+)/items"),

@@ -333,6 +333,14 @@ def offers_result(product: Product, item_condition: str, now: datetime) -> dict[
     return result
 
 
+def persistent_item_error(product: Product) -> tuple[int, dict[str, Any]]:
+    """The error an ASIN answers on every call (``Product.item_error``): 400 as for an ASIN the
+    catalog no longer knows, or 500 ``InternalFailure``."""
+    if product.item_error == "InvalidInput":
+        return 400, invalid_asin(product.asin)
+    return 500, errors("InternalFailure", MSG_INTERNAL)
+
+
 def invalid_asin(asin: str) -> dict[str, Any]:
     # The v0 per-item code for an unknown ASIN is UNCONFIRMED; the 2022-05-01 model shows
     # INVALID_ASIN "<asin> is not a valid ASIN". v0 uses InvalidInput elsewhere, so that is used here.
@@ -401,7 +409,9 @@ def get_item_offers_batch(state: SandboxState, req: Request, now: datetime, requ
     for entry in parsed:
         asin = entry["asin"]
         product = state.products.get(asin) if is_asin(asin) else None
-        if product is not None and state.injector.item_error(asin):
+        if product is not None and product.item_error:
+            status, item_body = persistent_item_error(product)
+        elif product is not None and state.injector.item_error(asin):
             # A per-item 500 inside a 200 batch: the simulator's model of a partial failure.
             status, item_body = 500, errors("InternalFailure", MSG_INTERNAL)
             item_faults += 1
@@ -433,6 +443,9 @@ def get_item_offers(state: SandboxState, req: Request, now: datetime, request_id
     if product is None:
         # Top-level 400 for an unknown ASIN on the single-item call (UNCONFIRMED).
         reply = Reply(400, invalid_asin(asin), error_code="InvalidInput")
+    elif product.item_error:
+        status, body = persistent_item_error(product)
+        reply = Reply(status, body, error_code=product.item_error)
     else:
         reply = Reply(200, {"payload": offers_result(product, condition, now)})
     reply.asins = (asin,)

@@ -223,6 +223,10 @@ class Sandbox:
         with self._state.lock:
             return base.item_json(self._state.sell(shop_id, item_id, quantity, variation_id))
 
+    def set_item_error(self, asin: str, code: str | None) -> None:
+        """Every offers call for ``asin`` answers the per-item error ``code`` (None: answers again)."""
+        self._state.set_item_error(asin, code)
+
     def items(self, shop_id: str) -> list[dict[str, Any]]:
         """The shop's live items as BASE's item JSON (detail shape), in ``list_order``."""
         self._state.run_due_sales(self.now())

@@ -25,6 +25,9 @@ PRODUCT_STATUSES = (SUCCESS, NO_BUYABLE_OFFERS, TOO_SOON)
 # getItemOffers(Batch) lists at most 20 offers of the requested condition, the lowest priced
 # (productPricingV0.json ``OfferDetailList.maxItems``); the rest appear only in the Summary.
 MAX_LISTED_OFFERS = 20
+# Per-item errors an ASIN can answer on every call (``Product.item_error``): removed from the
+# catalog (per-item 400, as for an unknown ASIN) or failing on Amazon's side (per-item 500).
+ITEM_ERRORS = ("InvalidInput", "InternalFailure")
 
 
 @dataclass
@@ -92,7 +95,8 @@ class Product:
     ``status`` overrides the payload status: ``None`` means derived (``Success`` with offers,
     ``NoBuyableOffers`` without); ``"ActiveButTooSoonForProcessing"`` answers with no offers and
     ``Summary.OffersAvailableTime`` (``offers_available_at``, or request time + 4 h when None).
-    ``stashed_offers`` keeps the offers a sell-out removed, for a later restock.
+    ``stashed_offers`` keeps the offers a sell-out removed, for a later restock. ``item_error``
+    (one of :data:`ITEM_ERRORS`) makes every offers call for the ASIN answer that per-item error.
     """
 
     asin: str
@@ -112,6 +116,7 @@ class Product:
     status: str | None = None
     offers_available_at: datetime | None = None
     stashed_offers: list[Offer] = field(default_factory=list)
+    item_error: str | None = None
 
     def payload_status(self, now: datetime | None = None) -> str:
         """The ``payload.status`` getItemOffers answers with (at virtual time ``now``).
@@ -157,7 +162,7 @@ class Product:
         time; otherwise nothing in the answer shows the buyable offer and the stock is unknown.
         """
         status = self.payload_status(now)
-        if status == TOO_SOON:
+        if status == TOO_SOON or self.item_error:
             return Expectation(Outcome.ERROR)
         count = len(self.offers)
         if status == NO_BUYABLE_OFFERS or not self.new_offers():

@@ -27,6 +27,7 @@ from ecauto_lib.sandbox.quotas import (
 from ecauto_lib.sandbox.records import RequestRecord
 from ecauto_lib.sandbox.scenario import (
     DEFAULT_MAX_DELIVERY_HOURS,
+    ITEM_ERRORS,
     NO_BUYABLE_OFFERS,
     PRODUCT_STATUSES,
     SUCCESS,
@@ -419,6 +420,14 @@ class SandboxState:
             elif status in (SUCCESS, None):
                 product.status = None
                 product.offers_available_at = None
+
+    def set_item_error(self, asin: str, code: str | None) -> None:
+        """Every offers call for ``asin`` answers the per-item error ``code`` (``InvalidInput``: as
+        if removed from the catalog; ``InternalFailure``: a 500) until set back to None."""
+        if code is not None and code not in ITEM_ERRORS:
+            raise SandboxError(f"code must be one of {', '.join(ITEM_ERRORS)} or null, got {code!r}")
+        with self.lock:
+            self._product(asin).item_error = code
 
     # ----------------------------------------------------------------- BASE
     def _shop(self, shop_id: str) -> dict[int, BaseItem]:
