@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from ecauto_lib.base.budget import DAY_LIMIT, JST, next_daily_reset
+from ecauto_lib.clock import utc_now
 from ecauto_lib.domain import Observation
 from ecauto_lib.pricing import PricingPlan
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult
@@ -566,4 +567,4 @@ def summarise(
     deferred = sum(a.deferred for a in report.accounts)
     blocked = report.blocked or report.needs_reauthorisation()
     report.exit_code = 1 if report.item_failures or deferred or report.held or blocked else 0
-    report.finished_at = datetime.now(UTC)
+    report.finished_at = utc_now()

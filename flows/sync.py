@@ -26,6 +26,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from ecauto_lib.clock import utc_now
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import sp_api_client
 from ecauto_lib.db.locks import AlreadyRunningError, account_locks
@@ -65,7 +66,7 @@ def sync(
     settings = load_settings()
     sync_mode = SyncMode(mode)
     selected = settings.select_accounts(accounts)
-    report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=datetime.now(UTC), confirmed=confirm)
+    report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=utc_now(), confirmed=confirm)
 
     prepare_database(settings.database_url, dry_run=dry_run)
     if dry_run:
@@ -112,7 +113,8 @@ def _pipeline(
     account_ids = [a.id for a in selected]
     held_before = load_held_changes(settings.database_url, account_ids) if report.confirmed else None
     variations, variation_states = load_variations(settings.database_url, account_ids, current)
-    plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
+    markups = {a.id: a.markup for a in selected}
+    plan = compute_changes(current, settings.policy, markups, sync_mode, report.started_at)
     quantities = {a.id: a.stock_quantity for a in selected}
     plan = top_up_stock(plan, current, quantities, variations, variation_states, sync_mode)
     plan = hold_risky(plan, current, settings.guard_policies(), releasable=held_before)

@@ -20,6 +20,7 @@ from prefect.tasks import exponential_backoff
 
 from ecauto_lib.amazon.client import GET_ITEM_OFFERS_BATCH, SpApiClient
 from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_item
+from ecauto_lib.clock import utc_now
 from ecauto_lib.config import SyncPolicy
 from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.errors import TransientError
@@ -62,7 +63,7 @@ def fetch_offers_batch(
 ) -> Answers[Observation]:
     """getItemOffersBatch for up to 20 ASINs → one Observation per ASIN (errors included)."""
     items = client.item_offers_batch(asins)
-    observed_at = datetime.now(UTC)
+    observed_at = utc_now()
     observations = [
         observation_from_item(a, items.get(a), max_delivery_hours=max_delivery_hours, observed_at=observed_at)
         for a in asins
@@ -103,9 +104,7 @@ def recheck_offers(
             logger.info("re-check of %s not answered (%s): left to the batch confirmation", asin, exc.code)
             continue
         observations.append(
-            observation_from_item(
-                asin, item, max_delivery_hours=max_delivery_hours, observed_at=datetime.now(UTC)
-            )
+            observation_from_item(asin, item, max_delivery_hours=max_delivery_hours, observed_at=utc_now())
         )
     logger.info(
         "re-checked %s: %d ASINs, %d answered, %d still gone, %d error answers",

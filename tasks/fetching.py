@@ -29,6 +29,7 @@ from prefect.tasks import exponential_backoff
 
 from ecauto_lib.amazon.client import GET_ITEM_OFFERS, GET_ITEM_OFFERS_BATCH, SpApiClient
 from ecauto_lib.amazon.offers import error_observations
+from ecauto_lib.clock import utc_now
 from ecauto_lib.config import Settings
 from ecauto_lib.connect import seller_scope
 from ecauto_lib.domain import CatalogInfo, Observation
@@ -277,7 +278,7 @@ def collect_offers(asins: list[str], future: PrefectFuture, summary: FetchSummar
     _stop_if_refused(result)
     summary.batches += 1
     if isinstance(result, BaseException):
-        return error_observations(asins, f"batch failed after retries: {describe(result)}", datetime.now(UTC))
+        return error_observations(asins, f"batch failed after retries: {describe(result)}", utc_now())
     if future.state.name == "Cached":
         summary.cached_batches += 1
     return answers(result)
