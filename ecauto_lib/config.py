@@ -104,6 +104,9 @@ class SyncPolicy:
     min_margin_pct: Decimal = Decimal("5")
     min_margin_yen: int = 0
     base_calls_per_hour: int = 5000  # BASE's documented budget per shop
+    # A listing whose Amazon state has been unknown (every fetch failed) for longer than this since
+    # its last good answer, or since it was listed, is hidden (issue #11 §3); None: never.
+    unknown_hide_after: timedelta | None = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,11 @@ def _date(values: Mapping[str, str], name: str) -> date | None:
     return parsed
 
 
+def _hours_or_never(hours: float) -> timedelta | None:
+    """``hours`` as a timedelta; 0 means "never" (None)."""
+    return None if hours == 0 else timedelta(hours=hours)
+
+
 def _decimal_places(
     values: Mapping[str, str], name: str, default: float, *, maximum: float, places: int
 ) -> Decimal:
@@ -345,6 +353,9 @@ def _policy(values: Mapping[str, str]) -> SyncPolicy:
         ),
         min_margin_yen=int(_number(values, "ECAUTO_MIN_MARGIN_YEN", 0, minimum=0, maximum=1_000_000)),
         base_calls_per_hour=int(_number(values, "ECAUTO_BASE_CALLS_PER_HOUR", 5000, minimum=1, maximum=5000)),
+        unknown_hide_after=_hours_or_never(
+            _number(values, "ECAUTO_UNKNOWN_HIDE_HOURS", 24, minimum=0, maximum=24 * 365)
+        ),
     )
     if policy.min_price_yen >= policy.max_price_yen:
         raise ConfigError("ECAUTO_MIN_PRICE_YEN", "must be lower than ECAUTO_MAX_PRICE_YEN")

@@ -139,7 +139,8 @@ def hold_risky_changes(
                 tripped = mask & changes["account_id"].eq(account_id)
                 reason[tripped] = (
                     f"circuit breaker: this run would {kind} {count} of {total} listings ({share:.0f}% > {limit:g}%); "
-                    "nothing of the kind was pushed (run with --confirm to release)"
+                    "nothing of the kind was pushed (run with --confirm to release); planned because: "
+                    + changes.loc[tripped, "reason"].astype(str)
                 )
     held_mask = reason.ne("")
     released_mask = held_mask & _matches(changes, releasable)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
@@ -117,6 +118,8 @@ def plan_changes(
     policy: SyncPolicy,
     markups: Mapping[str, Decimal],
     mode: SyncMode,
+    *,
+    now: datetime | None = None,
 ) -> PricingPlan:
     """Every price and visibility change the listings call for, in the listings' order.
 
@@ -124,11 +127,12 @@ def plan_changes(
     product). ``markups`` maps account id → markup; accounts missing from it use ``policy.markup``.
     Full: prices and visibility. ``--price-only``: prices (the floor step may add hides).
     ``--stock-only``: visibility, plus the price of every item about to be published and of
-    every item whose BASE price is below the floor.
+    every item whose BASE price is below the floor. ``now`` (the run's start) turns on the
+    unknown-too-long hide (``policy.unknown_hide_after``).
     """
     listings = listings.assign(_order=np.arange(len(listings)))
     priced = _priced(listings, policy, markups)
-    visibility = _visibility_changes(listings)
+    visibility = _visibility_changes(listings, policy, now)
     if mode is SyncMode.PRICE:
         visibility = visibility.iloc[0:0]
     if mode is SyncMode.STOCK:
@@ -330,16 +334,21 @@ def _floor_reasons(acted: pd.DataFrame, plan: PricingPlan, policy: SyncPolicy) -
     return reasons
 
 
-def _visibility_changes(listings: pd.DataFrame) -> pd.DataFrame:
+def _visibility_changes(listings: pd.DataFrame, policy: SyncPolicy, now: datetime | None) -> pd.DataFrame:
+    """Out of stock / filtered out → hidden; in stock → public; unknown for too long → hidden."""
     frame = listings
     state = frame["stock_state"]
     desired = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     desired[state.isin(_HIDE_STATES)] = 0
     desired[state.eq("in_stock")] = 1
+    unknown_text = _unknown_too_long(frame, policy, now)
+    too_long = unknown_text.notna() & ~state.isin(_HIDE_STATES)
+    desired[too_long] = 0
     current = frame["base_visible"].astype("boolean").astype("Int64")
     differs = desired.notna() & (current.isna() | (current != desired)).fillna(True)
     frame, desired, current = frame[differs], desired[differs], current[differs]
     reason = np.where(desired.eq(0), "amazon " + frame["stock_state"].astype(str), "amazon back in stock")
+    reason = np.where(too_long[differs].to_numpy(dtype=bool), unknown_text[differs].astype(object), reason)
     return pd.DataFrame(
         {
             "account_id": frame["account_id"],
@@ -352,6 +361,35 @@ def _visibility_changes(listings: pd.DataFrame) -> pd.DataFrame:
             "_order": frame["_order"],
         }
     )
+
+
+def _unknown_too_long(frame: pd.DataFrame, policy: SyncPolicy, now: datetime | None) -> pd.Series:
+    """Per listing, the hide reason when its Amazon state has been unknown for longer than
+    ``policy.unknown_hide_after`` (issue #11 §3), else NA.
+
+    Unknown: the last fetch gave no answer (an error, ``ActiveButTooSoonForProcessing``, a per-item
+    error), or no fetch was ever made. Counted from the last good answer (``stock_fetched_at``),
+    or from when the listing was registered if there never was one.
+    """
+    reasons = pd.Series(pd.NA, index=frame.index, dtype=object)
+    limit = policy.unknown_hide_after
+    if limit is None or now is None or frame.empty:
+        return reasons
+    unknown = frame["last_outcome"].isna() | frame["last_outcome"].eq("error")
+    answered = frame["stock_fetched_at"].notna()
+    since = frame["stock_fetched_at"].where(answered, frame["listed_at"])
+    age = pd.Timestamp(now) - since
+    too_long = (unknown & (age > limit)).fillna(False).astype(bool)
+    if not too_long.any():
+        return reasons
+    hours = (age[too_long].dt.total_seconds() / 3600).round(1)
+    limit_text = f"{limit.total_seconds() / 3600:g}"
+    where = np.where(answered[too_long], "since the last good answer", "never answered since listed")
+    reasons[too_long] = [
+        f"Amazon stock unknown for {h:g} h ({w}; limit {limit_text} h)"
+        for h, w in zip(hours, where, strict=True)
+    ]
+    return reasons
 
 
 def _markup_text(ratio: tuple[int, int]) -> str:

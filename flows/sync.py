@@ -145,7 +145,7 @@ def stop_run(
     get_run_logger().error("%s", report.error)
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
     report.lwa_secret = check_lwa_secret(settings)
-    report.exit_code, report.finished_at = 2, datetime.now(UTC)
+    report.exit_code, report.finished_at = 2, utc_now()
     markdown = publish_report(report)
     return {
         "exit_code": 2,

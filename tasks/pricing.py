@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 
 import pandas as pd
@@ -18,10 +19,14 @@ from ecauto_lib.pricing import PricingPlan, plan_changes
 
 @task(name="compute-changes", cache_policy=NO_CACHE)
 def compute_changes(
-    listings: pd.DataFrame, policy: SyncPolicy, markups: dict[str, Decimal], mode: SyncMode
+    listings: pd.DataFrame,
+    policy: SyncPolicy,
+    markups: dict[str, Decimal],
+    mode: SyncMode,
+    now: datetime | None = None,
 ) -> PricingPlan:
     """Every price and visibility change the listings call for, and the prices refused."""
-    plan = plan_changes(listings, policy, markups, mode)
+    plan = plan_changes(listings, policy, markups, mode, now=now)
     fields = plan.changes["field"].value_counts().to_dict()
     get_run_logger().info(
         "planned %d price changes, %d visibility changes, %d prices flagged",

@@ -22,6 +22,7 @@ _DEFAULTS: dict[str, Any] = {
     "info_fetched_at": None,
     "price_fetched_at": None,
     "stock_fetched_at": None,
+    "listed_at": None,
 }
 
 

@@ -44,6 +44,7 @@ EXPECTED_DTYPES = {
     "info_fetched_at": "datetime64[ns, UTC]",
     "price_fetched_at": "datetime64[ns, UTC]",
     "stock_fetched_at": "datetime64[ns, UTC]",
+    "listed_at": "datetime64[ns, UTC]",
 }
 
 

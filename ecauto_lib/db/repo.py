@@ -61,6 +61,7 @@ LISTING_DTYPES: dict[str, str] = {
     "info_fetched_at": "datetime64[ns, UTC]",
     "price_fetched_at": "datetime64[ns, UTC]",
     "stock_fetched_at": "datetime64[ns, UTC]",
+    "listed_at": "datetime64[ns, UTC]",  # listings.created_at: when the listing was registered
 }
 LISTING_COLUMNS: list[str] = list(LISTING_DTYPES)
 
@@ -143,6 +144,7 @@ def load_listings(engine: sa.Engine, account_ids: Sequence[str] | None = None) -
             _raw(products.c.info_fetched_at, dialect),
             _raw(products.c.price_fetched_at, dialect),
             _raw(products.c.stock_fetched_at, dialect),
+            _raw(listings.c.created_at, dialect).label("listed_at"),
         )
         .select_from(listings.outerjoin(products, listings.c.asin == products.c.asin))
         .where(listings.c.status == "listed")
