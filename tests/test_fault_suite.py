@@ -19,8 +19,9 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 import pytest
 
 from ecauto_lib.asin import asin_in_identifier
+from ecauto_lib.clock import clock_source
 from ecauto_lib.domain import Outcome
-from ecauto_lib.sandbox import Faults, Scenario
+from ecauto_lib.sandbox import Expectation, Faults, Scenario, VirtualClock
 from flows.import_listings import import_listings
 from flows.reconcile import reconcile
 from flows.sync import sync
@@ -53,12 +54,14 @@ def oracle_price(amazon_yen: int, markup: str = "1.3") -> int:
     return max(rounded, over_floor)
 
 
-def expected_base(sb, initial: dict, max_move_pct: int | None = None) -> dict:
+def expected_base(sb, initial: dict, max_move_pct: int | None = None, unknown_hidden: bool = False) -> dict:
     """What every BASE item must show once the sync has done its job (``max_move_pct``: the
-    price-move guard is on: a bigger move is held, and a held item below the floor is hidden)."""
+    price-move guard is on: a bigger move is held, and a held item below the floor is hidden;
+    ``unknown_hidden``: the unknown ASINs have been unknown for longer than the limit)."""
     expected = {}
     for (shop, item_id), (asin, price, visible) in initial.items():
-        e = sb.product(asin).expected()
+        product = sb.product(asin)
+        e = product.expected() if product else Expectation(Outcome.ERROR)  # None: unknown to Amazon
         if e.outcome is Outcome.IN_STOCK:
             target = oracle_price(e.price_yen)
             loss = price < e.price_yen * MARGIN  # a price below the floor is always pushed
@@ -69,13 +72,33 @@ def expected_base(sb, initial: dict, max_move_pct: int | None = None) -> dict:
             expected[(shop, item_id)] = (target if abs(target - price) >= 100 or loss else price, True)
         elif e.outcome in (Outcome.OUT_OF_STOCK, Outcome.FILTERED_OUT):
             expected[(shop, item_id)] = (price, False)
-        else:  # unknown: untouched
-            expected[(shop, item_id)] = (price, visible)
+        else:  # unknown: untouched, or hidden once unknown for too long
+            expected[(shop, item_id)] = (price, False if unknown_hidden else visible)
     return expected
 
 
-def check_final_state(sb, url, initial, max_move_pct: int | None = None) -> None:
-    """Clean rerun, then: BASE == oracle item by item, DB == BASE, nothing pushed twice."""
+def expected_stock(sb, initial_stock: dict) -> dict:
+    """BASE stock after a sync: back to 1 (the default stock_quantity) where Amazon has the
+    product and BASE had 0; untouched everywhere else."""
+    expected = {}
+    for (shop, item_id), (asin, stock) in initial_stock.items():
+        product = sb.product(asin)
+        in_stock = product is not None and product.expected().outcome is Outcome.IN_STOCK
+        expected[(shop, item_id)] = 1 if in_stock and stock == 0 else stock
+    return expected
+
+
+def check_final_state(
+    sb,
+    url,
+    initial,
+    max_move_pct: int | None = None,
+    *,
+    unknown_hidden: bool = False,
+    stock: dict | None = None,
+) -> None:
+    """Clean rerun, then: BASE == oracle item by item (``stock``: the initial stock, to check
+    top-ups too), DB == BASE, nothing pushed twice."""
     no_faults = Faults()
     sb.set_faults(
         **{f.name: getattr(no_faults, f.name) for f in dataclasses.fields(Faults) if f.name != "seed"}
@@ -84,9 +107,15 @@ def check_final_state(sb, url, initial, max_move_pct: int | None = None) -> None
     check_floor(sb, url)
     assert sync()["changes"] == 0
     check_floor(sb, url)
-    expected = expected_base(sb, initial, max_move_pct)
+    expected = expected_base(sb, initial, max_move_pct, unknown_hidden)
     actual = base_state(sb)
     wrong = {k: (actual[k], v) for k, v in expected.items() if actual[k] != v}
+    if stock is not None:
+        shown = {(s.id, i["item_id"]): i["stock"] for s in sb.shops for i in sb.items(s.id)}
+        stored = dict(rows(url, "select account_id || ':' || base_item_id, base_stock from listings"))
+        for key, want in expected_stock(sb, stock).items():
+            if shown[key] != want or stored[f"{key[0]}:{key[1]}"] != want:
+                wrong[("stock", *key)] = ((shown[key], stored[f"{key[0]}:{key[1]}"]), want)
     assert not wrong, f"{len(wrong)} items differ from the oracle, e.g. {list(wrong.items())[:3]}"
     assert db_state(url, listed_only=False) == actual
     sent = edits_per_change(sb)
@@ -216,6 +245,59 @@ def test_price_jumps_held_by_the_move_guard_never_leave_an_item_public_below_the
         assert result["held"] > 0 and result["below_floor"] > 0
         assert sum(1 for r in sb.requests if r.fault) > 0
         check_final_state(sb, sqlite_url, initial, max_move_pct=30)
+
+
+def test_sales_on_base_are_topped_up_under_base_errors(tmp_path, sqlite_url):
+    """A fifth of the items sold out on BASE before the run (stock 0), BASE 5xx and token errors:
+    in-stock ones get their stock back, no other stock changes, the DB records BASE's stock."""
+    scenario = Scenario.generate(seed=11, **SCENARIO)
+    faults = Faults(seed=11, base_5xx_rate=0.2, auth_5xx_rate=0.2)
+    with marketplace(tmp_path, sqlite_url, scenario, faults=faults, extra_env=NO_GUARDS) as sb:
+        items = [(s.id, i["item_id"]) for s in sb.shops for i in sb.items(s.id)]
+        for shop, item_id in items[::5]:
+            sb.sell(shop, item_id)
+        import_listings(source="base")
+        initial = initial_state(sb)
+        stock = {
+            (s.id, i["item_id"]): (asin_in_identifier(i["identifier"]), i["stock"])
+            for s in sb.shops
+            for i in sb.items(s.id)
+        }
+        result = sync()
+        check_floor(sb, sqlite_url, exempt=unconfirmed_edits(sb, sqlite_url))
+        assert result["restocked"] > 0
+        check_final_state(sb, sqlite_url, initial, stock=stock)
+
+
+def test_unknown_forever_hides_after_the_limit_on_the_virtual_clock(tmp_path, sqlite_url):
+    """ASINs that never answer (too soon for hours, unknown to Amazon, a per-item error on every
+    call) among per-item faults: once the virtual clock is 25 h on, each is hidden, nothing else."""
+    scenario = Scenario.generate(seed=12, too_soon_share=0.08, invalid_share=0.05, **SCENARIO)
+    jump = [0.0]
+    clock = VirtualClock(100, monotonic=lambda: time.monotonic() + jump[0])
+    faults = Faults(seed=12, item_error_rate=0.2)
+    env = {**NO_GUARDS, "ECAUTO_STOCK_TTL_HOURS": "0"}
+    with (
+        marketplace(tmp_path, sqlite_url, scenario, faults=faults, clock=clock, extra_env=env) as sb,
+        clock_source(sb.now),
+    ):
+        import_listings(source="base")
+        initial = initial_state(sb)
+        listed = sorted(
+            {
+                a
+                for a, _, _ in initial.values()
+                if sb.product(a) and sb.product(a).expected().outcome is Outcome.IN_STOCK
+            }
+        )
+        for asin in listed[:3]:
+            sb.set_item_error(asin, "InvalidInput")  # removed from the catalog
+        sync()
+        check_floor(sb, sqlite_url, exempt=unconfirmed_edits(sb, sqlite_url))
+        jump[0] += 25 * 3600 / 100
+        result = sync()
+        assert "Amazon stock unknown for" in result["report"]
+        check_final_state(sb, sqlite_url, initial, unknown_hidden=True)
 
 
 def test_tokens_expiring_mid_run(tmp_path, sqlite_url):
