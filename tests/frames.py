@@ -39,3 +39,12 @@ def listings_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         else:
             frame[column] = frame[column].astype(dtype)
     return frame
+
+
+def changes_frame(rows: list[list[Any]]) -> pd.DataFrame:
+    """A planned-changes frame (``ecauto_lib.pricing.CHANGE_COLUMNS``) from row lists."""
+    frame = pd.DataFrame(
+        rows, columns=["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
+    )
+    frame["old_value"] = frame["old_value"].astype("Int64")
+    return frame

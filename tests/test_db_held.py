@@ -7,19 +7,10 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from ecauto_lib.db import make_engine, upgrade
 from ecauto_lib.db.held import load_held, record_held
 from ecauto_lib.domain import HeldChange
 
 T1 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def held(account, item, field, value, reason="price move 84% exceeds ±30%"):

@@ -17,7 +17,7 @@ import pytest
 from ecauto_lib.config import SyncMode, SyncPolicy
 from ecauto_lib.guards import GuardPolicy, hold_risky_changes
 from ecauto_lib.pricing import floor_prices, item_updates, keep_above_floor, plan_changes
-from tests.frames import listings_frame
+from tests.frames import changes_frame, listings_frame
 
 POLICY = SyncPolicy()  # markup 1.3, ¥10 rounding, ¥100 threshold, 5 % + ¥0 margin, ¥300..¥1,000,000
 
@@ -170,20 +170,12 @@ def test_a_markup_below_the_margin_is_refused_not_raised():
 # -- case 4: --confirm releases exactly what was held -----------------------------------------
 
 
-def _changes(rows):
-    frame = pd.DataFrame(
-        rows, columns=["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
-    )
-    frame["old_value"] = frame["old_value"].astype("Int64")
-    return frame
-
-
 def test_confirm_releases_the_stored_held_changes_and_holds_everything_new():
-    stored = _changes([["a", "B000000099", 99, "price", 1000, 1900, "price move 90% exceeds ±30%"]])
+    stored = changes_frame([["a", "B000000099", 99, "price", 1000, 1900, "price move 90% exceeds ±30%"]])
     move = [["a", "B000000099", 99, "price", 1000, 1900, "amazon ¥1,460 × 1.3"]]
     other_move = [["a", "B000000098", 98, "price", 1000, 1800, "amazon ¥1,380 × 1.3"]]
     hides = [["a", f"B00000000{i}", i, "visible", 1, 0, "amazon out_of_stock"] for i in range(6)]
-    outcome = hold_risky_changes(_changes(move + other_move + hides), {"a": 10}, {}, releasable=stored)
+    outcome = hold_risky_changes(changes_frame(move + other_move + hides), {"a": 10}, {}, releasable=stored)
     assert outcome.released["base_item_id"].tolist() == [99]
     assert outcome.push["base_item_id"].tolist() == [99]
     assert outcome.push["reason"].iloc[0] == "released with --confirm: amazon ¥1,460 × 1.3"
@@ -191,15 +183,15 @@ def test_confirm_releases_the_stored_held_changes_and_holds_everything_new():
 
 
 def test_confirm_does_not_release_a_held_change_the_current_amazon_price_no_longer_gives():
-    stored = _changes([["a", "B000000099", 99, "price", 1000, 1900, "held"]])
-    now = _changes([["a", "B000000099", 99, "price", 1000, 2000, "amazon ¥1,540 × 1.3"]])
+    stored = changes_frame([["a", "B000000099", 99, "price", 1000, 1900, "held"]])
+    now = changes_frame([["a", "B000000099", 99, "price", 1000, 2000, "amazon ¥1,540 × 1.3"]])
     outcome = hold_risky_changes(now, {"a": 10}, {}, releasable=stored)
     assert outcome.released.empty and outcome.push.empty
     assert outcome.held["new_value"].tolist() == [2000]
 
 
 def test_without_confirm_nothing_is_released():
-    changes = _changes([["a", "B000000099", 99, "price", 1000, 1900, "r"]])
+    changes = changes_frame([["a", "B000000099", 99, "price", 1000, 1900, "r"]])
     outcome = hold_risky_changes(changes, {"a": 10}, {})
     assert outcome.push.empty and outcome.released.empty and len(outcome.held) == 1
 
@@ -234,7 +226,7 @@ def test_a_markup_the_arithmetic_cannot_carry_exactly_is_refused_before_pricing(
         )
 
 
-def test_floor_hides_keep_the_listings_order_with_the_other_changes():
+def test_floor_hides_keep_the_listings_order_with_the_otherchanges_frame():
     rows = [
         in_stock("B000000001", 4000, 2830),  # hidden by the floor
         {"asin": "B000000002", "stock_state": "out_of_stock", "base_visible": True},  # hidden: sold out

@@ -41,21 +41,12 @@ def test_confirmation_agrees_disagrees_or_fails():
     assert merged["B000000004"] is first[3]
 
 
-import pandas as pd  # noqa: E402
-
 from ecauto_lib.guards import GuardPolicy, hold_risky_changes  # noqa: E402
+from tests.frames import changes_frame  # noqa: E402
 
 
 def astuple_outcome(outcome):
     return outcome.push, outcome.held, outcome.released
-
-
-def changes_frame(rows):
-    frame = pd.DataFrame(
-        rows, columns=["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
-    )
-    frame["old_value"] = frame["old_value"].astype("Int64")
-    return frame
 
 
 def test_price_moving_more_than_the_limit_is_held():
