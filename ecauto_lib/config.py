@@ -93,6 +93,10 @@ class SyncPolicy:
     min_margin_pct: Decimal = Decimal("5")
     min_margin_yen: int = 0
     base_calls_per_hour: int = 5000  # BASE's documented budget per shop
+    # A shop's push stops after this many 5xx answers / timeouts in a row and defers the rest.
+    # Five: a blip of one or two (the fault suite injects 20 %) does not stop a shop, while an
+    # outage costs five edits (and five journal entries to settle) instead of the whole plan.
+    base_outage_errors: int = 5
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,14 @@ def _date(values: Mapping[str, str], name: str) -> date | None:
     return parsed
 
 
+def _whole(values: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    """A whole number setting (``2.5`` is refused, not rounded)."""
+    number = _number(values, name, default, minimum=minimum, maximum=maximum)
+    if number != int(number):
+        raise ConfigError(name, f"must be a whole number, got {values.get(name)!r}")
+    return int(number)
+
+
 def _rates(raw: str) -> tuple[tuple[str, float], ...]:
     """``"getItemOffersBatch=0.5,searchCatalogItems=5"`` → ((name, rate), ...)."""
     known = {op.name for op in OPERATIONS}
@@ -320,6 +332,9 @@ def _policy(values: Mapping[str, str]) -> SyncPolicy:
         min_margin_pct=Decimal(str(_number(values, "ECAUTO_MIN_MARGIN_PCT", 5, minimum=0, maximum=900))),
         min_margin_yen=int(_number(values, "ECAUTO_MIN_MARGIN_YEN", 0, minimum=0, maximum=1_000_000)),
         base_calls_per_hour=int(_number(values, "ECAUTO_BASE_CALLS_PER_HOUR", 5000, minimum=1, maximum=5000)),
+        base_outage_errors=_whole(
+            values, "ECAUTO_BASE_OUTAGE_ERRORS", SyncPolicy.base_outage_errors, minimum=1, maximum=1000
+        ),
     )
     if policy.min_price_yen >= policy.max_price_yen:
         raise ConfigError("ECAUTO_MIN_PRICE_YEN", "must be lower than ECAUTO_MAX_PRICE_YEN")

@@ -33,7 +33,7 @@ from ecauto_lib.domain import CatalogInfo, Observation, Outcome
 from ecauto_lib.errors import ConfigError, CredentialsRefusedError
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
-from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult
+from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement
 from ecauto_lib.report import FetchSummary, RunReport, summarise
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
 from tasks._common import describe, engine_for
@@ -70,11 +70,11 @@ def sync(
         )
         report.blocked = check_base_tokens(settings, selected)
         blocked = {b.account_id for b in report.blocked}
-        settle_interrupted_pushes(settings, tuple(a for a in selected if a.id not in blocked))
+        settled = settle_interrupted_pushes(settings, tuple(a for a in selected if a.id not in blocked))
         prune_fetch_cache(
             {prefix: ttl.total_seconds() for prefix, ttl in cache_ttls(settings.policy).items()}
         )
-        result = _pipeline(settings, sync_mode, selected, report, limit)
+        result = _pipeline(settings, sync_mode, selected, report, limit, settled)
         finish_run_record(
             settings.database_url,
             report.run_id,
@@ -95,6 +95,7 @@ def _pipeline(
     selected: tuple[AccountConfig, ...],
     report: RunReport,
     limit: int | None,
+    settled: dict[str, Settlement] | None = None,
 ) -> dict:
     """The steps of one run (a dry run computes everything and writes nothing)."""
     dry_run = report.dry_run
@@ -105,7 +106,11 @@ def _pipeline(
 
     plan = compute_changes(current, settings.policy, {a.id: a.markup for a in selected}, sync_mode)
     plan = hold_risky(plan, current, settings.guard_policies(), confirm=report.confirmed)
-    results = {} if dry_run else push_changes(settings, selected, plan, report.run_id, report.blocked)
+    results = (
+        {}
+        if dry_run
+        else push_changes(settings, selected, plan, report.run_id, report.blocked, settled or {})
+    )
 
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
     report.lwa_secret = check_lwa_secret(settings)
@@ -179,11 +184,12 @@ def check_lwa_secret(settings: Settings) -> LwaSecretHealth:
     return health
 
 
-def settle_interrupted_pushes(settings: Settings, accounts: tuple[AccountConfig, ...]) -> None:
-    """Before planning: finish what an interrupted run left in the push journal (per shop, in parallel)."""
-    futures = [settle_journal.submit(settings, account) for account in accounts]
-    for future in futures:
-        future.result()
+def settle_interrupted_pushes(
+    settings: Settings, accounts: tuple[AccountConfig, ...]
+) -> dict[str, Settlement]:
+    """Before planning: finish what an earlier run left in the push journal (per shop, in parallel)."""
+    futures = {account.id: settle_journal.submit(settings, account) for account in accounts}
+    return {account_id: future.result() for account_id, future in futures.items()}
 
 
 def fetch_stale(
@@ -233,9 +239,11 @@ def push_changes(
     plan: PricingPlan,
     run_id: int | None,
     blocked: list[ShopBlock],
+    settled: dict[str, Settlement],
 ) -> dict[str, PushResult]:
-    """One task per shop, in parallel; each shop's updates in plan order (deferred ones first).
-    A ``blocked`` shop sends nothing: its updates are reported as not sent (deferred)."""
+    """One task per shop, in parallel; each shop's updates in plan order (deferred ones first),
+    within what settling its journal left of the hourly budget. A ``blocked`` shop sends nothing:
+    its updates are reported as not sent (deferred)."""
     by_account: dict[str, list[dict[str, Any]]] = {}
     for update in item_updates(plan.changes):
         by_account.setdefault(update["account_id"], []).append(update)
@@ -249,7 +257,9 @@ def push_changes(
                 stop_reason=block.message,
             )
     futures = {
-        account.id: push_account.submit(settings, account, quote(by_account[account.id]), run_id)
+        account.id: push_account.submit(
+            settings, account, quote(by_account[account.id]), run_id, settled.get(account.id)
+        )
         for account in accounts
         if account.id in by_account
     }

@@ -87,24 +87,34 @@ def settle_journal(settings: Settings, account: AccountConfig) -> Settlement:
             engine, entry.id, entry.run_id, changes, status="recovered"
         ),
         on_abandoned=lambda entry: journal.record_outcome(engine, entry.id, "abandoned", _now()),
+        outage_after=settings.policy.base_outage_errors,
     )
     get_run_logger().warning(
-        "%s: %d unconfirmed edits from an interrupted run: %d already in BASE (recorded), %d not (re-planned), "
-        "%d could not be checked",
+        "%s: %d unconfirmed edits from an earlier run: %d already in BASE (recorded), %d not (re-planned), "
+        "%d could not be checked (their items wait for the next run); %d BASE calls",
         account.id,
         len(entries),
         len({c.base_item_id for c in settlement.recovered}),
         settlement.abandoned,
         settlement.failed,
+        settlement.calls,
     )
     return settlement
 
 
 @task(name="push-account", cache_policy=NO_CACHE, task_run_name="push-{account.id}")
 def push_account(
-    settings: Settings, account: AccountConfig, updates: list[dict[str, Any]], run_id: int
+    settings: Settings,
+    account: AccountConfig,
+    updates: list[dict[str, Any]],
+    run_id: int,
+    settled: Settlement | None = None,
 ) -> PushResult:
-    """Send one shop's updates; every confirmed change is written to the DB as BASE confirms it."""
+    """Send one shop's updates; every confirmed change is written to the DB as BASE confirms it.
+
+    ``settled`` is what settling the journal did this run: its calls come out of the hourly
+    budget, and items it could not settle are deferred (never sent twice)."""
+    settled = settled or Settlement()
     logger = get_run_logger()
     engine = engine_for(settings.database_url)
     if block := blocks.active_block(engine, account.id, _now()):
@@ -129,7 +139,9 @@ def push_account(
         account.id,
         updates,
         client,
-        call_budget=settings.policy.base_calls_per_hour,
+        call_budget=max(0, settings.policy.base_calls_per_hour - settled.calls),
+        outage_after=settings.policy.base_outage_errors,
+        unsettled=settled.unsettled,
         on_sending=lambda update: journal.record_sending(engine, run_id, update, _now()),
         on_pushed=lambda entry_id, changes: journal.record_confirmed(engine, entry_id, run_id, changes),
         on_failed=lambda entry_id: journal.record_outcome(engine, entry_id, "failed", _now()),

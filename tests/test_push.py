@@ -126,3 +126,65 @@ def test_a_shop_whose_token_is_refused_stops_and_defers_the_rest():
     assert [u["base_item_id"] for u in result.deferred] == [2, 3] and result.failed == []
     assert result.stopped_by == "needs_authorisation"
     assert "python flows/connect_shop.py --account a" in result.stop_reason
+
+
+# ---------------------------------------------------------------------------------------------
+# A BASE outage (#12 §2)
+
+
+def down(item_id=None):
+    return TransientError("base items/edit: HTTP 503 (no error body)", service="base", status=503)
+
+
+class DownShop(FakeShop):
+    """Every edit answers 503 (BASE is down)."""
+
+    def edit_item(self, item_id, *, price=None, visible=None, **fields):
+        self.calls += 1
+        raise down()
+
+
+def test_a_run_of_server_errors_stops_the_push_and_defers_the_rest():
+    shop = DownShop()
+    result = push_updates(
+        "a",
+        [update(i, price=i) for i in range(1, 21)],
+        shop,
+        call_budget=5000,
+        outage_after=5,
+        on_pushed=lambda token, changes: None,
+        on_delisted=lambda i, r: None,
+    )
+    assert shop.calls == 5 and result.calls == 5
+    assert [f["base_item_id"] for f in result.failed] == [1, 2, 3, 4, 5]
+    assert [u["base_item_id"] for u in result.deferred] == list(range(6, 21))
+    assert result.stopped_by == "base_outage"
+
+
+def test_server_errors_between_answers_do_not_stop_the_push():
+    shop = FakeShop(errors={i: down() for i in (1, 2, 4, 5, 7, 8)})  # never 3 in a row
+    result = push_updates(
+        "a",
+        [update(i, price=i) for i in range(1, 10)],
+        shop,
+        call_budget=5000,
+        outage_after=3,
+        on_pushed=lambda token, changes: None,
+        on_delisted=lambda i, r: None,
+    )
+    assert result.stopped_by is None and shop.calls == 9 and len(result.failed) == 6
+
+
+def test_updates_of_items_with_an_unsettled_edit_are_deferred_not_sent_again():
+    shop = FakeShop()
+    result = push_updates(
+        "a",
+        [update(1, price=1), update(2, price=2), update(3, price=3)],
+        shop,
+        call_budget=5000,
+        unsettled={2},
+        on_pushed=lambda token, changes: None,
+        on_delisted=lambda i, r: None,
+    )
+    assert [e[0] for e in shop.edits] == [1, 3]
+    assert [u["base_item_id"] for u in result.deferred] == [2]
