@@ -1,11 +1,13 @@
 """Register listings: from each shop's BASE items, or from a CSV file.
 
     python flows/import_listings.py --from-base [--account ID ...]
-    python flows/import_listings.py --csv FILE
+    python flows/import_listings.py --csv FILE [--encoding utf-8|cp932]
 
 An item is an Amazon listing when its ``identifier`` (商品コード) is an ASIN or holds one as a
 ``-``-separated token (``b-B0FGQJ45HW-20251120123456``). Bad rows are reported with their line
-numbers and the good rows are still imported. Exit codes: 0 clean, 1 some rows were refused,
+numbers and the good rows are still imported. A CSV may be UTF-8 (with or without BOM) or CP932
+(Shift_JIS, as Excel saves it on Japanese Windows), detected unless ``--encoding`` says which; a
+line that cannot be decoded is reported like any other bad row. Exit codes: 0 clean, 1 some rows were refused,
 2 usage or configuration error.
 """
 
@@ -22,13 +24,21 @@ from prefect import flow
 
 from ecauto_lib.config import load_settings
 from ecauto_lib.errors import ConfigError
-from ecauto_lib.listings_import import ParsedListings, listings_from_base_items, listings_from_csv
+from ecauto_lib.listings_import import (
+    CSV_ENCODINGS,
+    ParsedListings,
+    listings_from_base_items,
+    listings_from_csv,
+)
 from tasks.listings import fetch_shop_items, prepare_database, register_listings
 
 
 @flow(name="ecauto-import-listings", log_prints=True)
 def import_listings(
-    source: str = "base", accounts: list[str] | None = None, csv_path: str | None = None
+    source: str = "base",
+    accounts: list[str] | None = None,
+    csv_path: str | None = None,
+    encoding: str | None = None,
 ) -> dict:
     """Read listings from BASE (or a CSV), parse them, register the good ones, report the rest."""
     settings = load_settings(require_sp_api=False)
@@ -37,7 +47,7 @@ def import_listings(
     if source == "csv":
         if not csv_path:
             raise ConfigError("--csv", "a file path is required")
-        parsed = listings_from_csv(csv_path, {a.id for a in settings.accounts})
+        parsed = listings_from_csv(csv_path, {a.id for a in settings.accounts}, encoding=encoding)
     else:
         for account in settings.select_accounts(accounts):
             items = fetch_shop_items(settings, account)
@@ -72,9 +82,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-base", action="store_true", help="read every item of each shop from BASE")
-    source.add_argument("--csv", metavar="FILE", help="a CSV with columns account_id,asin,base_item_id")
+    source.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="a CSV with columns account_id,asin,base_item_id (or アカウント,ASIN,商品ID)",
+    )
+    parser.add_argument(
+        "--encoding",
+        choices=list(CSV_ENCODINGS),
+        help="the CSV's encoding (default: detected; UTF-8 with or without BOM, or CP932/Shift_JIS)",
+    )
     parser.add_argument("--account", action="append", metavar="ID", help="only this account (repeatable)")
     args = parser.parse_args(argv)
+    if args.encoding and not args.csv:
+        parser.error("--encoding applies to --csv only")
     try:
         from ecauto_lib.db import check_database
 
@@ -84,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError("--csv", f"file not found: {args.csv}")
         check_database(settings.database_url)
         result = import_listings(
-            source="csv" if args.csv else "base", accounts=args.account, csv_path=args.csv
+            source="csv" if args.csv else "base",
+            accounts=args.account,
+            csv_path=args.csv,
+            encoding=args.encoding,
         )
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)

@@ -118,3 +118,21 @@ def test_configuration_errors_exit_2_with_the_setting_named_and_nothing_written(
     for secret in ("hunter2", "s-e-c-r-e-t", "lwa-s-e-c-r-e-t"):
         assert secret not in result.stderr + result.stdout
     assert not (tmp_path / "data").exists()  # no database was created
+
+
+def test_an_excel_csv_in_cp932_is_imported_and_a_bad_line_reported_without_a_traceback(tmp_path, accounts):
+    csv_file = tmp_path / "出品.csv"
+    csv_file.write_bytes(
+        "アカウント,ASIN,商品ID,商品名\n".encode("cp932")
+        + "shop1,B0FGQJ45HW,101,ワイヤレスイヤホン\n".encode("cp932")
+        + b"shop1,B07YV55TNL,102,\x82\xa0\x81\x7f\n"  # line 3: a byte sequence CP932 does not have
+        + "shop1,B06Y69FKT2,103,モバイルバッテリー\n".encode("cp932")
+    )
+    env = {"ECAUTO_ACCOUNTS_FILE": str(accounts), "DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}"}
+    result = _run([str(ROOT / "flows/import_listings.py"), "--csv", str(csv_file)], tmp_path, env)
+    output = result.stdout + result.stderr  # the flow's prints go through Prefect's logger
+    # no traceback of ours (Prefect's temporary server may log its own under load)
+    assert "UnicodeDecodeError" not in output and "listings_import.py" not in output, output[-3000:]
+    assert result.returncode == 1  # a line was refused
+    assert "listings: 2 new" in output
+    assert "line 3: cannot be read as CP932 or UTF-8" in output

@@ -74,4 +74,69 @@ def test_csv_missing_columns(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("account,asin\nshop,B0FGQJ45HW\n")
     parsed = listings_from_csv(path, {"shop"})
-    assert not parsed.rows and "missing column(s) account_id, base_item_id" in parsed.problems[0]
+    assert not parsed.rows and "missing column(s) base_item_id;" in parsed.problems[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV files as Excel saves them (#12 §3)
+
+JAPANESE_CSV = "アカウント,ASIN,商品ID,商品名\nshop,B0FGQJ45HW,101,ワイヤレスイヤホン\nshop,B07YV55TNL,102,モバイルバッテリー\n"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        ("cp932", JAPANESE_CSV.encode("cp932")),  # Excel "CSV (コンマ区切り)" on Japanese Windows
+        ("utf-8-sig", JAPANESE_CSV.encode("utf-8-sig")),  # Excel "CSV UTF-8"
+        ("utf-8", JAPANESE_CSV.encode("utf-8")),
+        ("utf-16", JAPANESE_CSV.replace(",", "\t").encode("utf-16")),  # Excel "Unicode テキスト"
+    ],
+)
+def test_csv_in_every_encoding_excel_saves_with_japanese_column_names(tmp_path, encoding, data):
+    path = tmp_path / "listings.csv"
+    path.write_bytes(data)
+    parsed = listings_from_csv(path, {"shop"})
+    assert parsed.problems == []
+    assert [(r.account_id, r.asin, r.base_item_id) for r in parsed.rows] == [
+        ("shop", "B0FGQJ45HW", 101),
+        ("shop", "B07YV55TNL", 102),
+    ]
+
+
+def test_csv_undecodable_lines_are_line_numbered_problems_and_the_rest_is_imported(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        b"account_id,asin,base_item_id\n"
+        + b"shop,B0FGQJ45HW,101\n"
+        + b"shop,B07YV55TNL,102,\x82\xa0\x81\x7f\n"  # line 3: neither UTF-8 nor CP932
+        + "shop,B06Y69FKT2,１０３\n".encode()  # full-width digits, as typed in a Japanese IME
+    )
+    parsed = listings_from_csv(path, {"shop"})
+    assert [(r.asin, r.base_item_id) for r in parsed.rows] == [("B0FGQJ45HW", 101), ("B06Y69FKT2", 103)]
+    assert len(parsed.problems) == 1
+    assert parsed.problems[0].startswith(f"{path}: line 3: cannot be read as UTF-8 or CP932")
+
+
+def test_csv_encoding_can_be_forced_and_lines_it_cannot_decode_are_reported(tmp_path):
+    path = tmp_path / "listings.csv"
+    path.write_bytes(JAPANESE_CSV.encode("cp932"))
+    parsed = listings_from_csv(path, {"shop"}, encoding="utf-8")
+    assert parsed.rows == []
+    assert [p.split(": ", 2)[1] for p in parsed.problems] == ["line 1", "line 2", "line 3"]
+    assert "cannot be read as UTF-8" in parsed.problems[0]
+    assert [r.asin for r in listings_from_csv(path, {"shop"}, encoding="cp932").rows] == [
+        "B0FGQJ45HW",
+        "B07YV55TNL",
+    ]
+
+
+def test_csv_missing_columns_say_exactly_which_names_are_expected(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("店舗,ASIN,番号\nshop,B0FGQJ45HW,1\n", encoding="utf-8")
+    parsed = listings_from_csv(path, {"shop"})
+    assert parsed.rows == []
+    assert parsed.problems == [
+        f"{path}: line 1: missing column(s) account_id, base_item_id; the header needs "
+        "account_id (or account, アカウント, アカウントID), asin (or ASIN), "
+        "base_item_id (or item_id, 商品ID); it has 店舗, ASIN, 番号"
+    ]
