@@ -68,8 +68,8 @@ class PushResult:
     deferred: list[dict[str, Any]] = field(default_factory=list)  # the planned updates not sent
     delisted: list[dict[str, Any]] = field(default_factory=list)  # asin, base_item_id, reason
     calls: int = 0
-    # "hour_api_limit" | "day_api_limit" | "budget" | "base_outage" | NEEDS_AUTHORISATION when the
-    # push stopped early
+    # "hour_api_limit" | "day_api_limit" | "budget" | "base_outage" | "lock_lost" | NEEDS_AUTHORISATION
+    # when the push stopped early
     stopped_by: str | None = None
     stop_reason: str | None = None  # what the seller is told (NEEDS_AUTHORISATION: the connect_shop command)
     seconds: float = 0.0
@@ -102,12 +102,15 @@ def push_updates(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     outage_after: int = SyncPolicy.base_outage_errors,
     unsettled: Collection[int] = (),
+    still_held: Callable[[], bool] = lambda: True,
 ) -> PushResult:
     """Send ``updates`` (from :func:`ecauto_lib.pricing.item_updates`) to one shop, in order.
 
     Stops after ``outage_after`` transient failures in a row (the rest is deferred). Updates of
     items in ``unsettled`` (an earlier edit BASE could not be asked about) are deferred unsent:
-    that edit may have landed, and sending again would send it twice.
+    that edit may have landed, and sending again would send it twice. ``still_held`` is asked
+    before every edit: once the shop's lock was taken over by another run, nothing more is sent
+    (``stopped_by`` ``lock_lost``; the new holder owns the rest).
     """
     from ecauto_lib.base.client import BadItemIdError, BudgetExhaustedError, DayLimitError
     from ecauto_lib.errors import AuthError
@@ -129,6 +132,11 @@ def push_updates(
             break
         fields = update["fields"]
         token = on_sending(update)
+        if not still_held():  # asked last thing before sending: the window is one journal write
+            on_failed(token)  # not sent
+            result.stopped_by = "lock_lost"
+            result.deferred.extend(updates[index:])
+            break
         try:
             client.edit_item(
                 update["base_item_id"],

@@ -163,6 +163,8 @@ STOPPED_TEXT = {  # why a shop's push stopped early, in words the seller acts on
     "budget": "この実行のAPI予算を使い切りました (hourly call budget spent): the rest goes first next run",
     "base_outage": "BASEが応答しません (5xx / timeouts in a row: BASE looks down): push stopped, "
     "the rest goes first next run",
+    "lock_lost": "別の実行がこのショップのロックを引き継ぎました (another run took over this shop's lock): "
+    "push stopped, the rest is that run's",
 }
 
 

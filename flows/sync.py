@@ -28,7 +28,7 @@ from prefect.utilities.annotations import quote
 
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import sp_api_client
-from ecauto_lib.db.locks import AlreadyRunningError, account_locks
+from ecauto_lib.db.locks import AlreadyRunningError, LockHolder, account_locks
 from ecauto_lib.domain import CatalogInfo, Observation, Outcome
 from ecauto_lib.errors import ConfigError, CredentialsRefusedError
 from ecauto_lib.observations import apply_catalog, apply_observations
@@ -64,7 +64,7 @@ def sync(
     prepare_database(settings.database_url, dry_run=dry_run)
     if dry_run:
         return _pipeline(settings, sync_mode, selected, report, limit)
-    with account_locks(engine_for(settings.database_url), [a.id for a in selected]):
+    with account_locks(engine_for(settings.database_url), [a.id for a in selected]) as holder:
         report.run_id = start_run_record(
             settings.database_url, sync_mode.value, [a.id for a in selected], report.started_at
         )
@@ -74,7 +74,7 @@ def sync(
         prune_fetch_cache(
             {prefix: ttl.total_seconds() for prefix, ttl in cache_ttls(settings.policy).items()}
         )
-        result = _pipeline(settings, sync_mode, selected, report, limit, settled)
+        result = _pipeline(settings, sync_mode, selected, report, limit, settled, holder)
         finish_run_record(
             settings.database_url,
             report.run_id,
@@ -96,6 +96,7 @@ def _pipeline(
     report: RunReport,
     limit: int | None,
     settled: dict[str, Settlement] | None = None,
+    holder: LockHolder | None = None,
 ) -> dict:
     """The steps of one run (a dry run computes everything and writes nothing)."""
     dry_run = report.dry_run
@@ -109,7 +110,7 @@ def _pipeline(
     results = (
         {}
         if dry_run
-        else push_changes(settings, selected, plan, report.run_id, report.blocked, settled or {})
+        else push_changes(settings, selected, plan, report.run_id, report.blocked, settled or {}, holder)
     )
 
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
@@ -240,6 +241,7 @@ def push_changes(
     run_id: int | None,
     blocked: list[ShopBlock],
     settled: dict[str, Settlement],
+    holder: LockHolder | None = None,
 ) -> dict[str, PushResult]:
     """One task per shop, in parallel; each shop's updates in plan order (deferred ones first),
     within what settling its journal left of the hourly budget. A ``blocked`` shop sends nothing:
@@ -258,7 +260,7 @@ def push_changes(
             )
     futures = {
         account.id: push_account.submit(
-            settings, account, quote(by_account[account.id]), run_id, settled.get(account.id)
+            settings, account, quote(by_account[account.id]), run_id, settled.get(account.id), holder
         )
         for account in accounts
         if account.id in by_account

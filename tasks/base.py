@@ -17,7 +17,7 @@ from ecauto_lib import db
 from ecauto_lib.base.budget import DAY_LIMIT, blocked_push, next_daily_reset
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.connect import base_client
-from ecauto_lib.db import blocks, journal
+from ecauto_lib.db import blocks, journal, locks
 from ecauto_lib.domain import BudgetBlock
 from ecauto_lib.errors import AuthError, TransientError
 from ecauto_lib.push import PushResult, Settlement, push_updates, settle_unconfirmed
@@ -109,11 +109,13 @@ def push_account(
     updates: list[dict[str, Any]],
     run_id: int,
     settled: Settlement | None = None,
+    holder: locks.LockHolder | None = None,
 ) -> PushResult:
     """Send one shop's updates; every confirmed change is written to the DB as BASE confirms it.
 
     ``settled`` is what settling the journal did this run: its calls come out of the hourly
-    budget, and items it could not settle are deferred (never sent twice)."""
+    budget, and items it could not settle are deferred (never sent twice). The shop's lock
+    (``holder``'s) is re-read before every edit: a run that was taken over stops at once."""
     settled = settled or Settlement()
     logger = get_run_logger()
     engine = engine_for(settings.database_url)
@@ -142,6 +144,7 @@ def push_account(
         call_budget=max(0, settings.policy.base_calls_per_hour - settled.calls),
         outage_after=settings.policy.base_outage_errors,
         unsettled=settled.unsettled,
+        still_held=(lambda: True) if holder is None else (lambda: locks.holds(engine, account.id, holder)),
         on_sending=lambda update: journal.record_sending(engine, run_id, update, _now()),
         on_pushed=lambda entry_id, changes: journal.record_confirmed(engine, entry_id, run_id, changes),
         on_failed=lambda entry_id: journal.record_outcome(engine, entry_id, "failed", _now()),
@@ -151,7 +154,13 @@ def push_account(
         blocks.record_block(engine, BudgetBlock(account.id, DAY_LIMIT, next_daily_reset(_now())), _now())
     elif result.calls:
         blocks.clear_block(engine, account.id)  # BASE answered again: an ended block is forgotten
-    if result.deferred:
+    if result.stopped_by == "lock_lost":
+        logger.warning(
+            "%s: the shop's lock was taken over by another run: %d updates left to it",
+            account.id,
+            len(result.deferred),
+        )
+    elif result.deferred:
         db.mark_deferred(engine, account.id, [u["base_item_id"] for u in result.deferred], _now())
         logger.warning(
             "%s: %s — %d items deferred to the next run",

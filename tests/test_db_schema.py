@@ -56,7 +56,7 @@ def test_upgrade_creates_schema_and_is_idempotent(bare_engine, db_url):
     tables = set(sa.inspect(bare_engine).get_table_names())
     assert tables == TABLES | {"alembic_version"}
     with bare_engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0007"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0006"]
 
 
 def test_models_match_migrations(bare_engine):

@@ -188,3 +188,19 @@ def test_updates_of_items_with_an_unsettled_edit_are_deferred_not_sent_again():
     )
     assert [e[0] for e in shop.edits] == [1, 3]
     assert [u["base_item_id"] for u in result.deferred] == [2]
+
+
+def test_a_push_that_lost_its_lock_stops_before_the_next_edit():
+    shop = FakeShop()
+    checks = iter([True, True, False])  # taken over after the second edit
+    result = push_updates(
+        "a",
+        [update(i, price=i) for i in range(1, 6)],
+        shop,
+        call_budget=5000,
+        still_held=lambda: next(checks),
+        on_pushed=lambda token, changes: None,
+        on_delisted=lambda i, r: None,
+    )
+    assert [e[0] for e in shop.edits] == [1, 2]
+    assert result.stopped_by == "lock_lost" and [u["base_item_id"] for u in result.deferred] == [3, 4, 5]

@@ -234,11 +234,16 @@ class PushJournalEntry(Base):
 
 
 class AccountLock(Base):
-    """Who is syncing an account right now (one sync per account at a time)."""
+    """Who is syncing an account right now (one sync per account at a time).
+
+    ``token`` identifies the holding run (random; NULL in rows written before 0006); ``holder``
+    says where it runs (host:pid), for messages only. Times are the database's clock.
+    """
 
     __tablename__ = "account_locks"
 
     account_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    token: Mapped[str | None] = mapped_column(sa.String(64))
     holder: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     run_id: Mapped[int | None] = mapped_column(sa.Integer)
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
