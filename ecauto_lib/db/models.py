@@ -253,8 +253,8 @@ class AccountLock(Base):
 class QuotaBucket(Base):
     """A token bucket in the database (GCRA): every process pacing one seller's operation shares it.
 
-    ``next_free`` is the earliest wall-clock epoch second (processes share no monotonic clock) at
-    which the next call may leave at the steady rate; ``rate`` the server's rate as last reported
+    ``next_free`` is the earliest epoch second *on the database's clock* (processes share no
+    monotonic clock, and machines' wall clocks differ) at which the next call may leave at the steady rate; ``rate`` the server's rate as last reported
     by ``x-amzn-RateLimit-Limit``.
     """
 
