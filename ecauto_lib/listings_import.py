@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecauto_lib.asin import asin_in_identifier, normalize_asin
+from ecauto_lib.asin import asin_in_identifier, is_isbn10, normalize_asin
 from ecauto_lib.domain import ListingRow
 from ecauto_lib.errors import InvalidAsinError
 
@@ -36,6 +36,7 @@ class ParsedListings:
     rows: list[ListingRow] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: int = 0  # items that are simply not Amazon listings (no ASIN in the identifier)
+    isbns: list[str] = field(default_factory=list)  # identifiers read as a book's ISBN-10 (to say so)
 
 
 def listings_from_base_items(account_id: str, items: Iterable[dict[str, Any]]) -> ParsedListings:
@@ -60,6 +61,11 @@ def listings_from_base_items(account_id: str, items: Iterable[dict[str, Any]]) -
             )
             continue
         seen_asins[asin] = item_id
+        if is_isbn10(asin):
+            parsed.isbns.append(
+                f"{account_id}: item {item_id}: identifier {item.get('identifier')!r} taken as the "
+                f"ISBN-10 (book ASIN) {asin}"
+            )
         price = item.get("price")
         visible = item.get("visible")
         parsed.rows.append(

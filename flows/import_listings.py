@@ -59,6 +59,7 @@ def import_listings(
             parsed.rows += found.rows
             parsed.problems += found.problems
             parsed.skipped += found.skipped
+            parsed.isbns += found.isbns
     result = register_listings(settings.database_url, parsed.rows)
     problems = parsed.problems + result.conflicts
     print(
@@ -67,11 +68,14 @@ def import_listings(
     )
     for problem in problems:
         print(f"  refused: {problem}")
+    for note in parsed.isbns:  # ten digits are a book only when the ISBN-10 check digit holds
+        print(f"  ISBN: {note}")
     return {
         "inserted": result.inserted,
         "updated": result.updated,
         "unchanged": result.unchanged,
         "refused": problems,
+        "isbns": parsed.isbns,
         "exit_code": 1 if problems else 0,
     }
 

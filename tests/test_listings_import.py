@@ -11,7 +11,11 @@ from ecauto_lib.listings_import import listings_from_base_items, listings_from_c
         ("B0FGQJ45HW", "B0FGQJ45HW"),
         ("b-B0FGQJ45HW-20251120123456", "B0FGQJ45HW"),
         ("b0fgqj45hw", "B0FGQJ45HW"),
-        ("4062938421", "4062938421"),
+        ("4062938421", "4062938421"),  # an ISBN-10 (a book's ASIN): its check digit holds
+        ("4062938420", None),  # ten digits with a wrong check digit: a seller's numeric SKU, not a book
+        ("1234567890", None),
+        ("sku-1234567890", None),
+        ("123456789X", "123456789X"),
         ("SKU-123", None),
         ("", None),
         (None, None),
@@ -139,4 +143,24 @@ def test_csv_missing_columns_say_exactly_which_names_are_expected(tmp_path):
         f"{path}: line 1: missing column(s) account_id, base_item_id; the header needs "
         "account_id (or account, アカウント, アカウントID), asin (or ASIN), "
         "base_item_id (or item_id, 商品ID); it has 店舗, ASIN, 番号"
+    ]
+
+
+def test_ten_digits_are_an_asin_only_with_a_valid_isbn10_check_digit():
+    assert is_asin("4062938421") and is_asin("123456789X")
+    assert not is_asin("4062938420") and not is_asin("1234567890")
+    with pytest.raises(InvalidAsinError, match="'1234567890'.*ISBN-10 check digit"):
+        normalize_asin("1234567890")
+
+
+def test_the_import_report_says_which_identifiers_were_taken_as_isbns():
+    items = [
+        {"item_id": 11, "identifier": "4062938421", "price": 1300, "visible": 1},
+        {"item_id": 12, "identifier": "1234567890", "price": 990, "visible": 1},  # a numeric SKU
+        {"item_id": 13, "identifier": "B0FGQJ45HW", "price": 990, "visible": 1},
+    ]
+    parsed = listings_from_base_items("shop", items)
+    assert [r.asin for r in parsed.rows] == ["4062938421", "B0FGQJ45HW"] and parsed.skipped == 1
+    assert parsed.isbns == [
+        "shop: item 11: identifier '4062938421' taken as the ISBN-10 (book ASIN) 4062938421"
     ]
