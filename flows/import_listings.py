@@ -30,7 +30,7 @@ from ecauto_lib.listings_import import (
     listings_from_base_items,
     listings_from_csv,
 )
-from tasks.listings import fetch_shop_items, prepare_database, register_listings
+from tasks.listings import check_secrets, fetch_shop_items, prepare_database, register_listings
 
 
 @flow(name="ecauto-import-listings", log_prints=True)
@@ -49,7 +49,9 @@ def import_listings(
             raise ConfigError("--csv", "a file path is required")
         parsed = listings_from_csv(csv_path, {a.id for a in settings.accounts}, encoding=encoding)
     else:
-        for account in settings.select_accounts(accounts):
+        selected = settings.select_accounts(accounts)
+        check_secrets(settings, [a.id for a in selected])
+        for account in selected:
             items = fetch_shop_items(settings, account)
             found = listings_from_base_items(account.id, items)
             print(
@@ -102,11 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--encoding applies to --csv only")
     try:
         from ecauto_lib.db import check_database
+        from ecauto_lib.db.tokens import TokenCipher
 
         settings = load_settings(require_sp_api=False)
         settings.select_accounts(args.account)
         if args.csv and not Path(args.csv).is_file():
             raise ConfigError("--csv", f"file not found: {args.csv}")
+        if not args.csv:  # reading BASE stores the shops' tokens: their key must be set
+            TokenCipher.of(settings.secret_key)
         check_database(settings.database_url)
         result = import_listings(
             source="csv" if args.csv else "base",

@@ -30,7 +30,7 @@ from ecauto_lib.db.locks import AlreadyRunningError, account_locks
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.reconcile import ShopReconciliation
 from tasks._common import engine_for
-from tasks.listings import fetch_shop_items, load_listings, prepare_database
+from tasks.listings import check_secrets, fetch_shop_items, load_listings, prepare_database
 from tasks.reconcile import base_budget_block, repair_drift
 
 
@@ -40,6 +40,7 @@ def reconcile(accounts: list[str] | None = None, dry_run: bool = False) -> dict:
     settings = load_settings(require_sp_api=False)
     selected = settings.select_accounts(accounts)
     prepare_database(settings.database_url, dry_run=dry_run)
+    check_secrets(settings, [a.id for a in selected])
     shop_locks = (
         nullcontext()
         if dry_run
@@ -79,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from ecauto_lib.db import check_database
+        from ecauto_lib.db.tokens import TokenCipher
 
         settings = load_settings(require_sp_api=False)
         settings.select_accounts(args.account)
+        TokenCipher.of(settings.secret_key)  # the key the BASE tokens are encrypted with is set
         check_database(settings.database_url)
         result = reconcile(accounts=args.account, dry_run=args.dry_run)
     except ConfigError as exc:

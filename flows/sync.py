@@ -41,7 +41,7 @@ from tasks.amazon import cache_ttls, prune_fetch_cache
 from tasks.base import check_base_token, push_account, settle_journal, token_health
 from tasks.fetching import fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
-from tasks.listings import load_listings, prepare_database
+from tasks.listings import check_secrets, load_listings, prepare_database
 from tasks.pricing import compute_changes, hold_risky
 from tasks.report import publish_report
 from tasks.store import finish_run_record, start_run_record, write_observations
@@ -62,6 +62,7 @@ def sync(
     report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=datetime.now(UTC), confirmed=confirm)
 
     prepare_database(settings.database_url, dry_run=dry_run)
+    check_secrets(settings, [a.id for a in selected])
     if dry_run:
         return _pipeline(settings, sync_mode, selected, report, limit)
     with account_locks(engine_for(settings.database_url), [a.id for a in selected]) as holder:
@@ -343,9 +344,11 @@ def parse_args(argv: list[str] | None) -> Options:
 def preflight(options: Options) -> None:
     """Validate settings, accounts and the database before any API call or DB write."""
     from ecauto_lib.db import check_database
+    from ecauto_lib.db.tokens import TokenCipher
 
     settings = load_settings()
     settings.select_accounts(options.accounts)
+    TokenCipher.of(settings.secret_key)  # the key the BASE tokens are encrypted with is set
     check_database(settings.database_url)
 
 

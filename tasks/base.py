@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from ecauto_lib import db
 from ecauto_lib.base.budget import DAY_LIMIT, blocked_push, next_daily_reset
 from ecauto_lib.config import AccountConfig, Settings
-from ecauto_lib.connect import base_client
+from ecauto_lib.connect import base_client, token_store
 from ecauto_lib.db import blocks, journal, locks
 from ecauto_lib.domain import BudgetBlock
 from ecauto_lib.errors import AuthError, TransientError
@@ -36,7 +36,7 @@ def check_base_token(settings: Settings, account: AccountConfig) -> ShopBlock | 
     engine = engine_for(settings.database_url)
     if blocks.active_block(engine, account.id, _now()):
         return None
-    client = base_client(settings, account, db.DbTokenStore(engine))
+    client = base_client(settings, account, token_store(settings, engine))
     try:
         client.auth.access_token()
     except AuthError as exc:
@@ -78,8 +78,8 @@ def settle_journal(settings: Settings, account: AccountConfig) -> Settlement:
             block.blocked_until.isoformat(timespec="minutes"),
             block.code,
         )
-        return Settlement(failed=len(entries))
-    client = base_client(settings, account, db.DbTokenStore(engine))
+        return Settlement(failed=len(entries), unsettled=frozenset(e.base_item_id for e in entries))
+    client = base_client(settings, account, token_store(settings, engine))
     settlement = settle_unconfirmed(
         entries,
         client,
@@ -131,7 +131,7 @@ def push_account(
             len(result.deferred),
         )
         return result
-    client = base_client(settings, account, db.DbTokenStore(engine))
+    client = base_client(settings, account, token_store(settings, engine))
 
     def on_delisted(item_id: int, reason: str) -> None:
         db.mark_delisted(engine, account.id, item_id, reason, _now())
