@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from ecauto_lib.config import environment
-from ecauto_lib.db import DbTokenStore, make_engine, upgrade
+from ecauto_lib.db import DbTokenStore
 from ecauto_lib.db.models import base_tokens
 from ecauto_lib.db.tokens import TokenCipher, encrypt_stored_tokens
 from ecauto_lib.domain import BaseTokens
@@ -20,14 +20,6 @@ T1 = datetime(2025, 4, 1, 8, 0, tzinfo=UTC)
 ACCESS = "acc-5f0e2c9d8b7a6e5f4d3c2b1a"
 REFRESH = "ref-0a1b2c3d4e5f60718293a4b5"
 KEY = Fernet.generate_key().decode()
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = make_engine(db_url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def raw(engine: sa.Engine, account_id: str) -> tuple[str, str]:
