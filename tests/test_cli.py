@@ -111,6 +111,12 @@ KEY = "q2Jd0hUSpQjVqjKp3bqLkN0gkQb3M2S6zR0A2hY5cUU="  # a Fernet key (test only)
         ("flows/reconcile.py", [], {"ECAUTO_ACCOUNTS_FILE": "{accounts}"}, "ECAUTO_SECRET_KEY: is not set"),
         ("flows/encrypt_tokens.py", [], {}, "ECAUTO_SECRET_KEY: is not set"),
         (
+            "flows/connect_shop.py",
+            ["--account", "shop1", "--code=abc"],
+            {"ECAUTO_ACCOUNTS_FILE": "{accounts}"},
+            "ECAUTO_SECRET_KEY: is not set",
+        ),
+        (
             "flows/import_listings.py",
             ["--csv", "missing.csv"],
             {"ECAUTO_ACCOUNTS_FILE": "{accounts}"},
