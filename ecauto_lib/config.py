@@ -107,6 +107,10 @@ class SyncPolicy:
     # A listing whose Amazon state has been unknown (every fetch failed) for longer than this since
     # its last good answer, or since it was listed, is hidden (issue #11 §3); None: never.
     unknown_hide_after: timedelta | None = timedelta(hours=24)
+    # A shop's push stops after this many 5xx answers / timeouts in a row and defers the rest.
+    # Five: a blip of one or two (the fault suite injects 20 %) does not stop a shop, while an
+    # outage costs five edits (and five journal entries to settle) instead of the whole plan.
+    base_outage_errors: int = 5
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,10 @@ class Settings:
     # When the LWA client secret was last rotated in Seller Central (LWA_SECRET_ROTATED_AT): runs
     # warn before Amazon retires it (ecauto_lib.token_health); None: not known, no warning.
     lwa_secret_rotated_at: date | None = None
+    # The Fernet key the BASE tokens in the master DB are encrypted with (ECAUTO_SECRET_KEY).
+    secret_key: str | None = field(default=None, repr=False)
+    # Files holding secrets that other users of this machine can read (said at every start).
+    warnings: tuple[str, ...] = ()
 
     def guard_policies(self) -> dict[str, GuardPolicy]:
         """Each account's guard limits (its own, or the global ones)."""
@@ -165,6 +173,7 @@ class Settings:
             values += [self.sp_api.client_secret, self.sp_api.refresh_token]
         for acc in self.accounts:
             values += [acc.client_secret, acc.refresh_token]
+        values.append(self.secret_key or "")
         return [v for v in values if v]
 
 
@@ -196,6 +205,14 @@ def load_settings(
     database_url = values.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if "://" not in database_url:
         raise ConfigError("DATABASE_URL", "must be an SQLAlchemy URL such as sqlite:///data/master.db")
+    secret_key = values.get("ECAUTO_SECRET_KEY") or None
+    if secret_key is not None:
+        from ecauto_lib.db.tokens import TokenCipher  # the key's one rule lives with the cipher
+
+        TokenCipher(secret_key)  # a malformed key: ConfigError naming ECAUTO_SECRET_KEY
+    files = [Path(dotenv_path)] if dotenv_path is not None else []
+    if require_accounts:
+        files.append(Path(accounts_file))
     return Settings(
         sp_api=sp_api,
         base_api_url=_url(values, "BASE_API_URL", DEFAULT_BASE_API_URL),
@@ -218,7 +235,27 @@ def load_settings(
         http_timeout=(5.0, _number(values, "ECAUTO_HTTP_TIMEOUT_SECONDS", 30, minimum=0.1, maximum=600)),
         guards=guards,
         lwa_secret_rotated_at=_date(values, "LWA_SECRET_ROTATED_AT"),
+        secret_key=secret_key,
+        warnings=readable_by_others(files),
     )
+
+
+def readable_by_others(paths: list[Path]) -> tuple[str, ...]:
+    """A warning for each existing file of ``paths`` that its group or other users can read
+    (``.env`` and the accounts file hold secrets)."""
+    warnings = []
+    for path in paths:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if mode & 0o044:
+            who = " and ".join(w for w, bit in (("its group", 0o040), ("every user", 0o004)) if mode & bit)
+            warnings.append(
+                f"{path} holds secrets and is readable by {who} of this machine "
+                f"(mode {mode & 0o777:o}): run `chmod 600 {path}`"
+            )
+    return tuple(warnings)
 
 
 def _sp_api_config(values: Mapping[str, str]) -> SpApiConfig:
@@ -296,6 +333,14 @@ def _decimal_places(
     return exact.normalize() + 0
 
 
+def _whole(values: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
+    """A whole number setting (``2.5`` is refused, not rounded)."""
+    number = _number(values, name, default, minimum=minimum, maximum=maximum)
+    if number != int(number):
+        raise ConfigError(name, f"must be a whole number, got {values.get(name)!r}")
+    return int(number)
+
+
 def _rates(raw: str) -> tuple[tuple[str, float], ...]:
     """``"getItemOffersBatch=0.5,searchCatalogItems=5"`` → ((name, rate), ...)."""
     known = {op.name for op in OPERATIONS}
@@ -355,6 +400,9 @@ def _policy(values: Mapping[str, str]) -> SyncPolicy:
         base_calls_per_hour=int(_number(values, "ECAUTO_BASE_CALLS_PER_HOUR", 5000, minimum=1, maximum=5000)),
         unknown_hide_after=_hours_or_never(
             _number(values, "ECAUTO_UNKNOWN_HIDE_HOURS", 24, minimum=0, maximum=24 * 365)
+        ),
+        base_outage_errors=_whole(
+            values, "ECAUTO_BASE_OUTAGE_ERRORS", SyncPolicy.base_outage_errors, minimum=1, maximum=1000
         ),
     )
     if policy.min_price_yen >= policy.max_price_yen:

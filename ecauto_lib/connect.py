@@ -14,6 +14,7 @@ from ecauto_lib.base.auth import DEFAULT_LIFETIME, BaseAuth, TokenStore
 from ecauto_lib.base.client import BaseClient
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.db.quota import SharedPacer
+from ecauto_lib.db.tokens import DbTokenStore, TokenCipher
 from ecauto_lib.errors import ConfigError
 
 
@@ -81,6 +82,11 @@ def base_client(
         lifetime=lifetime,
     )
     return BaseClient(settings.base_api_url, auth, timeout=settings.http_timeout)
+
+
+def token_store(settings: Settings, engine: sa.Engine) -> DbTokenStore:
+    """The BASE token store of the master DB, encrypting with ``ECAUTO_SECRET_KEY``."""
+    return DbTokenStore(engine, TokenCipher.of(settings.secret_key))
 
 
 def seller_scope(settings: Settings) -> str:

@@ -239,6 +239,8 @@ def _shop(
     except EcAutoError as exc:
         if isinstance(exc, NeedsAuthorisationError):
             fix = connect_command(account.id)
+        elif isinstance(exc, ConfigError):  # ECAUTO_SECRET_KEY missing, or not the tokens' key
+            fix = f"set {exc.setting} (README: Security)"
         elif isinstance(exc, ClientRefusedError):
             fix = f"fix client_id / client_secret of {account.id} in the accounts file"
         else:

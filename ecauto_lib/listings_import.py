@@ -7,17 +7,27 @@ imported. Nothing here talks to the database: it turns input into :class:`Listin
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecauto_lib.asin import asin_in_identifier, normalize_asin
+from ecauto_lib.asin import asin_in_identifier, is_isbn10, normalize_asin
 from ecauto_lib.domain import ListingRow
 from ecauto_lib.errors import InvalidAsinError
 from ecauto_lib.stock import item_stock
 
 CSV_COLUMNS = ("account_id", "asin", "base_item_id")
+# Each column's accepted header names, the first being the canonical one (compared ignoring
+# case, width and spaces, so ＡＳＩＮ, asin and "商品 ID" match).
+CSV_COLUMN_NAMES: dict[str, tuple[str, ...]] = {
+    "account_id": ("account_id", "account", "アカウント", "アカウントID"),
+    "asin": ("asin", "ASIN"),
+    "base_item_id": ("base_item_id", "item_id", "商品ID"),
+}
+# What ``--encoding`` accepts, and the order detection tries them in (name shown in messages).
+CSV_ENCODINGS = {"utf-8": "UTF-8", "cp932": "CP932"}
 
 
 @dataclass
@@ -27,6 +37,7 @@ class ParsedListings:
     rows: list[ListingRow] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: int = 0  # items that are simply not Amazon listings (no ASIN in the identifier)
+    isbns: list[str] = field(default_factory=list)  # identifiers read as a book's ISBN-10 (to say so)
 
 
 def listings_from_base_items(account_id: str, items: Iterable[dict[str, Any]]) -> ParsedListings:
@@ -51,6 +62,11 @@ def listings_from_base_items(account_id: str, items: Iterable[dict[str, Any]]) -
             )
             continue
         seen_asins[asin] = item_id
+        if is_isbn10(asin):
+            parsed.isbns.append(
+                f"{account_id}: item {item_id}: identifier {item.get('identifier')!r} taken as the "
+                f"ISBN-10 (book ASIN) {asin}"
+            )
         price = item.get("price")
         visible = item.get("visible")
         stock = item_stock(item)
@@ -68,55 +84,176 @@ def listings_from_base_items(account_id: str, items: Iterable[dict[str, Any]]) -
     return parsed
 
 
-def listings_from_csv(path: str | Path, known_accounts: set[str]) -> ParsedListings:
-    """Rows of a CSV with the columns ``account_id,asin,base_item_id`` (header required)."""
+def listings_from_csv(
+    path: str | Path, known_accounts: set[str], encoding: str | None = None
+) -> ParsedListings:
+    """Rows of a CSV with the columns ``account_id,asin,base_item_id`` (header required; the names
+    a seller types in Japanese are accepted too, see :data:`CSV_COLUMN_NAMES`).
+
+    The file may be UTF-8 (with or without BOM), CP932 (Shift_JIS, as Excel saves "CSV" on
+    Japanese Windows) or UTF-16 with BOM (Excel's "Unicode テキスト", tab-separated); ``encoding``
+    (``utf-8`` or ``cp932``) forces one. A line that cannot be decoded is a line-numbered problem
+    like any other bad row.
+    """
     parsed = ParsedListings()
-    file = Path(path)
     try:
-        handle = file.open(encoding="utf-8-sig", newline="")
+        data = Path(path).read_bytes()
     except OSError as exc:
         parsed.problems.append(f"{path}: cannot be read ({exc.strerror})")
         return parsed
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
+    lines, undecodable = decode_lines(data, encoding)
+    parsed.problems += [f"{path}: line {n}: {problem}" for n, problem in undecodable]
+    if not lines or lines[0] is None:
+        return parsed  # no header to read (its line was reported above, or the file is empty)
+    delimiter = "\t" if "\t" in lines[0] and "," not in lines[0] else ","
+    reader = csv.reader((line if line is not None else "" for line in lines), delimiter=delimiter)
+    header = next(reader, [])
+    columns, problem = csv_columns(header)
+    if problem:
+        parsed.problems.append(f"{path}: line 1: {problem}")
+        return parsed
+    by_asin: dict[tuple[str, str], tuple[int, int]] = {}
+    by_item: dict[tuple[str, int], tuple[str, int]] = {}
+    for line, record in _numbered_rows(reader, columns, parsed, path):
+        if lines[line - 1] is None:
+            continue  # undecodable: reported above
+        problem, row = _csv_row(record, known_accounts)
+        if problem:
+            parsed.problems.append(f"{path}: line {line}: {problem}")
+            continue
+        assert row is not None
+        earlier = by_asin.get((row.account_id, row.asin))
+        if earlier and earlier[0] == row.base_item_id:
+            continue  # an exact duplicate row: harmless
+        if earlier:
             parsed.problems.append(
-                f"{path}: line 1: missing column(s) {', '.join(missing)} (need {','.join(CSV_COLUMNS)})"
+                f"{path}: line {line}: {row.account_id} {row.asin} has item {row.base_item_id} here but "
+                f"item {earlier[0]} on line {earlier[1]}"
             )
-            return parsed
-        by_asin: dict[tuple[str, str], tuple[int, int]] = {}
-        by_item: dict[tuple[str, int], tuple[str, int]] = {}
-        for record in reader:
-            line = reader.line_num
-            problem, row = _csv_row(record, known_accounts)
-            if problem:
-                parsed.problems.append(f"{path}: line {line}: {problem}")
-                continue
-            assert row is not None
-            earlier = by_asin.get((row.account_id, row.asin))
-            if earlier and earlier[0] == row.base_item_id:
-                continue  # an exact duplicate row: harmless
-            if earlier:
-                parsed.problems.append(
-                    f"{path}: line {line}: {row.account_id} {row.asin} has item {row.base_item_id} here but "
-                    f"item {earlier[0]} on line {earlier[1]}"
-                )
-                continue
-            other = by_item.get((row.account_id, row.base_item_id))
-            if other:
-                parsed.problems.append(
-                    f"{path}: line {line}: {row.account_id} item {row.base_item_id} is given for {row.asin} here "
-                    f"but for {other[0]} on line {other[1]}"
-                )
-                continue
-            by_asin[(row.account_id, row.asin)] = (row.base_item_id, line)
-            by_item[(row.account_id, row.base_item_id)] = (row.asin, line)
-            parsed.rows.append(row)
+            continue
+        other = by_item.get((row.account_id, row.base_item_id))
+        if other:
+            parsed.problems.append(
+                f"{path}: line {line}: {row.account_id} item {row.base_item_id} is given for {row.asin} here "
+                f"but for {other[0]} on line {other[1]}"
+            )
+            continue
+        by_asin[(row.account_id, row.asin)] = (row.base_item_id, line)
+        by_item[(row.account_id, row.base_item_id)] = (row.asin, line)
+        parsed.rows.append(row)
     return parsed
 
 
-def _csv_row(record: dict[str, str | None], known_accounts: set[str]) -> tuple[str | None, ListingRow | None]:
+def _numbered_rows(
+    reader: Iterator[list[str]], columns: dict[str, int], parsed: ParsedListings, path: str | Path
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line number, {column: value})`` per non-empty row; a malformed row is a problem."""
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. an unterminated quote at the end of the file
+            parsed.problems.append(f"{path}: line {getattr(reader, 'line_num', '?')}: not valid CSV ({exc})")
+            return
+        if not any(v.strip() for v in values):
+            continue
+        line = reader.line_num  # type: ignore[attr-defined]
+        yield line, {name: values[i] if i < len(values) else "" for name, i in columns.items()}
+
+
+def decode_lines(data: bytes, encoding: str | None = None) -> tuple[list[str | None], list[tuple[int, str]]]:
+    """The file's lines as text (None for a line that cannot be decoded), and a problem per such line.
+
+    Detection: a BOM says UTF-8 or UTF-16; otherwise the whole file is tried as UTF-8, then as
+    CP932, and a file neither decodes whole is read line by line, each line in whichever of the
+    two decodes it (the file's better one first).
+    """
+    if encoding is not None and encoding not in CSV_ENCODINGS:
+        raise ValueError(f"encoding must be one of {', '.join(CSV_ENCODINGS)}, got {encoding!r}")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) and encoding is None:
+        try:
+            return _split(data.decode("utf-16")), []
+        except UnicodeDecodeError as exc:
+            return [], [(1, f"cannot be read as UTF-16 ({exc.reason}); save the file as CSV UTF-8")]
+    if data.startswith(b"\xef\xbb\xbf") and encoding in (None, "utf-8"):
+        data, encoding = data[3:], "utf-8"
+    candidates = [encoding] if encoding else list(CSV_ENCODINGS)
+    for candidate in candidates:
+        try:
+            return _split(data.decode(candidate)), []
+        except UnicodeDecodeError:
+            continue
+    raw_lines = data.split(b"\n")
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()
+    candidates.sort(key=lambda c: -sum(_decodes(raw, c) for raw in raw_lines))
+    names = " or ".join(CSV_ENCODINGS[c] for c in candidates)
+    lines: list[str | None] = []
+    problems: list[tuple[int, str]] = []
+    for number, raw in enumerate(raw_lines, start=1):
+        text = next((raw.decode(c) for c in candidates if _decodes(raw, c)), None)
+        if text is None:
+            error = _decode_error(raw, candidates[0])
+            problems.append(
+                (
+                    number,
+                    f"cannot be read as {names} (byte 0x{error.object[error.start]:02x} at column "
+                    f"{error.start + 1}); fix the line or save the file as CSV UTF-8",
+                )
+            )
+        lines.append(None if text is None else text.rstrip("\r") + "\n")
+    return lines, problems
+
+
+def _split(text: str) -> list[str | None]:
+    return [line + "\n" for line in text.splitlines()]
+
+
+def _decodes(raw: bytes, encoding: str) -> bool:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decode_error(raw: bytes, encoding: str) -> UnicodeDecodeError:
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return exc
+    raise AssertionError("decodes")  # pragma: no cover - only called for lines that do not
+
+
+def csv_columns(header: Sequence[str]) -> tuple[dict[str, int], str | None]:
+    """Which position holds each of :data:`CSV_COLUMNS` (by any of its names), or what is wrong."""
+    found: dict[str, int] = {}
+    for position, raw in enumerate(header):
+        name = _column_key(raw)
+        for column, names in CSV_COLUMN_NAMES.items():
+            if name in {_column_key(n) for n in names}:
+                if column in found:
+                    return {}, f"columns {header[found[column]]!r} and {raw!r} both give {column}"
+                found[column] = position
+    missing = [c for c in CSV_COLUMNS if c not in found]
+    if not missing:
+        return found, None
+    expected = ", ".join(
+        f"{names[0]} (or {', '.join(names[1:])})" if len(names) > 1 else names[0]
+        for names in CSV_COLUMN_NAMES.values()
+    )
+    has = ", ".join(h.strip() for h in header) or "nothing"
+    return {}, f"missing column(s) {', '.join(missing)}; the header needs {expected}; it has {has}"
+
+
+def _column_key(name: str) -> str:
+    """Header names compared as a seller types them: full-width or not, any case, spaces ignored."""
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split()).lstrip("\ufeff")
+
+
+def _csv_row(record: dict[str, str], known_accounts: set[str]) -> tuple[str | None, ListingRow | None]:
+    record = {k: unicodedata.normalize("NFKC", v) for k, v in record.items()}  # full-width digits
     account_id = (record.get("account_id") or "").strip()
     if account_id not in known_accounts:
         return f"unknown account id {account_id!r}", None

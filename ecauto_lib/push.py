@@ -10,19 +10,29 @@ the first run after the daily reset for the daily one, see :mod:`ecauto_lib.base
 a refused token (the shop must be re-authorised with ``connect_shop``: no edit can succeed, none is
 tried). Other errors fail that item only: its listing keeps
 the old values, so the next run plans the same change again.
+
+A BASE outage (5xx answers, timeouts) stops the shop's push after a short run of them
+(``outage_after`` in a row, ``ECAUTO_BASE_OUTAGE_ERRORS``): every edit sent into an outage is one
+more journal entry the next run must settle, so sending the whole plan into it would cost the
+next hour's budget too. The rest is deferred. Settling reads ``/1/items`` pages (100 items a
+call, most recently modified first) instead of one ``items/detail`` per entry when that is
+cheaper, and counts its calls against the same hourly budget as the push.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ecauto_lib.config import SyncPolicy
 from ecauto_lib.domain import ItemStock, PushedChange, StockTopUp
 from ecauto_lib.errors import EcAutoError, TransientError
 from ecauto_lib.stock import item_stock
+
+PAGE_SIZE = 100  # /1/items' largest page (base-api.md §3)
 
 
 class ItemEditor(Protocol):
@@ -46,6 +56,18 @@ class ItemEditor(Protocol):
     ) -> dict: ...
 
 
+class ItemReader(Protocol):
+    """What settling the journal needs from a BASE client: item detail and pages of items."""
+
+    calls: int
+
+    def item_detail(self, item_id: int) -> dict | None: ...
+
+    def list_items(
+        self, *, limit: int = 100, offset: int = 0, order: str = "list_order", sort: str = "asc"
+    ) -> list[dict]: ...
+
+
 @dataclass
 class PushResult:
     """What happened to one shop's planned updates."""
@@ -56,7 +78,8 @@ class PushResult:
     deferred: list[dict[str, Any]] = field(default_factory=list)  # the planned updates not sent
     delisted: list[dict[str, Any]] = field(default_factory=list)  # asin, base_item_id, reason
     calls: int = 0
-    # "hour_api_limit" | "day_api_limit" | "budget" | NEEDS_AUTHORISATION when the push stopped early
+    # "hour_api_limit" | "day_api_limit" | "budget" | "base_outage" | "lock_lost" | NEEDS_AUTHORISATION
+    # when the push stopped early
     stopped_by: str | None = None
     stop_reason: str | None = None  # what the seller is told (NEEDS_AUTHORISATION: the connect_shop command)
     seconds: float = 0.0
@@ -89,21 +112,43 @@ def push_updates(
     on_sending: Callable[[dict[str, Any]], Any] = lambda update: None,
     on_failed: Callable[[Any], None] = lambda token: None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    outage_after: int = SyncPolicy.base_outage_errors,
+    unsettled: Collection[int] = (),
+    still_held: Callable[[], bool] = lambda: True,
 ) -> PushResult:
-    """Send ``updates`` (from :func:`ecauto_lib.pricing.item_updates`) to one shop, in order."""
+    """Send ``updates`` (from :func:`ecauto_lib.pricing.item_updates`) to one shop, in order.
+
+    Stops after ``outage_after`` transient failures in a row (the rest is deferred). Updates of
+    items in ``unsettled`` (an earlier edit BASE could not be asked about) are deferred unsent:
+    that edit may have landed, and sending again would send it twice. ``still_held`` is asked
+    before every edit: once the shop's lock was taken over by another run, nothing more is sent
+    (``stopped_by`` ``lock_lost``; the new holder owns the rest).
+    """
     from ecauto_lib.base.client import BadItemIdError, BudgetExhaustedError, DayLimitError
     from ecauto_lib.errors import AuthError
 
     started = time.monotonic()
     result = PushResult(account_id=account_id)
+    result.deferred = [u for u in updates if u["base_item_id"] in unsettled]
+    updates = [u for u in updates if u["base_item_id"] not in unsettled]
     calls_at_start = client.calls
+    in_a_row = 0  # transient failures since the last answer
     for index, update in enumerate(updates):
+        if in_a_row >= outage_after:
+            result.stopped_by = "base_outage"
+            result.deferred.extend(updates[index:])
+            break
         if client.calls - calls_at_start >= call_budget:
             result.stopped_by = "budget"
             result.deferred.extend(updates[index:])
             break
         fields = update["fields"]
         token = on_sending(update)
+        if not still_held():  # asked last thing before sending: the window is one journal write
+            on_failed(token)  # not sent
+            result.stopped_by = "lock_lost"
+            result.deferred.extend(updates[index:])
+            break
         try:
             answer = client.edit_item(
                 update["base_item_id"],
@@ -128,10 +173,14 @@ def push_updates(
         except EcAutoError as exc:
             # A refused edit (4xx) changed nothing; after a timeout/5xx BASE may or may not have
             # applied it, so the journal entry stays "sent" and the next run settles it.
-            if not isinstance(exc, TransientError):
+            if isinstance(exc, TransientError):
+                in_a_row += 1
+            else:
+                in_a_row = 0
                 on_failed(token)
             result.failed.append(_failure(update, exc))
             continue
+        in_a_row = 0
         at = clock()
         confirmed = [
             PushedChange(
@@ -250,40 +299,111 @@ def _failure(update: dict[str, Any], exc: Exception) -> dict[str, Any]:
 
 @dataclass
 class Settlement:
-    """What became of edits a crashed run left unconfirmed."""
+    """What became of edits a crashed (or cut-off) run left unconfirmed."""
 
     recovered: list[PushedChange] = field(default_factory=list)  # BASE had them: now recorded
     abandoned: int = 0  # BASE did not show them: the next plan decides afresh
     failed: int = 0  # BASE could not be asked: left for the next run
+    unsettled: frozenset[int] = frozenset()  # the item ids of those left (their updates wait too)
+    calls: int = 0  # BASE calls spent settling (part of the shop's hourly budget)
 
 
 def settle_unconfirmed(
     entries: Sequence[Any],
-    client: ItemEditor,
+    client: ItemReader,
     *,
     on_recovered: Callable[[Any, list[PushedChange]], None],
     on_abandoned: Callable[[Any], None],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    outage_after: int = SyncPolicy.base_outage_errors,
 ) -> Settlement:
-    """For each unconfirmed journal entry, ask BASE whether the edit landed; never re-send it."""
+    """For each unconfirmed journal entry, ask BASE whether the edit landed; never re-send it.
+
+    Pages of ``/1/items`` (most recently modified first: edits that landed are near the top) are
+    read while the entries still open outnumber the pages read plus one, so a page costs less than
+    the details it replaces; the rest, and any entry whose item no page showed (a short page ends
+    the shop; an item can also slip between pages while the shop changes), are asked with
+    ``items/detail``. A failed page read is tried again; ``outage_after`` transient failures in a
+    row stop settling and leave the rest for the next run.
+    """
+    calls_at_start = client.calls
     settlement = Settlement()
+    open_entries: dict[int, list[Any]] = {}
     for entry in entries:
+        open_entries.setdefault(entry.base_item_id, []).append(entry)
+    errors = _ErrorRun(outage_after)
+
+    def settle_item(item_id: int, item: dict | None) -> None:
+        for entry in open_entries.pop(item_id, []):
+            if item is not None and all(
+                _as_int(item.get(name)) == value for name, value in entry.fields.items()
+            ):
+                changes = entry.changes(clock(), reason_prefix="recovered after a crash: ")
+                on_recovered(entry, changes)
+                settlement.recovered.extend(changes)
+            else:
+                on_abandoned(entry)
+                settlement.abandoned += 1
+
+    offset, pages = 0, 0
+    while _open_count(open_entries) > pages + 1 and not errors.stopped:
         try:
-            item = client.item_detail(entry.base_item_id)
-        except EcAutoError:
-            settlement.failed += 1
+            page = client.list_items(limit=PAGE_SIZE, offset=offset, order="modified", sort="desc")
+        except EcAutoError as exc:
+            if errors.count(exc):
+                continue  # a transient failure: read the same page again
+            break  # refused: ask the rest one by one
+        errors.reset()
+        pages += 1
+        for item in page:
+            if isinstance(item.get("item_id"), int) and item["item_id"] in open_entries:
+                settle_item(item["item_id"], item)
+        if len(page) < PAGE_SIZE:
+            break
+        offset += len(page)
+    left: list[int] = []
+    for item_id in list(open_entries):
+        if errors.stopped:
+            left.append(item_id)
             continue
-        landed = item is not None and all(
-            _as_int(item.get(name)) == value for name, value in entry.fields.items()
-        )
-        if landed:
-            changes = entry.changes(clock(), reason_prefix="recovered after a crash: ")
-            on_recovered(entry, changes)
-            settlement.recovered.extend(changes)
-        else:
-            on_abandoned(entry)
-            settlement.abandoned += 1
+        try:
+            item = client.item_detail(item_id)
+        except EcAutoError as exc:
+            errors.count(exc)
+            left.append(item_id)
+            continue
+        errors.reset()
+        settle_item(item_id, item)
+    settlement.failed = sum(len(open_entries[i]) for i in left)
+    settlement.unsettled = frozenset(left)
+    settlement.calls = client.calls - calls_at_start
     return settlement
+
+
+def _open_count(open_entries: dict[int, list[Any]]) -> int:
+    return sum(len(v) for v in open_entries.values())
+
+
+class _ErrorRun:
+    """Transient failures in a row; ``stopped`` once there were ``limit`` of them."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.in_a_row = limit, 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.in_a_row >= self.limit
+
+    def count(self, exc: Exception) -> bool:
+        """Count ``exc`` if it is transient; True when it was."""
+        if isinstance(exc, TransientError):
+            self.in_a_row += 1
+            return True
+        self.in_a_row = 0
+        return False
+
+    def reset(self) -> None:
+        self.in_a_row = 0
 
 
 def _as_int(value: Any) -> int | None:

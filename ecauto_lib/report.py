@@ -170,6 +170,20 @@ class RunReport:
         }
 
 
+STOPPED_TEXT = {  # why a shop's push stopped early, in words the seller acts on (the daily limit: _budget_notes)
+    "hour_api_limit": "BASEの1時間のAPI上限に達しました (hour_api_limit): the rest goes first next run",
+    "budget": "この実行のAPI予算を使い切りました (hourly call budget spent): the rest goes first next run",
+    "base_outage": "BASEが応答しません (5xx / timeouts in a row: BASE looks down): push stopped, "
+    "the rest goes first next run",
+    "lock_lost": "別の実行がこのショップのロックを引き継ぎました (another run took over this shop's lock): "
+    "push stopped, the rest is that run's",
+}
+
+
+def _stopped_line(account: AccountSummary) -> str:
+    return f"\n⚠️ {account.account_id}: {STOPPED_TEXT[account.stopped_by or '']} ({account.deferred} 延期)"
+
+
 def _reason_key(reason: str | None) -> str:
     """Group error reasons by their kind (``HTTP 500 InternalFailure: ...`` → ``HTTP 500 InternalFailure``)."""
     if not reason:
@@ -302,11 +316,12 @@ def render_markdown(report: RunReport) -> str:
         "(flagged, not pushed), 下限割れ非公開 = not public below the floor (Amazon × (1 + min margin) + yen: "
         "hidden, or kept hidden, until its price is in place), "
         "確認待ち = held for review (big move / circuit breaker; `--confirm` releases), "
-        "延期 = not sent: the BASE hourly or daily limit (first when BASE takes calls again), or the shop "
-        "needs re-authorising, 削除済 = gone from BASE (delisted). In a dry run the planned counts are shown "
+        "延期 = not sent: the BASE hourly or daily limit or a BASE outage (first when BASE takes calls again), "
+        "or the shop needs re-authorising, 削除済 = gone from BASE (delisted). In a dry run the planned counts are shown "
         "in brackets.)_",
     ]
     lines += _budget_notes(report)
+    lines += [_stopped_line(a) for a in report.accounts if a.stopped_by in STOPPED_TEXT]
     stock_rows = [(a.account_id, a.in_stock, a.out_of_stock, a.unknown_stock) for a in report.accounts]
     lines += ["", *_table(("アカウント", "在庫あり", "在庫切れ・条件外", "不明 (unknown)"), stock_rows)]
     if report.tokens:

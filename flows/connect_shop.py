@@ -32,6 +32,8 @@ from ecauto_lib.base.authorize import (
     parse_redirect,
 )
 from ecauto_lib.config import AccountConfig, Settings, load_settings
+from ecauto_lib.connect import token_store
+from ecauto_lib.db.tokens import TokenCipher
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.shop_connect import (
     AuthorisationRequest,
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(require_sp_api=False)
         account = None if args.status else settings.account(args.account)
+        if account is not None:  # the new pair is stored encrypted with it
+            TokenCipher.of(settings.secret_key)
         db.check_database(settings.database_url)
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = db.make_engine(settings.database_url)
     try:
         db.upgrade(engine)
-        store = db.DbTokenStore(engine)
+        store = token_store(settings, engine) if account is not None else db.DbTokenStore(engine)
         if account is None:
             return show_status(settings, store)
         return connect(settings, account, store, args)

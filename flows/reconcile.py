@@ -6,14 +6,17 @@ Price and visibility the DB believes BASE shows are corrected (recorded in the c
 the reason ``drift``). A listing the page scan did not show is looked up with items/detail first
 (the scan can skip items while the shop is being edited); only BASE's not-found answer marks it
 delisted. Each repair is reported, with how many listings were looked up. A shop BASE refused for
-the day (day_api_limit) is skipped until its reset. Exit codes: 0 no drift, 1 drift found (and
-repaired unless --dry-run), a listing that could not be checked, or a shop skipped; 2 configuration.
+the day (day_api_limit) is skipped until its reset. A repair takes the shops' locks, as a sync
+does, so it never writes beside a sync pushing the same shop (a dry run writes nothing and takes
+none). Exit codes: 0 no drift, 1 drift found (and repaired unless --dry-run), a listing that could
+not be checked, or a shop skipped; 2 configuration; 3 another run holds one of the shops.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python flows/reconcile.py` from a checkout
@@ -22,10 +25,12 @@ if __package__ in (None, ""):  # `python flows/reconcile.py` from a checkout
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
-from ecauto_lib.config import load_settings
+from ecauto_lib.config import AccountConfig, Settings, load_settings
+from ecauto_lib.db.locks import AlreadyRunningError, account_locks
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.reconcile import ShopReconciliation
-from tasks.listings import fetch_shop_items, load_listings, prepare_database
+from tasks._common import engine_for
+from tasks.listings import check_secrets, fetch_shop_items, load_listings, prepare_database
 from tasks.reconcile import base_budget_block, repair_drift
 
 
@@ -35,6 +40,17 @@ def reconcile(accounts: list[str] | None = None, dry_run: bool = False) -> dict:
     settings = load_settings(require_sp_api=False)
     selected = settings.select_accounts(accounts)
     prepare_database(settings.database_url, dry_run=dry_run)
+    check_secrets(settings, [a.id for a in selected])
+    shop_locks = (
+        nullcontext()
+        if dry_run
+        else account_locks(engine_for(settings.database_url), [a.id for a in selected])
+    )
+    with shop_locks:
+        return _reconcile(settings, selected, dry_run)
+
+
+def _reconcile(settings: Settings, selected: tuple[AccountConfig, ...], dry_run: bool) -> dict:
     listings = load_listings(settings.database_url, [a.id for a in selected])
     outcomes = []
     for account in selected:
@@ -64,14 +80,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from ecauto_lib.db import check_database
+        from ecauto_lib.db.tokens import TokenCipher
 
         settings = load_settings(require_sp_api=False)
         settings.select_accounts(args.account)
+        TokenCipher.of(settings.secret_key)  # the key the BASE tokens are encrypted with is set
         check_database(settings.database_url)
         result = reconcile(accounts=args.account, dry_run=args.dry_run)
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)
         return 2
+    except AlreadyRunningError as exc:
+        print(f"実行中 / already running: {exc}", file=sys.stderr)
+        return 3
     return int(result["exit_code"])
 
 

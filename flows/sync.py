@@ -29,12 +29,12 @@ from prefect.utilities.annotations import quote
 from ecauto_lib.clock import utc_now
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import sp_api_client
-from ecauto_lib.db.locks import AlreadyRunningError, account_locks
+from ecauto_lib.db.locks import AlreadyRunningError, LockHolder, account_locks
 from ecauto_lib.domain import CatalogInfo, Observation, Outcome
 from ecauto_lib.errors import ConfigError, CredentialsRefusedError
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
-from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult
+from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement
 from ecauto_lib.report import FetchSummary, RunReport, summarise
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
 from tasks._common import describe, engine_for
@@ -42,7 +42,7 @@ from tasks.amazon import cache_ttls, prune_fetch_cache
 from tasks.base import check_base_token, push_account, settle_journal, token_health
 from tasks.fetching import fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
-from tasks.listings import load_listings, load_variations, prepare_database
+from tasks.listings import check_secrets, load_listings, load_variations, prepare_database
 from tasks.pricing import compute_changes, hold_risky, keep_above_floor, top_up_stock
 from tasks.report import publish_report
 from tasks.store import (
@@ -69,19 +69,20 @@ def sync(
     report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=utc_now(), confirmed=confirm)
 
     prepare_database(settings.database_url, dry_run=dry_run)
+    check_secrets(settings, [a.id for a in selected])
     if dry_run:
         return _pipeline(settings, sync_mode, selected, report, limit)
-    with account_locks(engine_for(settings.database_url), [a.id for a in selected]):
+    with account_locks(engine_for(settings.database_url), [a.id for a in selected]) as holder:
         report.run_id = start_run_record(
             settings.database_url, sync_mode.value, [a.id for a in selected], report.started_at
         )
         report.blocked = check_base_tokens(settings, selected)
         blocked = {b.account_id for b in report.blocked}
-        settle_interrupted_pushes(settings, tuple(a for a in selected if a.id not in blocked))
+        settled = settle_interrupted_pushes(settings, tuple(a for a in selected if a.id not in blocked))
         prune_fetch_cache(
             {prefix: ttl.total_seconds() for prefix, ttl in cache_ttls(settings.policy).items()}
         )
-        result = _pipeline(settings, sync_mode, selected, report, limit)
+        result = _pipeline(settings, sync_mode, selected, report, limit, settled, holder)
         finish_run_record(
             settings.database_url,
             report.run_id,
@@ -102,6 +103,8 @@ def _pipeline(
     selected: tuple[AccountConfig, ...],
     report: RunReport,
     limit: int | None,
+    settled: dict[str, Settlement] | None = None,
+    holder: LockHolder | None = None,
 ) -> dict:
     """The steps of one run (a dry run computes everything and writes nothing)."""
     dry_run = report.dry_run
@@ -121,7 +124,11 @@ def _pipeline(
     plan = keep_above_floor(plan, current, settings.policy)
     if not dry_run:
         record_held_changes(settings.database_url, plan, sync_mode, account_ids, report.run_id)
-    results = {} if dry_run else push_changes(settings, selected, plan, report.run_id, report.blocked)
+    results = (
+        {}
+        if dry_run
+        else push_changes(settings, selected, plan, report.run_id, report.blocked, settled or {}, holder)
+    )
 
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
     report.lwa_secret = check_lwa_secret(settings)
@@ -195,11 +202,12 @@ def check_lwa_secret(settings: Settings) -> LwaSecretHealth:
     return health
 
 
-def settle_interrupted_pushes(settings: Settings, accounts: tuple[AccountConfig, ...]) -> None:
-    """Before planning: finish what an interrupted run left in the push journal (per shop, in parallel)."""
-    futures = [settle_journal.submit(settings, account) for account in accounts]
-    for future in futures:
-        future.result()
+def settle_interrupted_pushes(
+    settings: Settings, accounts: tuple[AccountConfig, ...]
+) -> dict[str, Settlement]:
+    """Before planning: finish what an earlier run left in the push journal (per shop, in parallel)."""
+    futures = {account.id: settle_journal.submit(settings, account) for account in accounts}
+    return {account_id: future.result() for account_id, future in futures.items()}
 
 
 def fetch_stale(
@@ -249,10 +257,12 @@ def push_changes(
     plan: PricingPlan,
     run_id: int | None,
     blocked: list[ShopBlock],
+    settled: dict[str, Settlement],
+    holder: LockHolder | None = None,
 ) -> dict[str, PushResult]:
     """One task per shop, in parallel; each shop's updates in plan order (deferred ones first),
-    then its variations' top-ups. A ``blocked`` shop sends nothing: its updates are reported as not
-    sent (deferred)."""
+    within what settling its journal left of the hourly budget, then its variations' top-ups. A
+    ``blocked`` shop sends nothing: its updates are reported as not sent (deferred)."""
     by_account: dict[str, list[dict[str, Any]]] = {}
     for update in item_updates(plan.changes):
         by_account.setdefault(update["account_id"], []).append(update)
@@ -274,6 +284,8 @@ def push_changes(
             quote(by_account.get(account.id, [])),
             run_id,
             quote(topups.get(account.id, ())),
+            settled.get(account.id),
+            holder,
         )
         for account in accounts
         if account.id in by_account or topups.get(account.id)
@@ -356,9 +368,11 @@ def parse_args(argv: list[str] | None) -> Options:
 def preflight(options: Options) -> None:
     """Validate settings, accounts and the database before any API call or DB write."""
     from ecauto_lib.db import check_database
+    from ecauto_lib.db.tokens import TokenCipher
 
     settings = load_settings()
     settings.select_accounts(options.accounts)
+    TokenCipher.of(settings.secret_key)  # the key the BASE tokens are encrypted with is set
     check_database(settings.database_url)
 
 

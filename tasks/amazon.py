@@ -5,6 +5,12 @@ Pacing is the client's token bucket (a precise local pacer per operation, adapte
 jitter. Results are cached by Prefect for the data's TTL under a key made of the batch's ASINs
 *and their stored fetch times*, so a rerun soon after a crash reuses what was already fetched,
 while a run after the DB was updated never sees an old answer.
+
+Errors are never cached. An error does not change the stored fetch times, so the next run would
+compute the same key and be served the same failures for the whole TTL; an answer holding one
+is therefore not written to the result store (Prefect's transaction is told not to write on
+commit). The run still gets it, and writes its good answers to the DB, so the next run finds only
+the failed ASINs stale and asks Amazon for those alone.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
+from prefect.transactions import get_transaction
 
 from ecauto_lib.amazon.client import GET_ITEM_OFFERS_BATCH, SpApiClient
 from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_item
 from ecauto_lib.clock import utc_now
 from ecauto_lib.config import SyncPolicy
-from ecauto_lib.domain import CatalogInfo, Observation
+from ecauto_lib.domain import CatalogInfo, Observation, Outcome
 from ecauto_lib.errors import TransientError
 from tasks._common import Answers, retry_transient
 
@@ -68,13 +75,16 @@ def fetch_offers_batch(
         observation_from_item(a, items.get(a), max_delivery_hours=max_delivery_hours, observed_at=observed_at)
         for a in asins
     ]
+    errors = sum(1 for o in observations if o.outcome == Outcome.ERROR)
+    if errors:
+        keep_out_of_cache()
     stats = client.stats[GET_ITEM_OFFERS_BATCH.name]
     get_run_logger().info(
         "offers %s: %d ASINs, %d errors · %.1f s since the fetch began · quota %.3g req/s, "
         "%d calls so far (%d throttled), %.1f s spent pacing",
         label,
         len(asins),
-        sum(1 for o in observations if o.outcome == "error"),
+        errors,
         0.0 if started is None else time.time() - started,
         client.pacer(GET_ITEM_OFFERS_BATCH.name).rate,
         stats["calls"],
@@ -82,6 +92,14 @@ def fetch_offers_batch(
         stats["waited_seconds"],
     )
     return Answers(observations)
+
+
+def keep_out_of_cache() -> None:
+    """Do not write this task run's result under its cache key (Prefect 3's transaction: the
+    result is still returned to the flow, only never served to a later run)."""
+    txn = get_transaction()
+    if txn is not None:
+        txn.write_on_commit = False
 
 
 @task(name="recheck-offers", cache_policy=NO_CACHE)  # a re-check must be a fresh answer

@@ -16,8 +16,8 @@ from prefect.cache_policies import NO_CACHE
 from ecauto_lib import db
 from ecauto_lib.base.budget import DAY_LIMIT, blocked_push, next_daily_reset
 from ecauto_lib.config import AccountConfig, Settings
-from ecauto_lib.connect import base_client
-from ecauto_lib.db import blocks, journal
+from ecauto_lib.connect import base_client, token_store
+from ecauto_lib.db import blocks, journal, locks
 from ecauto_lib.domain import BudgetBlock, StockTopUp
 from ecauto_lib.errors import AuthError, TransientError
 from ecauto_lib.push import PushResult, Settlement, push_updates, push_variation_stock, settle_unconfirmed
@@ -36,7 +36,7 @@ def check_base_token(settings: Settings, account: AccountConfig) -> ShopBlock | 
     engine = engine_for(settings.database_url)
     if blocks.active_block(engine, account.id, _now()):
         return None
-    client = base_client(settings, account, db.DbTokenStore(engine))
+    client = base_client(settings, account, token_store(settings, engine))
     try:
         client.auth.access_token()
     except AuthError as exc:
@@ -78,8 +78,8 @@ def settle_journal(settings: Settings, account: AccountConfig) -> Settlement:
             block.blocked_until.isoformat(timespec="minutes"),
             block.code,
         )
-        return Settlement(failed=len(entries))
-    client = base_client(settings, account, db.DbTokenStore(engine))
+        return Settlement(failed=len(entries), unsettled=frozenset(e.base_item_id for e in entries))
+    client = base_client(settings, account, token_store(settings, engine))
     settlement = settle_unconfirmed(
         entries,
         client,
@@ -87,15 +87,17 @@ def settle_journal(settings: Settings, account: AccountConfig) -> Settlement:
             engine, entry.id, entry.run_id, changes, status="recovered"
         ),
         on_abandoned=lambda entry: journal.record_outcome(engine, entry.id, "abandoned", _now()),
+        outage_after=settings.policy.base_outage_errors,
     )
     get_run_logger().warning(
-        "%s: %d unconfirmed edits from an interrupted run: %d already in BASE (recorded), %d not (re-planned), "
-        "%d could not be checked",
+        "%s: %d unconfirmed edits from an earlier run: %d already in BASE (recorded), %d not (re-planned), "
+        "%d could not be checked (their items wait for the next run); %d BASE calls",
         account.id,
         len(entries),
         len({c.base_item_id for c in settlement.recovered}),
         settlement.abandoned,
         settlement.failed,
+        settlement.calls,
     )
     return settlement
 
@@ -107,9 +109,16 @@ def push_account(
     updates: list[dict[str, Any]],
     run_id: int,
     variation_stock: tuple[StockTopUp, ...] = (),
+    settled: Settlement | None = None,
+    holder: locks.LockHolder | None = None,
 ) -> PushResult:
     """Send one shop's updates, then its variations' top-ups; every confirmed change is written to
-    the DB as BASE confirms it, and the stock BASE answered with after the push."""
+    the DB as BASE confirms it, and the stock BASE answered with after the push.
+
+    ``settled`` is what settling the journal did this run: its calls come out of the hourly
+    budget, and items it could not settle are deferred (never sent twice). The shop's lock
+    (``holder``'s) is re-read before every edit: a run that was taken over stops at once."""
+    settled = settled or Settlement()
     logger = get_run_logger()
     engine = engine_for(settings.database_url)
     if block := blocks.active_block(engine, account.id, _now()):
@@ -126,7 +135,7 @@ def push_account(
             len(result.deferred),
         )
         return result
-    client = base_client(settings, account, db.DbTokenStore(engine))
+    client = base_client(settings, account, token_store(settings, engine))
 
     def on_delisted(item_id: int, reason: str) -> None:
         db.mark_delisted(engine, account.id, item_id, reason, _now())
@@ -136,7 +145,10 @@ def push_account(
         account.id,
         updates,
         client,
-        call_budget=settings.policy.base_calls_per_hour,
+        call_budget=max(0, settings.policy.base_calls_per_hour - settled.calls),
+        outage_after=settings.policy.base_outage_errors,
+        unsettled=settled.unsettled,
+        still_held=(lambda: True) if holder is None else (lambda: locks.holds(engine, account.id, holder)),
         on_sending=lambda update: journal.record_sending(engine, run_id, update, _now()),
         on_pushed=lambda entry_id, changes: journal.record_confirmed(engine, entry_id, run_id, changes),
         on_failed=lambda entry_id: journal.record_outcome(engine, entry_id, "failed", _now()),
@@ -147,7 +159,7 @@ def push_account(
             account.id,
             variation_stock,
             client,
-            call_budget=settings.policy.base_calls_per_hour - result.calls,
+            call_budget=max(0, settings.policy.base_calls_per_hour - settled.calls - result.calls),
             on_pushed=lambda changes: db.apply_pushed_changes(engine, run_id, changes),
             result=result,
         )
@@ -160,7 +172,13 @@ def push_account(
         blocks.record_block(engine, BudgetBlock(account.id, DAY_LIMIT, next_daily_reset(_now())), _now())
     elif result.calls:
         blocks.clear_block(engine, account.id)  # BASE answered again: an ended block is forgotten
-    if result.deferred:
+    if result.stopped_by == "lock_lost":
+        logger.warning(
+            "%s: the shop's lock was taken over by another run: %d updates left to it",
+            account.id,
+            len(result.deferred),
+        )
+    elif result.deferred:
         db.mark_deferred(engine, account.id, [u["base_item_id"] for u in result.deferred], _now())
         logger.warning(
             "%s: %s — %d items deferred to the next run",

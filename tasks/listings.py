@@ -10,7 +10,7 @@ from prefect.tasks import exponential_backoff
 from ecauto_lib import db
 from ecauto_lib.asin import asin_in_identifier
 from ecauto_lib.config import AccountConfig, Settings
-from ecauto_lib.connect import base_client
+from ecauto_lib.connect import base_client, token_store
 from ecauto_lib.domain import ListingRow, Variation
 from ecauto_lib.errors import ConfigError
 from tasks._common import engine_for, retry_transient
@@ -27,6 +27,15 @@ def prepare_database(database_url: str, *, dry_run: bool) -> None:
             )
         return
     db.upgrade(engine)
+
+
+@task(name="check-secrets", cache_policy=NO_CACHE)
+def check_secrets(settings: Settings, account_ids: list[str]) -> None:
+    """Before any API call: warn about secret files others can read; ECAUTO_SECRET_KEY must open
+    every stored BASE pair of these shops (a ConfigError naming it otherwise: exit 2)."""
+    for warning in settings.warnings:
+        get_run_logger().warning("警告 / warning: %s", warning)
+    token_store(settings, engine_for(settings.database_url)).check(account_ids)
 
 
 @task(name="load-listings", cache_policy=NO_CACHE)
@@ -69,7 +78,7 @@ def load_variations(
 )
 def fetch_shop_items(settings: Settings, account: AccountConfig) -> list[dict]:
     """Every item of one BASE shop (pages of 100 until a short page)."""
-    client = base_client(settings, account, db.DbTokenStore(engine_for(settings.database_url)))
+    client = base_client(settings, account, token_store(settings, engine_for(settings.database_url)))
     items = list(client.iter_items(page_size=100))
     get_run_logger().info("%s: %d items in %d calls", account.id, len(items), client.calls)
     return items

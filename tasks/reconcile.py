@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ecauto_lib import db
 from ecauto_lib.config import AccountConfig, Settings
-from ecauto_lib.connect import base_client
+from ecauto_lib.connect import base_client, token_store
 from ecauto_lib.db import blocks
 from ecauto_lib.domain import BudgetBlock
 from ecauto_lib.reconcile import Drift, find_drift
@@ -32,7 +32,7 @@ def repair_drift(
     the DB and delist items BASE no longer has (each reported)."""
     now = datetime.now(UTC)
     engine = engine_for(settings.database_url)
-    client = base_client(settings, account, db.DbTokenStore(engine))
+    client = base_client(settings, account, token_store(settings, engine))
     drift = find_drift(account.id, listings, items, now, client)
     logger = get_run_logger()
     for c in drift.corrections:

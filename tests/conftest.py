@@ -21,6 +21,11 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # Never let a developer's .env or shell credentials reach a test.
 for _name in ("SP_API_REFRESH_TOKEN", "REFRESH_TOKEN", "LWA_APP_ID", "LWA_CLIENT_SECRET", "DATABASE_URL"):
     os.environ.pop(_name, None)
+# The BASE tokens in a test database are encrypted with a key of the session's own (the simulated
+# marketplace's runs set one per test: tests.marketplace via flows.demo.demo_environment).
+from cryptography.fernet import Fernet  # noqa: E402
+
+os.environ["ECAUTO_SECRET_KEY"] = Fernet.generate_key().decode()
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ECAUTO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -71,6 +71,7 @@ def accounts(tmp_path):
 
 
 CREDENTIALS = {"SP_API_REFRESH_TOKEN": "Atzr|x", "LWA_APP_ID": "app", "LWA_CLIENT_SECRET": "lwa-s-e-c-r-e-t"}
+KEY = "q2Jd0hUSpQjVqjKp3bqLkN0gkQb3M2S6zR0A2hY5cUU="  # a Fernet key (test only)
 
 
 @pytest.mark.parametrize(
@@ -90,9 +91,30 @@ CREDENTIALS = {"SP_API_REFRESH_TOKEN": "Atzr|x", "LWA_APP_ID": "app", "LWA_CLIEN
             {
                 **CREDENTIALS,
                 "ECAUTO_ACCOUNTS_FILE": "{accounts}",
+                "ECAUTO_SECRET_KEY": KEY,
                 "DATABASE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:1/x",
             },
             "DATABASE_URL",
+        ),
+        (
+            "flows/sync.py",
+            [],
+            {**CREDENTIALS, "ECAUTO_ACCOUNTS_FILE": "{accounts}"},
+            "ECAUTO_SECRET_KEY: is not set",
+        ),
+        (
+            "flows/sync.py",
+            [],
+            {**CREDENTIALS, "ECAUTO_ACCOUNTS_FILE": "{accounts}", "ECAUTO_SECRET_KEY": "k-e-y"},
+            "ECAUTO_SECRET_KEY: must be a Fernet key",
+        ),
+        ("flows/reconcile.py", [], {"ECAUTO_ACCOUNTS_FILE": "{accounts}"}, "ECAUTO_SECRET_KEY: is not set"),
+        ("flows/encrypt_tokens.py", [], {}, "ECAUTO_SECRET_KEY: is not set"),
+        (
+            "flows/connect_shop.py",
+            ["--account", "shop1", "--code=abc"],
+            {"ECAUTO_ACCOUNTS_FILE": "{accounts}"},
+            "ECAUTO_SECRET_KEY: is not set",
         ),
         (
             "flows/import_listings.py",
@@ -115,6 +137,55 @@ def test_configuration_errors_exit_2_with_the_setting_named_and_nothing_written(
     result = _run([str(ROOT / script), *args], tmp_path, env)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr
-    for secret in ("hunter2", "s-e-c-r-e-t", "lwa-s-e-c-r-e-t"):
+    for secret in ("hunter2", "s-e-c-r-e-t", "lwa-s-e-c-r-e-t", "k-e-y", KEY):
         assert secret not in result.stderr + result.stdout
     assert not (tmp_path / "data").exists()  # no database was created
+
+
+def test_an_excel_csv_in_cp932_is_imported_and_a_bad_line_reported_without_a_traceback(tmp_path, accounts):
+    csv_file = tmp_path / "出品.csv"
+    csv_file.write_bytes(
+        "アカウント,ASIN,商品ID,商品名\n".encode("cp932")
+        + "shop1,B0FGQJ45HW,101,ワイヤレスイヤホン\n".encode("cp932")
+        + b"shop1,B07YV55TNL,102,\x82\xa0\x81\x7f\n"  # line 3: a byte sequence CP932 does not have
+        + "shop1,B06Y69FKT2,103,モバイルバッテリー\n".encode("cp932")
+    )
+    env = {"ECAUTO_ACCOUNTS_FILE": str(accounts), "DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}"}
+    result = _run([str(ROOT / "flows/import_listings.py"), "--csv", str(csv_file)], tmp_path, env)
+    output = result.stdout + result.stderr  # the flow's prints go through Prefect's logger
+    # no traceback of ours (Prefect's temporary server may log its own under load)
+    assert "UnicodeDecodeError" not in output and "listings_import.py" not in output, output[-3000:]
+    assert result.returncode == 1  # a line was refused
+    assert "listings: 2 new" in output
+    assert "line 3: cannot be read as CP932 or UTF-8" in output
+
+
+def test_one_command_encrypts_the_tokens_an_earlier_version_stored_in_plain_text(tmp_path):
+    import sqlalchemy as sa
+
+    from ecauto_lib.db import DbTokenStore, make_engine, upgrade
+    from ecauto_lib.db.tokens import TokenCipher
+
+    url = f"sqlite:///{tmp_path / 'data' / 'master.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "insert into base_tokens (account_id, access_token, refresh_token, expires_at, updated_at) "
+                "values ('shop1', 'acc-plain-1', 'ref-plain-1', '2030-01-01 00:00:00.000000', "
+                "'2025-01-01 00:00:00.000000')"
+            )
+        )
+    env = {"DATABASE_URL": url, "ECAUTO_SECRET_KEY": KEY}
+    first = _run([str(ROOT / "flows/encrypt_tokens.py")], tmp_path, env)
+    assert first.returncode == 0, first.stderr
+    assert "1 shops encrypted now, 0 already encrypted" in first.stdout
+    assert b"ref-plain-1" not in (tmp_path / "data" / "master.db").read_bytes()
+    assert DbTokenStore(engine, TokenCipher(KEY)).load("shop1").refresh_token == "ref-plain-1"
+    again = _run([str(ROOT / "flows/encrypt_tokens.py")], tmp_path, env)
+    assert "0 shops encrypted now, 1 already encrypted" in again.stdout
+    other_key = _run([str(ROOT / "flows/encrypt_tokens.py"), "--new-key"], tmp_path, {}).stdout.strip()
+    wrong = _run([str(ROOT / "flows/encrypt_tokens.py")], tmp_path, {**env, "ECAUTO_SECRET_KEY": other_key})
+    assert wrong.returncode == 2 and "does not decrypt the BASE tokens of account shop1" in wrong.stderr
+    engine.dispose()

@@ -88,6 +88,9 @@ def test_dotenv_fills_in_under_the_environment(accounts_file, tmp_path):
         ({"DATABASE_URL": "data/master.db"}, "DATABASE_URL"),
         ({"ECAUTO_SP_API_RATES": "getItemOffersBatch=fast"}, "ECAUTO_SP_API_RATES"),
         ({"ECAUTO_SP_API_RATES": "getOffers=0.5"}, "ECAUTO_SP_API_RATES"),
+        ({"ECAUTO_SECRET_KEY": "not-a-fernet-key"}, "ECAUTO_SECRET_KEY"),
+        ({"ECAUTO_BASE_OUTAGE_ERRORS": "0"}, "ECAUTO_BASE_OUTAGE_ERRORS"),
+        ({"ECAUTO_BASE_OUTAGE_ERRORS": "2.5"}, "ECAUTO_BASE_OUTAGE_ERRORS"),
     ],
 )
 def test_bad_setting_is_named(accounts_file, changes, setting):
@@ -126,11 +129,12 @@ def test_missing_accounts_file_and_unknown_account(tmp_path, accounts_file):
 
 
 def test_secrets_stay_out_of_repr(accounts_file):
-    s = load_settings(env(accounts_file), dotenv_path=None)
+    key = "q2Jd0hUSpQjVqjKp3bqLkN0gkQb3M2S6zR0A2hY5cUU="
+    s = load_settings(env(accounts_file, ECAUTO_SECRET_KEY=key), dotenv_path=None)
     text = repr(s)
     for secret in s.secrets():
         assert secret not in text
-    assert "shop-secret" in s.secrets() and "lwa-secret" in s.secrets()
+    assert "shop-secret" in s.secrets() and "lwa-secret" in s.secrets() and key in s.secrets()
 
 
 def test_refresh_token_is_optional_connect_shop_obtains_one(tmp_path):
@@ -243,3 +247,26 @@ def test_the_minimum_margin_is_limited_to_hundredths_of_a_percent(accounts_file)
     assert s.policy.min_margin_pct == Decimal("7.25")
     with pytest.raises(ConfigError, match="ECAUTO_MIN_MARGIN_PCT: .*at most 2 decimal places"):
         load_settings(env(accounts_file, ECAUTO_MIN_MARGIN_PCT="5.555"), dotenv_path=None)
+
+
+def test_base_outage_errors_default_and_setting(accounts_file):
+    assert load_settings(env(accounts_file), dotenv_path=None).policy.base_outage_errors == 5
+    s = load_settings(env(accounts_file, ECAUTO_BASE_OUTAGE_ERRORS="3"), dotenv_path=None)
+    assert s.policy.base_outage_errors == 3
+
+
+def test_secret_files_readable_by_others_are_warned_about(accounts_file, tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("LWA_CLIENT_SECRET=lwa-secret\n")
+    dotenv.chmod(0o644)
+    accounts_file.chmod(0o640)
+    s = load_settings(env(accounts_file), dotenv_path=dotenv)
+    assert s.warnings == (
+        f"{dotenv} holds secrets and is readable by its group and every user of this machine (mode 644): "
+        f"run `chmod 600 {dotenv}`",
+        f"{accounts_file} holds secrets and is readable by its group of this machine (mode 640): "
+        f"run `chmod 600 {accounts_file}`",
+    )
+    dotenv.chmod(0o600)
+    accounts_file.chmod(0o600)
+    assert load_settings(env(accounts_file), dotenv_path=dotenv).warnings == ()

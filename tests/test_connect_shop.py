@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import socket
 import subprocess
@@ -47,6 +48,7 @@ def connect_env(sb: Sandbox, tmp_path: Path, *, refresh_tokens: bool = False, **
         **sb.env(),
         "ECAUTO_ACCOUNTS_FILE": str(path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'master.db'}",
+        "ECAUTO_SECRET_KEY": os.environ["ECAUTO_SECRET_KEY"],  # the session's (conftest): pairs are sealed
     }
 
 

@@ -246,3 +246,40 @@ def test_ten_thousand_observations_in_one_bulk_upsert(engine):
         ).scalar_one()
     assert states == {"in_stock": 2500, "out_of_stock": 2500, "filtered_out": 2500, "unknown": 2500}
     assert price == 1008
+
+
+# ---------------------------------------------------------------------------------------------
+# Two runs overlap: an older answer never overwrites a newer one (#12 §6)
+
+
+def test_an_older_observation_written_late_never_overwrites_a_newer_one(engine):
+    # run B fetched at T3 and wrote first; run A fetched at T2 and writes afterwards
+    upsert_observations(engine, [Observation(ASIN, Outcome.IN_STOCK, T1, price_yen=1000, offer_count=2)])
+    upsert_observations(
+        engine, [Observation(ASIN, Outcome.OUT_OF_STOCK, T3, offer_count=0, reason="NoBuyableOffers")]
+    )
+    upsert_observations(engine, [Observation(ASIN, Outcome.IN_STOCK, T2, price_yen=1500, offer_count=3)])
+    row = product(engine)
+    # stock: T3's sell-out stands; price: T2's price is the newest price anyone saw
+    assert (row["stock_state"], row["stock_fetched_at"], row["offer_count"]) == ("out_of_stock", T3, 0)
+    assert (row["amazon_price_yen"], row["price_fetched_at"]) == (1500, T2)
+    assert (row["last_outcome"], row["last_reason"]) == ("out_of_stock", "NoBuyableOffers")
+
+
+def test_an_older_error_written_late_does_not_hide_a_newer_answer(engine):
+    upsert_observations(engine, [Observation(ASIN, Outcome.IN_STOCK, T3, price_yen=1000)])
+    upsert_observations(engine, [Observation(ASIN, Outcome.ERROR, T2, reason="HTTP 500 InternalFailure")])
+    row = product(engine)
+    assert (row["last_outcome"], row["last_reason"], row["last_error_at"]) == ("in_stock", None, None)
+    # a newer error is still recorded
+    upsert_observations(
+        engine, [Observation(ASIN, Outcome.ERROR, T3 + timedelta(minutes=1), reason="HTTP 503")]
+    )
+    assert product(engine)["last_outcome"] == "error"
+
+
+def test_older_catalog_facts_written_late_never_overwrite_newer_ones(engine):
+    upsert_catalog(engine, [CatalogInfo(ASIN, T3, title="新しい")])
+    upsert_catalog(engine, [CatalogInfo(ASIN, T2, title="古い")])
+    row = product(engine)
+    assert (row["title"], row["info_fetched_at"]) == ("新しい", T3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
@@ -128,6 +129,30 @@ def test_make_engine_sqlite_settings(tmp_path):
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
         assert path.exists()
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_files_are_the_owners_alone_and_a_new_data_directory_too(tmp_path):
+    path = tmp_path / "data" / "master.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+        with engine.begin() as conn:  # a write: the WAL and its index exist now
+            start_run(engine, mode="full", accounts=["a"], started_at=datetime.now(UTC))
+            conn.exec_driver_sql("SELECT 1")
+        files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in path.parent.iterdir()}
+        assert files == {"master.db": 0o600, "master.db-wal": 0o600, "master.db-shm": 0o600}
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    finally:
+        engine.dispose()
+    # a database an earlier version left world-readable is tightened by the next connection
+    path.chmod(0o644)
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         engine.dispose()
 

@@ -339,6 +339,42 @@ def test_hour_api_limit_mid_push(tmp_path, sqlite_url):
         check_final_state(sb, sqlite_url, initial)
 
 
+def test_base_outage_stops_each_shop_after_a_short_run_of_errors(tmp_path, sqlite_url):
+    """Every edit answers 503: each shop stops after ECAUTO_BASE_OUTAGE_ERRORS (5) and defers the
+    rest; the clean rerun settles the journal by reading pages and sends each edit once."""
+    scenario = Scenario.generate(seed=13, **SCENARIO)
+    outage = Faults(seed=13, base_5xx_rate=1.0, base_operations=("itemsEdit",))
+    with marketplace(tmp_path, sqlite_url, scenario, faults=outage, extra_env=NO_GUARDS) as sb:
+        import_listings(source="base")
+        initial = initial_state(sb)
+        sb.clear_requests()
+        result = sync()
+        edits = Counter(r.shop_id for r in calls(sb, "itemsEdit"))
+        assert edits and all(n <= 5 for n in edits.values()), edits
+        stopped = [a for a, s in result["accounts"].items() if s["stopped_by"] == "base_outage"]
+        assert stopped and result["exit_code"] == 1
+        check_final_state(sb, sqlite_url, initial)
+        assert not calls(sb, "itemsDetail")  # settled by page reads, not one detail per entry
+
+
+def test_a_rerun_after_an_sp_api_glitch_asks_again_instead_of_serving_cached_errors(tmp_path, sqlite_url):
+    """Every batch item answers InternalFailure; the rerun must ask Amazon again (never Prefect's cache)."""
+    scenario = Scenario.generate(seed=14, **SCENARIO)
+    with marketplace(
+        tmp_path, sqlite_url, scenario, faults=Faults(seed=14, item_error_rate=1.0), extra_env=NO_GUARDS
+    ) as sb:
+        import_listings(source="base")
+        initial = initial_state(sb)
+        first = sync()
+        assert first["fetch"]["fetched"] == 0 and first["fetch"]["failed"] > 0
+        assert not calls(sb, "itemsEdit")  # errors are unknown: nothing hidden or repriced
+        sb.set_faults(item_error_rate=0.0)
+        second = sync()  # right after the glitch: the same batches, the same stored fetch times
+        assert second["fetch"]["cached_batches"] == 0 and second["fetch"]["failed"] == 0
+        assert second["fetch"]["fetched"] == first["fetch"]["failed"]
+        check_final_state(sb, sqlite_url, initial)
+
+
 def test_sell_out_flipping_back_within_one_run_hides_nothing(tmp_path, sqlite_url):
     with marketplace(tmp_path, sqlite_url) as sb:
         import_listings(source="base")

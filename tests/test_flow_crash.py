@@ -64,16 +64,12 @@ def test_a_second_sync_for_a_busy_account_says_so_and_exits(tmp_path, sqlite_url
     with marketplace(tmp_path, sqlite_url) as sb:
         import_listings(source="base")
         engine = make_engine(sqlite_url)
-        from datetime import UTC, datetime
-
-        holder = locks.new_holder()  # this (live) process holds the account
-        locks.acquire(engine, ["base_account_2"], holder, datetime.now(UTC))
-        sb.clear_requests()
-        code = run(Options(mode=SyncMode.FULL, dry_run=False, accounts=None, limit=None, demo=False))
+        with locks.account_locks(engine, ["base_account_2"]):  # this (live) process holds the account
+            sb.clear_requests()
+            code = run(Options(mode=SyncMode.FULL, dry_run=False, accounts=None, limit=None, demo=False))
         assert code == 3
         assert "already running for account 'base_account_2'" in capsys.readouterr().err
         assert not sb.requests  # nothing was fetched or pushed
-        locks.release(engine, ["base_account_2"], holder)
         engine.dispose()
 
 
@@ -118,3 +114,62 @@ def test_kill_9_mid_push_then_a_clean_rerun(tmp_path, sqlite_url, kill_after_edi
         sent = edits_per_change(sb)
         assert sent and max(sent.values()) == 1, [k for k, v in sent.items() if v > 1]  # nothing sent twice
         assert rows(sqlite_url, "select count(*) from push_journal where status = 'sent'")[0][0] == 0
+
+
+def test_a_run_whose_shop_lock_was_taken_over_stops_pushing_at_once(tmp_path, sqlite_url, monkeypatch):
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from tasks import base as base_tasks
+
+    scenario = Scenario.generate(n_asins=40, n_shops=1, seed=11, mispriced_share=0.8)
+    with marketplace(tmp_path, sqlite_url, scenario, extra_env={"ECAUTO_CONFIRM_SELL_OUTS": "false"}) as sb:
+        import_listings(source="base")
+        shop = sb.shops[0].id
+        real = base_tasks.journal.record_sending
+        sent = {"n": 0}
+
+        def taken_over_after_two(engine, run_id, update, at):
+            sent["n"] += 1
+            if sent["n"] == 3:  # another run takes the shop over (say, its heartbeats looked stale)
+                with engine.begin() as conn:
+                    conn.execute(sa.text("delete from account_locks where account_id = :a"), {"a": shop})
+                    conn.execute(
+                        sa.text(
+                            "insert into account_locks (account_id, holder, acquired_at, heartbeat_at) "
+                            "values (:a, 'elsewhere:1', :t, :t)"
+                        ),
+                        {"a": shop, "t": datetime.now(UTC).replace(tzinfo=None)},
+                    )
+            return real(engine, run_id, update, at)
+
+        monkeypatch.setattr(base_tasks.journal, "record_sending", taken_over_after_two)
+        sb.clear_requests()
+        result = sync()
+        assert len(calls(sb, "itemsEdit")) == 2  # the two edits sent before the takeover, no more
+        assert result["accounts"][shop]["stopped_by"] == "lock_lost"
+        assert result["exit_code"] == 1
+
+
+def test_reconcile_waits_its_turn_a_shop_another_run_holds_is_not_repaired(tmp_path, sqlite_url):
+    from ecauto_lib.db import make_engine
+    from flows.reconcile import reconcile
+
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        shop = "base_account_1"
+        item = sb.items(shop)[0]["item_id"]
+        with sb.state.lock:  # drift to repair: the seller changed a price in BASE's admin
+            sb.state.live_item(shop, item).price = 3333
+            sb.state.touch_shop(shop)
+        engine = make_engine(sqlite_url)
+        before = rows(sqlite_url, "select base_price from listings where base_item_id = :i", i=item)
+        with locks.account_locks(engine, [shop]), pytest.raises(locks.AlreadyRunningError):
+            reconcile()  # a sync is pushing this shop: reconcile must not write beside it
+        assert rows(sqlite_url, "select base_price from listings where base_item_id = :i", i=item) == before
+        assert reconcile()["exit_code"] == 1  # free again: repaired
+        assert rows(sqlite_url, "select base_price from listings where base_item_id = :i", i=item) == [
+            (3333,)
+        ]
+        engine.dispose()

@@ -269,10 +269,23 @@ def test_rechecks_getitemoffers_does_not_answer_are_confirmed_through_the_batch(
         assert result["exit_code"] == 0
 
 
+def stored_refresh_tokens(url: str) -> dict[str, str]:
+    """Each shop's stored refresh token, decrypted (the DB holds them encrypted)."""
+    from ecauto_lib.db import DbTokenStore, make_engine
+
+    engine = make_engine(url)
+    try:
+        store = DbTokenStore(engine)
+        accounts = [r[0] for r in rows(url, "select account_id from base_tokens")]
+        return {a: store.load(a).refresh_token for a in accounts}
+    finally:
+        engine.dispose()
+
+
 def test_base_tokens_refresh_and_rotate_across_runs(tmp_path, sqlite_url):
     with marketplace(tmp_path, sqlite_url) as sb:
         import_listings(source="base")
-        first = dict(rows(sqlite_url, "select account_id, refresh_token from base_tokens"))
+        first = stored_refresh_tokens(sqlite_url)
         assert set(first) == {"base_account_1", "base_account_2"}
         sb.expire_tokens()
         sb.clear_requests()
@@ -281,7 +294,7 @@ def test_base_tokens_refresh_and_rotate_across_runs(tmp_path, sqlite_url):
         # one refresh per shop (two if the run outlived the 36 s tokens of this speed), none refused
         assert {r.shop_id for r in token_calls} == {s.id for s in sb.shops} and len(token_calls) <= 4
         assert all(r.status == 200 for r in token_calls)
-        second = dict(rows(sqlite_url, "select account_id, refresh_token from base_tokens"))
+        second = stored_refresh_tokens(sqlite_url)
         for shop in sb.shops:
             assert second[shop.id] != first[shop.id] != shop.refresh_token
             assert second[shop.id] == sb.current_refresh_token(shop.id)  # the saved one is the live one

@@ -11,7 +11,11 @@ from ecauto_lib.listings_import import listings_from_base_items, listings_from_c
         ("B0FGQJ45HW", "B0FGQJ45HW"),
         ("b-B0FGQJ45HW-20251120123456", "B0FGQJ45HW"),
         ("b0fgqj45hw", "B0FGQJ45HW"),
-        ("4062938421", "4062938421"),
+        ("4062938421", "4062938421"),  # an ISBN-10 (a book's ASIN): its check digit holds
+        ("4062938420", None),  # ten digits with a wrong check digit: a seller's numeric SKU, not a book
+        ("1234567890", None),
+        ("sku-1234567890", None),
+        ("123456789X", "123456789X"),
         ("SKU-123", None),
         ("", None),
         (None, None),
@@ -74,4 +78,89 @@ def test_csv_missing_columns(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("account,asin\nshop,B0FGQJ45HW\n")
     parsed = listings_from_csv(path, {"shop"})
-    assert not parsed.rows and "missing column(s) account_id, base_item_id" in parsed.problems[0]
+    assert not parsed.rows and "missing column(s) base_item_id;" in parsed.problems[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV files as Excel saves them (#12 §3)
+
+JAPANESE_CSV = "アカウント,ASIN,商品ID,商品名\nshop,B0FGQJ45HW,101,ワイヤレスイヤホン\nshop,B07YV55TNL,102,モバイルバッテリー\n"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        ("cp932", JAPANESE_CSV.encode("cp932")),  # Excel "CSV (コンマ区切り)" on Japanese Windows
+        ("utf-8-sig", JAPANESE_CSV.encode("utf-8-sig")),  # Excel "CSV UTF-8"
+        ("utf-8", JAPANESE_CSV.encode("utf-8")),
+        ("utf-16", JAPANESE_CSV.replace(",", "\t").encode("utf-16")),  # Excel "Unicode テキスト"
+    ],
+)
+def test_csv_in_every_encoding_excel_saves_with_japanese_column_names(tmp_path, encoding, data):
+    path = tmp_path / "listings.csv"
+    path.write_bytes(data)
+    parsed = listings_from_csv(path, {"shop"})
+    assert parsed.problems == []
+    assert [(r.account_id, r.asin, r.base_item_id) for r in parsed.rows] == [
+        ("shop", "B0FGQJ45HW", 101),
+        ("shop", "B07YV55TNL", 102),
+    ]
+
+
+def test_csv_undecodable_lines_are_line_numbered_problems_and_the_rest_is_imported(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(
+        b"account_id,asin,base_item_id\n"
+        + b"shop,B0FGQJ45HW,101\n"
+        + b"shop,B07YV55TNL,102,\x82\xa0\x81\x7f\n"  # line 3: neither UTF-8 nor CP932
+        + "shop,B06Y69FKT2,１０３\n".encode()  # full-width digits, as typed in a Japanese IME
+    )
+    parsed = listings_from_csv(path, {"shop"})
+    assert [(r.asin, r.base_item_id) for r in parsed.rows] == [("B0FGQJ45HW", 101), ("B06Y69FKT2", 103)]
+    assert len(parsed.problems) == 1
+    assert parsed.problems[0].startswith(f"{path}: line 3: cannot be read as UTF-8 or CP932")
+
+
+def test_csv_encoding_can_be_forced_and_lines_it_cannot_decode_are_reported(tmp_path):
+    path = tmp_path / "listings.csv"
+    path.write_bytes(JAPANESE_CSV.encode("cp932"))
+    parsed = listings_from_csv(path, {"shop"}, encoding="utf-8")
+    assert parsed.rows == []
+    assert [p.split(": ", 2)[1] for p in parsed.problems] == ["line 1", "line 2", "line 3"]
+    assert "cannot be read as UTF-8" in parsed.problems[0]
+    assert [r.asin for r in listings_from_csv(path, {"shop"}, encoding="cp932").rows] == [
+        "B0FGQJ45HW",
+        "B07YV55TNL",
+    ]
+
+
+def test_csv_missing_columns_say_exactly_which_names_are_expected(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("店舗,ASIN,番号\nshop,B0FGQJ45HW,1\n", encoding="utf-8")
+    parsed = listings_from_csv(path, {"shop"})
+    assert parsed.rows == []
+    assert parsed.problems == [
+        f"{path}: line 1: missing column(s) account_id, base_item_id; the header needs "
+        "account_id (or account, アカウント, アカウントID), asin (or ASIN), "
+        "base_item_id (or item_id, 商品ID); it has 店舗, ASIN, 番号"
+    ]
+
+
+def test_ten_digits_are_an_asin_only_with_a_valid_isbn10_check_digit():
+    assert is_asin("4062938421") and is_asin("123456789X")
+    assert not is_asin("4062938420") and not is_asin("1234567890")
+    with pytest.raises(InvalidAsinError, match="'1234567890'.*ISBN-10 check digit"):
+        normalize_asin("1234567890")
+
+
+def test_the_import_report_says_which_identifiers_were_taken_as_isbns():
+    items = [
+        {"item_id": 11, "identifier": "4062938421", "price": 1300, "visible": 1},
+        {"item_id": 12, "identifier": "1234567890", "price": 990, "visible": 1},  # a numeric SKU
+        {"item_id": 13, "identifier": "B0FGQJ45HW", "price": 990, "visible": 1},
+    ]
+    parsed = listings_from_base_items("shop", items)
+    assert [r.asin for r in parsed.rows] == ["4062938421", "B0FGQJ45HW"] and parsed.skipped == 1
+    assert parsed.isbns == [
+        "shop: item 11: identifier '4062938421' taken as the ISBN-10 (book ASIN) 4062938421"
+    ]

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
+from ecauto_lib.config import load_settings
 from ecauto_lib.doctor import run_checks, table
 from ecauto_lib.sandbox import Faults, Scenario
 from flows.connect_shop import main as connect_shop
@@ -37,6 +40,8 @@ def test_no_secret_in_logs_parameters_artifacts_reports_or_run_records(tmp_path,
         tmp_path, sqlite_url, scenario, faults=faults, extra_env={"ECAUTO_STOCK_TTL_HOURS": "0"}
     ) as sb:
         secrets = {sb.lwa_credentials.client_secret, sb.lwa_credentials.refresh_token}
+        secrets |= set(load_settings(require_sp_api=False).secrets())  # ECAUTO_SECRET_KEY among them
+        assert os.environ["ECAUTO_SECRET_KEY"] in secrets
         for shop in sb.shops:
             secrets |= {shop.client_secret, shop.refresh_token}
 
@@ -71,8 +76,13 @@ def test_no_secret_in_logs_parameters_artifacts_reports_or_run_records(tmp_path,
         issued |= set(sb.state.access_tokens)
         secrets |= issued
         secrets |= {sb.current_refresh_token(s.id) for s in sb.shops}
-    secrets |= {r[0] for r in rows(sqlite_url, "select refresh_token from base_tokens")}
-    secrets |= {r[0] for r in rows(sqlite_url, "select access_token from base_tokens")}
+        # At rest: the database's files are the owner's alone and hold no token in plain text.
+        database = tmp_path / "master.db"
+        files = [p for p in (database, tmp_path / "master.db-wal", tmp_path / "master.db-shm") if p.exists()]
+        assert database in files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files)
+        at_rest = b"".join(p.read_bytes() for p in files)
+        in_plain = sorted(s[:6] + "…" for s in secrets if s and s.encode() in at_rest)
+        assert in_plain == [], f"secret values stored in plain text: {in_plain}"
     assert len(issued) >= 4  # LWA and BASE access tokens were issued and rotated during the day
 
     texts += [json.dumps(r, default=str, ensure_ascii=False) for r in results]

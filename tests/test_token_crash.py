@@ -21,7 +21,7 @@ import pytest
 from ecauto_lib import db
 from ecauto_lib.config import load_settings
 from ecauto_lib.connect import base_client
-from tests.marketplace import calls, marketplace, rows
+from tests.marketplace import calls, marketplace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,9 +68,7 @@ def test_kill_around_a_refresh_leaves_a_working_pair(tmp_path, sqlite_url, point
         settings = load_settings(require_sp_api=False, dotenv_path=None)
         shop = settings.accounts[0]
         base_client(settings, shop, db.DbTokenStore(engine)).list_items(limit=1)  # a first pair, stored
-        stored_before = rows(
-            sqlite_url, "select refresh_token from base_tokens where account_id = :a", a=shop.id
-        )
+        stored_before = db.DbTokenStore(engine).load(shop.id).refresh_token
         sb.expire_tokens()  # the next call must refresh
         sb.clear_requests()
 
@@ -82,12 +80,12 @@ def test_kill_around_a_refresh_leaves_a_working_pair(tmp_path, sqlite_url, point
         assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
 
         refreshed = [r for r in calls(sb, "baseToken") if r.status == 200]
-        stored = rows(sqlite_url, "select refresh_token from base_tokens where account_id = :a", a=shop.id)
+        stored = db.DbTokenStore(engine).load(shop.id).refresh_token
         if point == "after-save":
             assert len(refreshed) == 1 and stored != stored_before  # BASE rotated, and we kept the new one
         else:
             assert not refreshed and stored == stored_before  # nothing happened at BASE
-        assert stored[0][0] == sb.current_refresh_token(shop.id)  # the stored token is the live one
+        assert stored == sb.current_refresh_token(shop.id)  # the stored token is the live one
 
         # A new process (a new run) works on the stored pair with no re-authorisation.
         fresh = db.make_engine(sqlite_url)

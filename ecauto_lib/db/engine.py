@@ -3,6 +3,9 @@
 SQLite (the default, ``data/master.db``) is opened in WAL mode with foreign keys on and a 30 s
 busy timeout; writes start with ``BEGIN IMMEDIATE`` (see :func:`begin_write`) so that several
 threads writing at once wait for each other instead of failing with "database is locked".
+Its files (the database, ``-wal``, ``-shm``) are made readable by their owner only (0600) on every
+connection, and a data directory this code creates is 0700: the database holds the shops' BASE
+tokens (encrypted) and every business figure of the seller.
 PostgreSQL (``postgresql+psycopg://...``) is for several workers; its engine pings pooled
 connections before use.
 """
@@ -75,20 +78,41 @@ def sqlite_file(url: sa.URL) -> Path | None:
 
 
 def _create_sqlite_parent_dir(url: sa.URL) -> None:
-    """Create the directory of a SQLite file database (nothing for ``:memory:``)."""
+    """Create the directory of a SQLite file database, owner-only (nothing for ``:memory:``; an
+    existing directory is left as it is: it may be a home directory)."""
     path = sqlite_file(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+SQLITE_FILE_MODE = 0o600
+SQLITE_SUFFIXES = ("", "-wal", "-shm")
+
+
+def keep_sqlite_files_private(database: Path) -> None:
+    """The database file and its ``-wal``/``-shm`` to 0600 where they are looser (files another
+    user owns are left alone). SQLite creates ``-wal``/``-shm`` with the database's mode, so once
+    the database is 0600 they are born 0600."""
+    for suffix in SQLITE_SUFFIXES:
+        path = database.with_name(database.name + suffix)
+        try:
+            if path.stat().st_mode & 0o777 != SQLITE_FILE_MODE:
+                path.chmod(SQLITE_FILE_MODE)
+        except (FileNotFoundError, PermissionError):
+            continue
 
 
 def _install_sqlite_hooks(engine: sa.Engine) -> None:
-    """Per-connection pragmas, and SQLAlchemy-controlled BEGIN (IMMEDIATE for writes)."""
+    """Per-connection pragmas, owner-only files, and SQLAlchemy-controlled BEGIN (IMMEDIATE for writes)."""
+    database = sqlite_file(engine.url)
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take BEGIN away from the sqlite3 module: it would start transactions lazily, at the
         # first write, which is where "database is locked" comes from under concurrency.
         dbapi_connection.isolation_level = None
+        if database is not None:  # before WAL mode creates -wal/-shm, which copy the file's mode
+            keep_sqlite_files_private(database)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -97,6 +121,8 @@ def _install_sqlite_hooks(engine: sa.Engine) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; commits stay durable on crash
         finally:
             cursor.close()
+        if database is not None:  # -wal/-shm left by an earlier version with a looser mode
+            keep_sqlite_files_private(database)
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:

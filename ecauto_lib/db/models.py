@@ -266,11 +266,16 @@ class PushJournalEntry(Base):
 
 
 class AccountLock(Base):
-    """Who is syncing an account right now (one sync per account at a time)."""
+    """Who is syncing an account right now (one sync per account at a time).
+
+    ``token`` identifies the holding run (random; NULL in rows written before 0006); ``holder``
+    says where it runs (host:pid), for messages only. Times are the database's clock.
+    """
 
     __tablename__ = "account_locks"
 
     account_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    token: Mapped[str | None] = mapped_column(sa.String(64))
     holder: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     run_id: Mapped[int | None] = mapped_column(sa.Integer)
     acquired_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
@@ -280,8 +285,8 @@ class AccountLock(Base):
 class QuotaBucket(Base):
     """A token bucket in the database (GCRA): every process pacing one seller's operation shares it.
 
-    ``next_free`` is the earliest wall-clock epoch second (processes share no monotonic clock) at
-    which the next call may leave at the steady rate; ``rate`` the server's rate as last reported
+    ``next_free`` is the earliest epoch second *on the database's clock* (processes share no
+    monotonic clock, and machines' wall clocks differ) at which the next call may leave at the steady rate; ``rate`` the server's rate as last reported
     by ``x-amzn-RateLimit-Limit``.
     """
 

@@ -7,6 +7,9 @@ Rules every writer here keeps:
   on SQLite inside a ``BEGIN IMMEDIATE`` transaction (:func:`~ecauto_lib.db.engine.begin_write`).
 * **An error never changes stock state.** An ``error`` observation records only the fetch
   outcome (``last_outcome``, ``last_reason``, ``last_error_at``).
+* **An older answer never overwrites a newer one.** Products columns are written only when the
+  incoming observation (or catalog fact) is at least as new as the stored one, by its fetch
+  time: two runs that overlap may write in either order.
 * Timestamps must be timezone-aware; they are stored as UTC.
 """
 
@@ -108,11 +111,6 @@ def _batched(values: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(values)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
-
-
-def _keep_unless_null(stmt: Any, table: sa.Table, columns: Iterable[str]) -> dict[str, Any]:
-    """SET clauses ``col = COALESCE(excluded.col, table.col)``: a NULL never overwrites."""
-    return {c: sa.func.coalesce(stmt.excluded[c], table.c[c]) for c in columns}
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,16 +226,19 @@ _OBSERVATION_COLUMNS = (
     "last_error_at",
     "updated_at",
 )
-_KEPT_UNLESS_NULL = (
+# An older answer never overwrites a newer one (two runs can overlap: the one that fetched first
+# may write last). Each group of columns is written only when the observation is at least as new
+# as what the row holds for that group, judged by the group's own fetch time; within a group a
+# NULL still never overwrites.
+_PRICE_COLUMNS = (  # by price_fetched_at
     "amazon_price_yen",
     "shipping_yen",
     "points",
     "price_fetched_at",
     "price_source",
-    "offer_count",
-    "stock_fetched_at",
-    "last_error_at",
 )
+_STOCK_COLUMNS = ("offer_count", "stock_fetched_at")  # and stock_state, by stock_fetched_at
+_OUTCOME_COLUMNS = ("last_error_at",)  # and last_outcome/last_reason, by the observation's own time
 
 
 def observation_row(observation: Observation, updated_at: datetime) -> dict[str, Any]:
@@ -290,22 +291,49 @@ def upsert_observations(engine: sa.Engine, observations: Iterable[Observation]) 
 
     def upsert(stmt: Any) -> Any:
         excluded = stmt.excluded
+        newer_stock = _at_least_as_new(excluded.stock_fetched_at, products.c.stock_fetched_at)
+        observed = sa.func.coalesce(excluded.stock_fetched_at, excluded.last_error_at)
+        newest_answer = sa.and_(
+            _not_older(observed, products.c.stock_fetched_at), _not_older(observed, products.c.last_error_at)
+        )
         return stmt.on_conflict_do_update(
             index_elements=[products.c.asin],
             set_={
-                **_keep_unless_null(stmt, products, _KEPT_UNLESS_NULL),
-                # an error never changes the stored stock state
-                "stock_state": sa.case(
-                    (excluded.last_outcome == Outcome.ERROR.value, products.c.stock_state),
-                    else_=excluded.stock_state,
+                **_when(
+                    _at_least_as_new(excluded.price_fetched_at, products.c.price_fetched_at),
+                    stmt,
+                    _PRICE_COLUMNS,
                 ),
-                "last_outcome": excluded.last_outcome,
-                "last_reason": excluded.last_reason,
+                **_when(newer_stock, stmt, _STOCK_COLUMNS),
+                # an error has no stock_fetched_at: it never changes the stored stock state
+                "stock_state": sa.case((newer_stock, excluded.stock_state), else_=products.c.stock_state),
+                **_when(newest_answer, stmt, _OUTCOME_COLUMNS),
+                "last_outcome": sa.case(
+                    (newest_answer, excluded.last_outcome), else_=products.c.last_outcome
+                ),
+                "last_reason": sa.case((newest_answer, excluded.last_reason), else_=products.c.last_reason),
                 "updated_at": excluded.updated_at,
             },
         )
 
     return _upsert_products(engine, observations, upsert, lambda o: observation_row(o, now))
+
+
+def _at_least_as_new(new: Any, stored: Any) -> sa.ColumnElement[bool]:
+    """The incoming time is set and not older than the stored one (or nothing is stored)."""
+    return sa.and_(new.is_not(None), _not_older(new, stored))
+
+
+def _not_older(new: Any, stored: Any) -> sa.ColumnElement[bool]:
+    return sa.or_(stored.is_(None), new >= stored)
+
+
+def _when(condition: sa.ColumnElement[bool], stmt: Any, columns: Iterable[str]) -> dict[str, Any]:
+    """SET clauses writing ``columns`` (a NULL never overwrites) only where ``condition`` holds."""
+    return {
+        c: sa.case((condition, sa.func.coalesce(stmt.excluded[c], products.c[c])), else_=products.c[c])
+        for c in columns
+    }
 
 
 def upsert_catalog(engine: sa.Engine, infos: Iterable[CatalogInfo]) -> int:
@@ -320,7 +348,11 @@ def upsert_catalog(engine: sa.Engine, infos: Iterable[CatalogInfo]) -> int:
         return stmt.on_conflict_do_update(
             index_elements=[products.c.asin],
             set_={
-                **_keep_unless_null(stmt, products, ("title", "brand", "image_url", "info_fetched_at")),
+                **_when(
+                    _at_least_as_new(stmt.excluded.info_fetched_at, products.c.info_fetched_at),
+                    stmt,
+                    ("title", "brand", "image_url", "info_fetched_at"),
+                ),
                 "updated_at": stmt.excluded.updated_at,
             },
         )

@@ -1,4 +1,4 @@
-"""BASE OAuth token pairs per shop account, kept in the master DB.
+"""BASE OAuth token pairs per shop account, kept in the master DB, encrypted.
 
 A refresh may rotate the refresh token (UNCONFIRMED whether BASE does: see base-api.md §2), so
 :meth:`DbTokenStore.save` commits before it returns: the new pair is durable before anyone uses it.
@@ -7,6 +7,15 @@ Beside each pair the table keeps its health, with no secret in it (:class:`Token
 refresh token was issued, when ``connect_shop`` authorised the shop, the last refresh, and BASE's
 refusal of the stored refresh token. Only :meth:`DbTokenStore.load` and :meth:`DbTokenStore.save`
 read or write token values.
+
+**At rest** the tokens are encrypted with ``ECAUTO_SECRET_KEY`` (Fernet from the well-kept
+``cryptography`` package: AES-128-CBC with an HMAC-SHA256 tag, so a wrong key or a changed value
+is detected, never silently decrypted). Each value is sealed together with its account id, so a
+pair copied to another shop's row is refused. Every read and write of a token value goes through
+:class:`TokenCipher` (:meth:`DbTokenStore._sealed` on the way in, :meth:`DbTokenStore._opened`
+on the way out): new columns or methods of the store must use those two and nothing else. A
+row stored in plain text by an earlier version is refused with the command that encrypts it
+(:func:`encrypt_stored_tokens`, ``python flows/encrypt_tokens.py``).
 
 Token values never appear in reprs, exception messages or logs. Database errors are replaced by a
 :class:`TokenStoreError` holding only the account id and the error type, with no chained
@@ -18,17 +27,20 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
 
+from ecauto_lib.config import merged_environment
 from ecauto_lib.db.engine import begin_write, dialect_insert, sqlite_file
 from ecauto_lib.db.models import base_tokens
 from ecauto_lib.domain import BaseShop, BaseTokens, TokenRecord
-from ecauto_lib.errors import EcAutoError
+from ecauto_lib.errors import ConfigError, EcAutoError
 
 # Written by every save (a refresh or an authorisation): the pair, and its health reset.
 _TOKEN_COLUMNS = ("access_token", "refresh_token", "expires_at", "updated_at", "refresh_issued_at")
@@ -36,17 +48,126 @@ _CLEARED_BY_SAVE = ("refused_at", "refusal")
 # Written by a refresh only / by an authorisation (connect_shop) only.
 _REFRESH_COLUMNS = ("refreshed_at",)
 _AUTHORISATION_COLUMNS = ("authorised_at", "base_shop_id", "base_shop_name", "base_shop_url", "refreshed_at")
+_SECRET_COLUMNS = ("access_token", "refresh_token")  # encrypted (TokenCipher): _sealed / _opened only
+SECRET_KEY_SETTING = "ECAUTO_SECRET_KEY"
+SEALED_PREFIX = "fernet:"  # what an encrypted value starts with (plain BASE tokens never do)
+ENCRYPT_COMMAND = "python flows/encrypt_tokens.py"
+NEW_KEY_COMMAND = "python flows/encrypt_tokens.py --new-key"
 
 
 class TokenStoreError(EcAutoError):
     """The token store could not read or write (the message holds no token values)."""
 
 
-class DbTokenStore:
-    """Load and save each BASE shop's OAuth pair in the ``base_tokens`` table. Thread-safe."""
+class TokenCipher:
+    """``ECAUTO_SECRET_KEY``'s Fernet: the one place token values are encrypted and decrypted."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, key: str) -> None:
+        fernet: Fernet | None = None
+        with suppress(ValueError, TypeError):
+            fernet = Fernet(key.encode() if isinstance(key, str) else key)
+        if fernet is None:  # raised outside the handler: nothing chained
+            raise ConfigError(
+                SECRET_KEY_SETTING,
+                f"must be a Fernet key (44 characters of url-safe base64); make one with `{NEW_KEY_COMMAND}`",
+            )
+        self._fernet = fernet
+
+    def __repr__(self) -> str:  # never print the key
+        return "TokenCipher(***)"
+
+    @classmethod
+    def of(cls, secret_key: str | None) -> TokenCipher:
+        """The cipher of ``secret_key`` (the settings' ``ECAUTO_SECRET_KEY``), or of the environment's."""
+        return cls(secret_key) if secret_key else cls.from_environment()
+
+    @classmethod
+    def from_environment(cls) -> TokenCipher:
+        """The cipher of ``ECAUTO_SECRET_KEY`` (environment, then ``.env``)."""
+        key = merged_environment().get(SECRET_KEY_SETTING)
+        if not key:
+            raise ConfigError(
+                SECRET_KEY_SETTING,
+                "is not set: the BASE tokens in the master DB are encrypted with it. Make one with "
+                f"`{NEW_KEY_COMMAND}` and put it in .env (keep a copy: without it the shops must be "
+                "authorised again)",
+            )
+        return cls(key)
+
+    @staticmethod
+    def new_key() -> str:
+        return Fernet.generate_key().decode()
+
+    def seal(self, account_id: str, value: str) -> str:
+        """``value`` encrypted for ``account_id``'s row."""
+        return SEALED_PREFIX + self._fernet.encrypt(f"{account_id}\n{value}".encode()).decode()
+
+    def unseal(self, account_id: str, stored: str) -> str:
+        """The value ``seal`` stored for ``account_id``; a ConfigError naming the key otherwise."""
+        if not is_sealed(stored):
+            raise ConfigError(
+                SECRET_KEY_SETTING,
+                f"the BASE tokens of account {account_id} are stored unencrypted (by an earlier "
+                f"version): run `{ENCRYPT_COMMAND}` once to encrypt them",
+            )
+        text: str | None = None
+        with suppress(InvalidToken, UnicodeDecodeError):
+            text = self._fernet.decrypt(stored[len(SEALED_PREFIX) :].encode()).decode()
+        if text is None:  # raised outside the handler: nothing chained
+            raise ConfigError(
+                SECRET_KEY_SETTING,
+                f"does not decrypt the BASE tokens of account {account_id}: it is not the key they were "
+                "stored with (restore that key, or authorise the shop again)",
+            )
+        owner, _, value = text.partition("\n")
+        if owner != account_id:
+            raise ConfigError(
+                SECRET_KEY_SETTING,
+                f"the stored BASE tokens of account {account_id} were sealed for another account: refused",
+            )
+        return value
+
+
+def is_sealed(stored: str) -> bool:
+    return stored.startswith(SEALED_PREFIX)
+
+
+class DbTokenStore:
+    """Load and save each BASE shop's OAuth pair in the ``base_tokens`` table. Thread-safe.
+
+    ``cipher`` defaults to ``ECAUTO_SECRET_KEY``'s, read at first use.
+    """
+
+    def __init__(self, engine: sa.Engine, cipher: TokenCipher | None = None) -> None:
         self._engine = engine
+        self._cipher = cipher
+
+    def _sealer(self) -> TokenCipher:
+        if self._cipher is None:
+            self._cipher = TokenCipher.from_environment()
+        return self._cipher
+
+    def _sealed(self, account_id: str, tokens: BaseTokens) -> dict[str, str]:
+        """The token columns of ``account_id``'s row, encrypted: the only way token values go in."""
+        cipher = self._sealer()
+        return {name: cipher.seal(account_id, getattr(tokens, name)) for name in _SECRET_COLUMNS}
+
+    def _opened(self, account_id: str, row: sa.Row) -> BaseTokens:
+        """A stored row as a pair, decrypted: the only way token values come out."""
+        cipher = self._sealer()
+        return BaseTokens(
+            access_token=cipher.unseal(account_id, row.access_token),
+            refresh_token=cipher.unseal(account_id, row.refresh_token),
+            expires_at=row.expires_at,
+            refresh_issued_at=row.refresh_issued_at,
+        )
+
+    def check(self, account_ids: list[str] | tuple[str, ...]) -> None:
+        """Before any API call: the key is set and opens every stored pair of these accounts
+        (a ConfigError naming ``ECAUTO_SECRET_KEY`` otherwise)."""
+        self._sealer()
+        for account_id in account_ids:
+            self.load(account_id)
 
     def __repr__(self) -> str:
         return f"DbTokenStore({self._engine.url.render_as_string(hide_password=True)})"
@@ -77,7 +198,7 @@ class DbTokenStore:
             yield
             return
         lock_path = database.with_name(database.name + f".refresh-{_safe(account_id)}.lock")
-        with lock_path.open("a") as handle:
+        with open(os.open(lock_path, os.O_CREAT | os.O_RDWR | os.O_APPEND, 0o600)) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -102,12 +223,7 @@ class DbTokenStore:
             raise TokenStoreError(f"cannot load BASE tokens of account {account_id}: {failure}")
         if row is None:
             return None
-        return BaseTokens(
-            access_token=row.access_token,
-            refresh_token=row.refresh_token,
-            expires_at=row.expires_at,
-            refresh_issued_at=row.refresh_issued_at,
-        )
+        return self._opened(account_id, row)
 
     def save(self, account_id: str, tokens: BaseTokens, *, authorised: BaseShop | None = None) -> None:
         """Insert or replace the pair of ``account_id``; committed when this returns.
@@ -120,8 +236,7 @@ class DbTokenStore:
         now = datetime.now(UTC)
         values: dict[str, object] = {
             "account_id": account_id,
-            "access_token": tokens.access_token,
-            "refresh_token": tokens.refresh_token,
+            **self._sealed(account_id, tokens),
             "expires_at": tokens.expires_at,
             "updated_at": now,
             "refresh_issued_at": tokens.refresh_issued_at,
@@ -217,6 +332,35 @@ class DbTokenStore:
         except sa.exc.SQLAlchemyError as exc:
             failure = type(exc).__name__
         raise TokenStoreError(f"cannot {what} BASE tokens of account {account_id}: {failure}")
+
+
+def encrypt_stored_tokens(engine: sa.Engine, cipher: TokenCipher) -> tuple[int, int]:
+    """Encrypt every token row still in plain text, in one transaction; returns ``(encrypted,
+    already encrypted)``. Rows already encrypted are checked against ``cipher`` (a wrong key
+    changes nothing and raises the ConfigError)."""
+    encrypted = already = 0
+    with begin_write(engine) as conn:
+        rows = conn.execute(
+            sa.select(
+                base_tokens.c.account_id, *(base_tokens.c[c] for c in _SECRET_COLUMNS)
+            ).with_for_update()
+        ).all()
+        for row in rows:
+            stored = {c: getattr(row, c) for c in _SECRET_COLUMNS}
+            plain = {c: v for c, v in stored.items() if not is_sealed(v)}
+            for value in stored.values():
+                if is_sealed(value):
+                    cipher.unseal(row.account_id, value)
+            if not plain:
+                already += 1
+                continue
+            conn.execute(
+                sa.update(base_tokens)
+                .where(base_tokens.c.account_id == row.account_id)
+                .values({c: cipher.seal(row.account_id, v) for c, v in plain.items()})
+            )
+            encrypted += 1
+    return encrypted, already
 
 
 def _check_tokens(account_id: str, tokens: BaseTokens) -> None:

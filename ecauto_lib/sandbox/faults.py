@@ -51,6 +51,8 @@ class Faults:
     - ``base_limit_status``: the HTTP status of BASE's ``hour_api_limit`` / ``day_api_limit``
       answers. BASE documents 400 for every error; another status (a proxy's 429, a 503) tests that
       a client reads the error code first. Not a draw: every budget refusal gets it.
+    - ``base_operations``: BASE items operation names (e.g. ``("itemsEdit",)``) ``base_5xx_rate``
+      applies to; empty means every items call (a BASE outage that refuses edits but still lists).
     """
 
     seed: int = 0
@@ -66,6 +68,7 @@ class Faults:
     sp_operations: tuple[str, ...] = ()
     base_page_shift_rate: float = 0.0
     base_limit_status: int = 400
+    base_operations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in _RATE_FIELDS:
@@ -80,6 +83,9 @@ class Faults:
         status = self.base_limit_status
         if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError("Faults.base_limit_status must be an HTTP error status (400-599)")
+        if isinstance(self.base_operations, str) or not all(isinstance(o, str) for o in self.base_operations):
+            raise ValueError("Faults.base_operations must be a sequence of BASE operation names")
+        object.__setattr__(self, "base_operations", tuple(self.base_operations))
         storm = self.storm_429
         if isinstance(storm, bool) or not (
             storm is None
@@ -160,6 +166,8 @@ class FaultInjector:
         return self._draw("item_error", f"{asin}#{self._calls[f'item:{asin}']}", self.faults.item_error_rate)
 
     def base_server_error(self, operation: str, call_no: int) -> bool:
+        if self.faults.base_operations and operation not in self.faults.base_operations:
+            return False
         return self._draw("base_5xx", f"{operation}#{call_no}", self.faults.base_5xx_rate)
 
     def page_shift(self, call_no: int) -> bool:

@@ -1,7 +1,7 @@
 """Held changes: what the guards held for review, so --confirm releases exactly those.
 
 Revision ID: 0004
-Revises: 0007
+Revises: 0006
 Create Date: 2026-12-01
 
 One row per (shop, item, field): the value the guards held, why, and which run held it. A
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
