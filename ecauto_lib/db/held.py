@@ -1,6 +1,6 @@
 """Held changes in the master DB: what the guards held for review, for ``--confirm`` to release.
 
-Storage (migration 0004, table ``held_changes``): one row per (shop, item, field) with the value
+Storage (migration 0007, table ``held_changes``): one row per (shop, item, field) with the value
 held and why. A run that is not a dry run calls :func:`record_held` once its plan is final:
 
 * for the fields its mode decides for every listing (full: price and visibility; --price-only:

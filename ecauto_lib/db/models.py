@@ -102,7 +102,7 @@ class Product(Base):
     points: Mapped[int | None] = mapped_column(sa.Integer)
     price_fetched_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # "offer" | "summary" (ecauto_lib.domain.PriceSource): a listed offer's price, or the Summary's
-    # when Amazon's 20-offer list stopped before a qualifying offer (migration 0005; no CHECK)
+    # when Amazon's 20-offer list stopped before a qualifying offer (migration 0004; no CHECK)
     price_source: Mapped[str | None] = mapped_column(sa.String(16))
     # stock: three-state plus "never known"; an error never changes it
     stock_state: Mapped[str] = mapped_column(sa.String(16), nullable=False, server_default="unknown")
@@ -167,7 +167,7 @@ class ChangeHistory(Base):
 
 
 class HeldChangeRow(Base):
-    """A change the guards held for review (migration 0004): ``--confirm`` releases exactly these.
+    """A change the guards held for review (migration 0007): ``--confirm`` releases exactly these.
 
     One row per (shop, item, field). A run replaces the rows of the fields it decides for its shops
     (see :func:`ecauto_lib.db.held.record_held`); a --confirm run releases a change only when it

@@ -1,7 +1,7 @@
 """Lock holders identified by a random token, not host:pid.
 
 Revision ID: 0006
-Revises: 0007
+Revises: 0005
 Create Date: 2026-12-01
 
 Rows written before this revision have no token: their holder can be taken over only when
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0007"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """BASE stock: listings.base_stock and base_variations; "stock" changes in the history.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-01
 
 Issue #11 §2: import, reconcile and every push record the stock BASE shows (the item's, and its
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Token health of each BASE shop: when it was authorised (and which BASE shop), refreshed, refused.
 
-Revision ID: 0007
-Revises: 0005 (reserved on 0003; re-chained after 0005 when rebased on main)
+Revision ID: 0005
+Revises: 0004 (reserved on 0003; re-chained after 0005 when rebased on main)
 Create Date: 2026-12-01
 
 Frozen: this file must not import the models.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0005"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

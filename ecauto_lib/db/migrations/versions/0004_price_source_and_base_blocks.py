@@ -8,7 +8,7 @@ table without rebuilding ``products``, which ``listings`` references).
 ``base_budget_blocks``: a shop BASE refused with ``day_api_limit`` is not called again until
 ``blocked_until`` (the next daily reset), so hourly runs spend no calls on it meanwhile.
 
-Revision ID: 0005
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-30
 
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

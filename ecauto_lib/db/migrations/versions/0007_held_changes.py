@@ -1,6 +1,6 @@
 """Held changes: what the guards held for review, so --confirm releases exactly those.
 
-Revision ID: 0004
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
