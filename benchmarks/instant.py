@@ -162,6 +162,13 @@ class _Rate:
         self.rate = rate
 
 
+class _InstantAuth:
+    """An access token (LWA or BASE) that is always valid: no token endpoint to call."""
+
+    def access_token(self) -> str:
+        return "instant"
+
+
 class InstantSpApi:
     """Quacks like :class:`~ecauto_lib.amazon.client.SpApiClient` for the sync's fetch tasks."""
 
@@ -172,6 +179,7 @@ class InstantSpApi:
             name: {"calls": 0, "throttled": 0, "waited_seconds": 0.0}
             for name in (op.name for op in OPERATIONS)
         }
+        self.auth = _InstantAuth()  # the run's LWA check before any fetch (flows/sync.py)
 
     def pacer(self, op_name: str) -> _Rate:
         return _Rate(float("inf"))
@@ -208,6 +216,7 @@ class InstantBase:
         self.account_id = account_id
         self._lock = threading.Lock()
         self.calls = 0
+        self.auth = _InstantAuth()  # the run's token check (tasks.base.check_base_token)
 
     def edit_item(
         self, item_id: int, *, price: int | None = None, visible: bool | None = None, **fields: Any

@@ -45,6 +45,8 @@ REPO = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # `python benchmarks/run.py` from a checkout
     sys.path.insert(0, str(REPO))
 
+from cryptography.fernet import Fernet  # noqa: E402
+
 from benchmarks import metrics  # noqa: E402
 from benchmarks.report import evaluate_targets, render  # noqa: E402
 from ecauto_lib.config import environment  # noqa: E402 - Prefect-free: safe before the driver env is set
@@ -192,6 +194,8 @@ class Workspace:
         self.base_env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
+        # The token store is encrypted (ECAUTO_SECRET_KEY is required): a throwaway key per benchmark.
+        self.base_env.setdefault("ECAUTO_SECRET_KEY", Fernet.generate_key().decode())
         self.server: Any = None
 
     def prefect_env(self, name: str) -> dict[str, str]:
