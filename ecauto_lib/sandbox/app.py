@@ -311,6 +311,10 @@ class Sandbox:
     def clear_requests(self) -> None:
         self._state.clear_requests()
 
+    def drain_requests(self) -> list[RequestRecord]:
+        """The request log so far, oldest first, emptying it (a long run reads it in pieces)."""
+        return self._state.drain_requests()
+
     def stats(self, window: int = 10) -> dict[str, dict[str, Any]]:
         """Per operation: calls, statuses, 429s, faults, max rate over any ``window`` calls."""
         return operation_stats(self._state.requests(), window=window, speed=self.speed)

@@ -560,6 +560,13 @@ class SandboxState:
         with self.lock:
             self.log.clear()
 
+    def drain_requests(self) -> list[RequestRecord]:
+        """The log's entries, oldest first, and an empty log, in one step (none lost between)."""
+        with self.lock:
+            entries = list(self.log)
+            self.log.clear()
+            return entries
+
 
 def _check_yen(value: object, name: str, *, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
