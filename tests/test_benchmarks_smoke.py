@@ -246,3 +246,161 @@ def test_send_to_arrival_tells_where_a_short_gap_opened():
     assert split["short_gaps_at_client"] == 1  # sent 0.090 apart already
     assert split["transit_seconds"]["max"] == pytest.approx(0.005)
     assert metrics.send_to_arrival(sends[:3], arrivals, "getItemOffersBatch", rate=10.0)["matched"] is False
+
+
+# --------------------------------------------------------------------------------------------
+# the day benchmark (benchmarks/day.py)
+
+
+def _truth(start_in_stock: bool, start_yen: int, events: list[tuple[float, str, int | None]]):
+    from ecauto_lib.sandbox.market import InitialState, MarketEvent, MarketTruth
+
+    return MarketTruth(
+        initial={"B0TESTASIN": InitialState("B0TESTASIN", "volatile", start_in_stock, start_yen)},
+        events=[MarketEvent(at, "B0TESTASIN", kind, amazon_yen=yen) for at, kind, yen in events],
+    )
+
+
+def test_day_score_times_each_episode_from_the_market_event_to_the_base_edit_that_fixed_it():
+    from benchmarks.day_score import BaseChange, Listing, score_day
+
+    # Amazon ¥1,000 (target ¥1,300). 1 h: sold out; BASE hides it 10 min later. 2 h: restocked;
+    # published 30 min later. 3 h: ¥1,200 (target ¥1,560); repriced 20 min later. 4 h: sold out,
+    # back at 4 h 05 before BASE hid it (reverted). The window is 30 min to 5 h.
+    truth = _truth(
+        True,
+        1_000,
+        [(3600, "sell_out", None), (7200, "restock", 1_000), (10800, "price", 1_200)]
+        + [(14400, "sell_out", None), (14700, "restock", 1_200)],
+    )
+    listing = Listing("shop_a", 11, "B0TESTASIN")
+    changes = [
+        BaseChange(3600 + 600, "shop_a", 11, 1_300, 0),
+        BaseChange(7200 + 1800, "shop_a", 11, 1_300, 1),
+        BaseChange(10800 + 1200, "shop_a", 11, 1_560, 1),
+    ]
+    score = score_day(truth, [listing], {("shop_a", 11): (1_300, 1)}, changes, (1800, 18000))
+    summary = score.summary()
+    events = summary["events"]
+    assert events["sell_out"]["caught"] == 1 and events["sell_out"]["reverted"] == 1
+    assert events["sell_out"]["minutes_p50"] == pytest.approx(10.0)
+    assert events["restock"]["caught"] == 1 and events["restock"]["minutes_max"] == pytest.approx(30.0)
+    assert events["price"]["caught"] == 1 and events["price"]["minutes_p95"] == pytest.approx(20.0)
+    exposure = summary["exposure_listing_minutes"]
+    assert exposure["public_out_of_stock"] == pytest.approx(10.0 + 5.0)
+    # ¥1,300 against ¥1,200 × 1.05 = ¥1,260: not below the floor, but ¥260 off the target
+    assert exposure.get("public_below_floor", 0.0) == 0.0
+    assert exposure["public_mispriced"] == pytest.approx(20.0)
+
+
+def test_day_score_counts_below_floor_minutes_and_open_episodes_at_the_windows_end():
+    from benchmarks.day_score import Listing, score_day
+
+    # ¥1,000 → ¥1,300 at 1 h: BASE's ¥1,300 is below ¥1,300 × 1.05 and never fixed.
+    truth = _truth(True, 1_000, [(3600, "price", 1_300)])
+    score = score_day(truth, [Listing("s", 1, "B0TESTASIN")], {("s", 1): (1_300, 1)}, [], (0, 7200))
+    summary = score.summary()
+    assert summary["events"]["price"]["open"] == 1 and summary["events"]["price"]["caught"] == 0
+    assert summary["exposure_listing_minutes"]["public_below_floor"] == pytest.approx(60.0)
+    assert summary["exposure_listing_minutes"]["public_mispriced"] == pytest.approx(60.0)
+    # a hidden item is not exposed, and an event before the window is not scored
+    hidden = score_day(truth, [Listing("s", 1, "B0TESTASIN")], {("s", 1): (1_300, 0)}, [], (0, 7200))
+    assert hidden.summary()["exposure_listing_minutes"] == {}
+    late = score_day(truth, [Listing("s", 1, "B0TESTASIN")], {("s", 1): (1_300, 1)}, [], (5400, 7200))
+    assert late.summary()["events"]["price"]["episodes"] == 0
+
+
+def test_seed_model_pushes_what_its_loop_saw_at_the_end_of_each_cycle():
+    from benchmarks.day_score import Listing, score_day, seed_model_changes
+
+    truth = _truth(True, 1_000, [(100.0, "sell_out", None)])
+    listings = [Listing("s", 1, "B0TESTASIN")]
+    changes, model = seed_model_changes(truth, listings, {("s", 1): (1_300, 1)}, 1000.0, spacing=300.0)
+    # cycles of one ASIN, 300 s each: it reads "in stock" at 0, "sold out" at 300, hides at 600
+    assert [(c.at, c.visible) for c in changes] == [(600.0, 0)]
+    assert model["cycles"] == 4
+    score = score_day(truth, listings, {("s", 1): (1_300, 1)}, changes, (0.0, 1000.0))
+    assert score.summary()["events"]["sell_out"]["minutes_max"] == pytest.approx(500.0 / 60.0)
+
+
+def test_day_schedule_reads_the_cadence_from_prefect_yaml():
+    from benchmarks.day_run import DEFAULT_PREFECT_YAML, DayConfig, day_schedule
+
+    config = DayConfig(warmup_hours=0.0)
+    runs = day_schedule(DEFAULT_PREFECT_YAML, config.start_utc(), 24 * 3600.0)
+    by = {}
+    for r in runs:
+        by.setdefault(r.deployment, []).append(r.at / 3600.0)
+    assert len(by["stock-hourly"]) == 24 and by["stock-hourly"][0] == pytest.approx(5 / 60)
+    assert by["price-every-4h"] == pytest.approx([1 + 35 / 60 + 4 * k for k in range(6)])
+    assert by["reconcile-daily"] == pytest.approx([2 + 50 / 60]) and by["full-nightly"] == pytest.approx(
+        [3 + 20 / 60]
+    )
+    stock = next(r for r in runs if r.deployment == "stock-hourly")
+    assert stock.parameters == {"mode": "stock", "dry_run": False} and stock.limit == 1 and stock.cancel_new
+    assert stock.entrypoint == "flows/sync.py:sync"
+
+
+def test_day_designs_scale_every_duration_setting_by_the_time_scale():
+    from benchmarks.day_run import TIME_SCALED_SETTINGS, Design, scaled_settings
+
+    assert TIME_SCALED_SETTINGS["ECAUTO_STOCK_TTL_HOURS"] == 1.0
+    assert TIME_SCALED_SETTINGS["ECAUTO_TTL_SLACK_MINUTES"] == 10.0
+    env = scaled_settings({"ECAUTO_STOCK_TTL_HOURS": "0.5", "ECAUTO_MARKUP": "1.4"}, 50.0)
+    assert float(env["ECAUTO_STOCK_TTL_HOURS"]) == pytest.approx(0.01)
+    assert float(env["ECAUTO_PRICE_TTL_HOURS"]) == pytest.approx(24 / 50)
+    assert env["ECAUTO_MARKUP"] == "1.4"  # not a duration
+    design = Design.parse("faster:ECAUTO_STOCK_TTL_HOURS=0.5,PREFECT_YAML=/tmp/other.yaml")
+    assert (
+        dict(design.env) == {"ECAUTO_STOCK_TTL_HOURS": "0.5"}
+        and str(design.prefect_yaml) == "/tmp/other.yaml"
+    )
+    assert Design.parse("today").env == ()
+    with pytest.raises(ValueError, match="unknown design"):
+        Design.parse("nope")
+
+
+@pytest.mark.flow
+def test_day_benchmark_runs_a_small_day_through_the_real_flows_and_scores_it(tmp_path):
+    from benchmarks import day
+
+    out = tmp_path / "day.json"
+    before = dict(os.environ)
+    code = day.main(
+        [
+            "--asins",
+            "40",
+            "--hours",
+            "1",
+            "--warmup-hours",
+            "0.5",
+            "--speed",
+            "200",
+            "--window-start",
+            "02:30",
+        ]
+        + ["--market", "heterogeneous", "--setup-seconds", "12", "--out", str(out)]
+    )
+    assert code == 0
+    assert dict(os.environ) == before
+    results = json.loads(out.read_text(encoding="utf-8"))
+    (today,) = results["days"]
+    assert today["market"] == "heterogeneous" and today["design"]["name"] == "today"
+    # the schedule of prefect.yaml between 02:00 and 03:30 JST, every run through the real flow
+    assert today["runs"]["by_deployment"] == {
+        "stock-hourly": {"completed": 2},
+        "reconcile-daily": {"completed": 1},
+        "full-nightly": {"completed": 1},
+    }
+    assert all(r["exit_code"] in (0, 1) for r in today["run_rows"])
+    assert sum(today["events_applied"].values()) == sum(today["events_planned"].values())
+    events = today["events"]
+    for kind in ("sell_out", "restock", "price"):
+        counted = sum(events[kind][o] for o in ("caught", "reverted", "moot", "open"))
+        assert counted == events[kind]["episodes"]
+    assert today["sp_api"]["getItemOffersBatch"]["accepted"] >= 2  # two stock runs fetched
+    assert today["sp_api"]["getItemOffersBatch"]["throttled"] == 0
+    assert set(today["base_calls_per_shop_hour"]) <= {"base_account_1", "base_account_2"}
+    assert today["cost"]["peak_rss_mb"] > 50 and today["cost"]["flow_processes_cpu_seconds"] > 0
+    assert set(today["seed_modelled"]) == {"fetch_loop", "as_measured"}
+    assert out.with_suffix(".png").stat().st_size > 10_000
