@@ -169,6 +169,7 @@ def summarise_day(config: DayConfig, raw: dict[str, Any]) -> dict[str, Any]:
         quota_over_day,
         score_day,
         seed_model_changes,
+        stock_age,
     )
     from ecauto_lib.sandbox.quotas import SP_API_USAGE_PLANS
 
@@ -212,6 +213,7 @@ def summarise_day(config: DayConfig, raw: dict[str, Any]) -> dict[str, Any]:
         "seed_modelled": seed,
         "sp_api": _with_pacer_ceilings(quota_over_day(raw["calls"], window, SP_API_USAGE_PLANS), config, raw),
         "base_calls_per_shop_hour": base_calls_per_shop_hour(raw["calls"], window),
+        "stock_age": stock_age(raw["fetches"], truth.initial, window),
         "runs": _runs_summary(runs),
         "run_rows": runs,
         "cost": {

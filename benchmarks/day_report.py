@@ -76,6 +76,7 @@ def render(results: dict[str, Any]) -> str:
         lines += _rows("", base)
         cost = day["cost"]
         runs = day["runs"]
+        age = day.get("stock_age") or {}
         lines += _rows(
             "",
             [
@@ -91,6 +92,11 @@ def render(results: dict[str, Any]) -> str:
                     f"{pct(cost['local_cpu_share_at_speed_1'])} of the day at speed 1",
                 ),
                 ("peak RSS of a flow process", f"{num(cost['peak_rss_mb'], 0)} MB"),
+                (
+                    "stock-data age h: p50 / p95; oldest per ASIN p95 / max",
+                    f"{num(age.get('age_hours_p50'))} / {num(age.get('age_hours_p95'))}; "
+                    f"{num(age.get('oldest_hours_p95'))} / {num(age.get('oldest_hours_max'))}",
+                ),
                 ("real wall of the day", f"{num(cost['real_wall_seconds'], 0)} s"),
             ],
         )

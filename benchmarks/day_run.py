@@ -33,6 +33,7 @@ from benchmarks.probes import process_cpu_seconds
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PREFECT_YAML = REPO / "prefect.yaml"
 JST = timedelta(hours=9)
+OFFERS_OPERATIONS = ("getItemOffersBatch", "getItemOffers")  # the answers that carry stock
 
 
 def _time_scaled_defaults() -> dict[str, float]:
@@ -197,7 +198,7 @@ class Collector:
         self.origin = origin
         self.calls: list[Call] = []
         self.changes: list[BaseChange] = []
-        self.send_gaps: list[float] = []
+        self.fetches: list[tuple[float, tuple[str, ...]]] = []  # offers answered: (at, ASINs)
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="day-collector", daemon=True)
@@ -229,6 +230,8 @@ class Collector:
                     len(record.asins),
                 )
             )
+            if record.operation in OFFERS_OPERATIONS and record.status == 200:
+                self.fetches.append((at, record.asins))
             if record.operation == "itemsEdit" and record.status == 200 and isinstance(record.response, dict):
                 item = record.response.get("item") or {}
                 self.changes.append(
@@ -315,6 +318,7 @@ def run_day(
         "base_initial": base_initial,
         "changes": collector.changes,
         "calls": collector.calls,
+        "fetches": collector.fetches,
         "runs": runs,
         "schedule_slip_seconds": slip,
         "real_wall_seconds": wall,

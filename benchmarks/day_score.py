@@ -400,3 +400,44 @@ def base_calls_per_shop_hour(calls: Iterable[Call], window: tuple[float, float])
             "hourly": series,
         }
     return out
+
+
+def stock_age(
+    fetches: Iterable[tuple[float, Sequence[str]]],
+    asins: Iterable[str],
+    window: tuple[float, float],
+    sample_seconds: float = 300.0,
+) -> dict[str, Any]:
+    """How old each ASIN's last offers answer was over the window (hours).
+
+    ``fetches`` are ``(at, asins)`` of the offers calls Amazon answered (batch and single). An
+    ASIN's age at ``t`` is ``t`` minus its last fetch at or before ``t`` (its warm-up fetches
+    count; one never fetched since the warm-up began counts from its start). Sampled every
+    ``sample_seconds``: percentiles over every ASIN and sample, and each ASIN's oldest.
+    """
+    import numpy as np
+
+    start, end = window
+    by_asin: dict[str, list[float]] = {a: [0.0] for a in asins}
+    for at, fetched in fetches:
+        for asin in fetched:
+            if asin in by_asin and at <= end:
+                by_asin[asin].append(at)
+    samples = np.arange(start, end, sample_seconds)
+    ages, oldest = [], []
+    for times in by_asin.values():
+        line = np.sort(np.asarray(times))
+        last = line[np.searchsorted(line, samples, side="right") - 1]
+        age = (samples - last) / 3600.0
+        ages.append(age)
+        gaps = np.diff(np.concatenate([line[line <= start][-1:], line[(line > start)], [end]]))
+        oldest.append(float(gaps.max()) / 3600.0 if gaps.size else (end - start) / 3600.0)
+    flat = np.concatenate(ages) if ages else np.array([])
+    return {
+        "asins": len(by_asin),
+        "age_hours_p50": float(np.percentile(flat, 50)) if flat.size else None,
+        "age_hours_p95": float(np.percentile(flat, 95)) if flat.size else None,
+        "oldest_hours_p50": percentile(oldest, 50),
+        "oldest_hours_p95": percentile(oldest, 95),
+        "oldest_hours_max": max(oldest, default=None),
+    }

@@ -403,4 +403,17 @@ def test_day_benchmark_runs_a_small_day_through_the_real_flows_and_scores_it(tmp
     assert set(today["base_calls_per_shop_hour"]) <= {"base_account_1", "base_account_2"}
     assert today["cost"]["peak_rss_mb"] > 50 and today["cost"]["flow_processes_cpu_seconds"] > 0
     assert set(today["seed_modelled"]) == {"fetch_loop", "as_measured"}
+    assert today["stock_age"]["asins"] == 40 and today["stock_age"]["oldest_hours_max"] > 0
     assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_stock_age_follows_each_asins_last_answered_fetch():
+    from benchmarks.day_score import stock_age
+
+    # A fetched at 0 h and 1 h, B at 0.5 h only; the window is 1 h to 3 h, sampled hourly.
+    fetches = [(0.0, ("A",)), (1800.0, ("B",)), (3600.0, ("A",))]
+    age = stock_age(fetches, ["A", "B"], (3600.0, 3 * 3600.0), sample_seconds=3600.0)
+    # samples at 1 h and 2 h: A is 0 h and 1 h old, B 0.5 h and 1.5 h old
+    assert age["age_hours_p50"] == pytest.approx(0.75)
+    assert age["oldest_hours_max"] == pytest.approx(2.5)  # B: from 0.5 h to the window's end
+    assert age["oldest_hours_p50"] == pytest.approx((2.0 + 2.5) / 2)
