@@ -10,8 +10,6 @@ deployment's) and ``env`` (set before anything is imported). ``OUT`` receives wh
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +19,7 @@ if __package__ in (None, ""):  # `python benchmarks/day_worker.py` from a checko
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.probes import peak_rss_mb, process_cpu_seconds
+from benchmarks.worker import serve_one
 
 _KEPT = ("exit_code", "changes", "held", "item_failures")
 _FETCH_KEPT = ("stale", "info_stale", "fetched", "failed", "throttled", "seconds")
@@ -84,14 +83,7 @@ def _counts(result: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    os.environ.update(config["env"])
-    result = run(config)
-    Path(argv[1]).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    return 0
+    return serve_one(argv, __doc__ or "", run)
 
 
 if __name__ == "__main__":

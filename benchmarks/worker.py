@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,26 +154,38 @@ def run_sync(instant: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str]) -> int:
+def serve_one(argv: list[str], usage: str, run: Callable[[dict[str, Any]], dict[str, Any] | None]) -> int:
+    """A measured process's life: ``CONFIG OUT`` → ``config["env"]`` set → ``run(config)`` → JSON in ``OUT``.
+
+    ``run`` returns None for a config it cannot carry out (exit 2)."""
     if len(argv) != 2:
-        print(__doc__, file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     os.environ.update(config["env"])
+    result = run(config)
+    if result is None:
+        return 2
+    Path(argv[1]).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+def _run_mode(config: dict[str, Any]) -> dict[str, Any] | None:
     if config.get("switch_interval"):
         sys.setswitchinterval(config["switch_interval"])
     mode = config["mode"]
     if mode == "import":
-        result = run_import()
-    elif mode == "sync":
-        result = run_sync()
-    elif mode == "sync-instant":
-        result = run_sync(instant=config["instant"])
-    else:
-        print(f"unknown mode {mode!r}", file=sys.stderr)
-        return 2
-    Path(argv[1]).write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    return 0
+        return run_import()
+    if mode == "sync":
+        return run_sync()
+    if mode == "sync-instant":
+        return run_sync(instant=config["instant"])
+    print(f"unknown mode {mode!r}", file=sys.stderr)
+    return None
+
+
+def main(argv: list[str]) -> int:
+    return serve_one(argv, __doc__ or "", _run_mode)
 
 
 if __name__ == "__main__":
