@@ -306,6 +306,7 @@ def run(invocation: Invocation, root: Path) -> dict[str, Any]:
     driver_env = space.prefect_env("driver")
     driver_env.pop("PREFECT_RESULTS_LOCAL_STORAGE_PATH")
     started = datetime.now(UTC)
+    info = _meta(started)
     days = []
     with environment(driver_env):
         _say("starting a local Prefect server")
@@ -326,12 +327,14 @@ def run(invocation: Invocation, root: Path) -> dict[str, Any]:
             import gc
 
             gc.unfreeze()
-    return {"meta": _meta(invocation, started), "config": _config_json(invocation), "days": days}
+    info["seconds"] = (datetime.now(UTC) - started).total_seconds()
+    return {"meta": info, "config": _config_json(invocation), "days": days}
 
 
 def run_parallel(invocation: Invocation, root: Path, argv: list[str]) -> dict[str, Any]:
     """One child invocation per (market, design), ``jobs`` at a time; their days merged."""
     started = datetime.now(UTC)
+    info = _meta(started)
     passthrough = _strip(argv, ("--market", "--design", "--jobs", "--out"), ("--no-plot",))
     pending = [(m, d) for m in invocation.markets for d in invocation.designs]
     running: list[tuple[subprocess.Popen, Path]] = []
@@ -365,7 +368,8 @@ def run_parallel(invocation: Invocation, root: Path, argv: list[str]) -> dict[st
         for i, (m, d) in enumerate((m, d) for m in invocation.markets for d in invocation.designs)
     }
     days.sort(key=lambda day: order.get((day["market"], day["design"]["name"]), 99))
-    return {"meta": _meta(invocation, started), "config": _config_json(invocation), "days": days}
+    info["seconds"] = (datetime.now(UTC) - started).total_seconds()
+    return {"meta": info, "config": _config_json(invocation), "days": days}
 
 
 def _design_spec(design: Design) -> str:
@@ -399,12 +403,12 @@ def _config_json(invocation: Invocation) -> dict[str, Any]:
     }
 
 
-def _meta(invocation: Invocation, started: datetime) -> dict[str, Any]:
+def _meta(started: datetime) -> dict[str, Any]:
+    """Where and when (call it at the start: the commit is the one the run started from)."""
     from benchmarks.run import meta
 
     info = meta(None, started)  # type: ignore[arg-type]
     info["command"] = "python benchmarks/day.py " + " ".join(sys.argv[1:])
-    info["seconds"] = (datetime.now(UTC) - started).total_seconds()
     return info
 
 
