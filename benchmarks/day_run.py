@@ -48,6 +48,7 @@ def _time_scaled_defaults() -> dict[str, float]:
         "ECAUTO_PRICE_TTL_HOURS": policy.price_ttl / hour,
         "ECAUTO_STOCK_TTL_HOURS": policy.stock_ttl / hour,
         "ECAUTO_TTL_SLACK_MINUTES": policy.ttl_slack / minute,
+        "ECAUTO_UNKNOWN_HIDE_HOURS": (policy.unknown_hide_after or timedelta(0)) / hour,  # 0: never
         "ECAUTO_RETRY_BASE_DELAY_SECONDS": Settings.__dataclass_fields__["retry_base_delay_seconds"].default,
     }
 
@@ -324,7 +325,7 @@ def run_day(
         "real_wall_seconds": wall,
         "driver_cpu_seconds": driver_cpu,
         "prefect_server_cpu_seconds": server_cpu,
-        "settings": {k: v for k, v in env.items() if k.startswith("ECAUTO_")},
+        "settings": {k: v for k, v in env.items() if k.startswith("ECAUTO_") and "SECRET" not in k},
         "volatility": {a: s.volatility for a, s in plan.initial.items()},
     }
 

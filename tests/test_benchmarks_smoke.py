@@ -346,6 +346,10 @@ def test_day_designs_scale_every_duration_setting_by_the_time_scale():
 
     assert TIME_SCALED_SETTINGS["ECAUTO_STOCK_TTL_HOURS"] == 1.0
     assert TIME_SCALED_SETTINGS["ECAUTO_TTL_SLACK_MINUTES"] == 10.0
+    assert TIME_SCALED_SETTINGS["ECAUTO_UNKNOWN_HIDE_HOURS"] == 24.0
+    assert (
+        float(scaled_settings({"ECAUTO_UNKNOWN_HIDE_HOURS": "0"}, 30.0)["ECAUTO_UNKNOWN_HIDE_HOURS"]) == 0
+    )  # never
     env = scaled_settings({"ECAUTO_STOCK_TTL_HOURS": "0.5", "ECAUTO_MARKUP": "1.4"}, 50.0)
     assert float(env["ECAUTO_STOCK_TTL_HOURS"]) == pytest.approx(0.01)
     assert float(env["ECAUTO_PRICE_TTL_HOURS"]) == pytest.approx(24 / 50)
@@ -404,6 +408,8 @@ def test_day_benchmark_runs_a_small_day_through_the_real_flows_and_scores_it(tmp
     assert today["cost"]["peak_rss_mb"] > 50 and today["cost"]["flow_processes_cpu_seconds"] > 0
     assert set(today["seed_modelled"]) == {"fetch_loop", "as_measured"}
     assert today["stock_age"]["asins"] == 40 and today["stock_age"]["oldest_hours_max"] > 0
+    assert "ECAUTO_SECRET_KEY" not in today["settings"]
+    assert "ECAUTO_SECRET_KEY" not in out.read_text(encoding="utf-8")  # no secret in the results
     assert out.with_suffix(".png").stat().st_size > 10_000
 
 
