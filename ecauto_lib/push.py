@@ -124,7 +124,7 @@ def push_updates(
     before every edit: once the shop's lock was taken over by another run, nothing more is sent
     (``stopped_by`` ``lock_lost``; the new holder owns the rest).
     """
-    from ecauto_lib.base.client import BadItemIdError, BudgetExhaustedError, DayLimitError
+    from ecauto_lib.base.errors import BadItemIdError, BudgetExhaustedError, DayLimitError
     from ecauto_lib.errors import AuthError
 
     started = time.monotonic()
@@ -220,7 +220,7 @@ def push_variation_stock(
     between would be topped up anyway). BASE's answer (the whole item) is kept in ``seen_stock``.
     The budget and the limits stop the rest as in :func:`push_updates` (``deferred_stock``).
     """
-    from ecauto_lib.base.client import BudgetExhaustedError, DayLimitError
+    from ecauto_lib.base.errors import BudgetExhaustedError, DayLimitError
 
     result = result if result is not None else PushResult(account_id=account_id)
     calls_at_start = client.calls

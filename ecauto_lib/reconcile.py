@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from ecauto_lib.base.client import BudgetExhaustedError
+from ecauto_lib.base.errors import BudgetExhaustedError
 from ecauto_lib.domain import BudgetBlock, PushedChange
 from ecauto_lib.errors import EcAutoError
 

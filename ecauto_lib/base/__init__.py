@@ -1,15 +1,13 @@
-"""BASE (thebase.in): OAuth with refresh-token rotation, and the items API client."""
+"""BASE (thebase.in): OAuth with refresh-token rotation, the items API client, and its errors."""
 
 from ecauto_lib.base.auth import BASE_TOKEN_URL, BaseAuth, InMemoryTokenStore, TokenStore
-from ecauto_lib.base.client import (
-    BASE_API_URL,
+from ecauto_lib.base.client import BASE_API_URL, BaseClient, Endpoint
+from ecauto_lib.base.errors import (
     BadItemIdError,
     BaseApiError,
-    BaseClient,
     BaseValidationError,
     BudgetExhaustedError,
     DayLimitError,
-    Endpoint,
     HourLimitError,
 )
 

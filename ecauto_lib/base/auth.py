@@ -32,12 +32,11 @@ from typing import NoReturn, Protocol
 
 import requests
 
-from ecauto_lib.base.client import BudgetExhaustedError, base_error_fields, error_from_answer
+from ecauto_lib.base.errors import SERVICE, BudgetExhaustedError, base_error_fields, error_from_answer
 from ecauto_lib.domain import BaseShop, BaseTokens
 from ecauto_lib.errors import AuthError, TransientError
 from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, send
 
-SERVICE = "base"
 BASE_TOKEN_URL = "https://api.thebase.in/1/oauth/token"
 CONNECT_COMMAND = "python flows/connect_shop.py --account {account_id}"
 """What the seller runs to (re-)authorise a shop; every message that asks for it uses this."""
