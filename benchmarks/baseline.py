@@ -157,10 +157,10 @@ def run_baseline(
     current = apply_observations(listings_frame(rows), observations)
     plan = plan_changes(current, policy, {shop_id: markup for shop_id in clients}, SyncMode.FULL)
     for update in item_updates(plan.changes):
-        fields = update["fields"]
+        fields = update.fields
         try:
-            clients[update["account_id"]].edit_item(
-                update["base_item_id"],
+            clients[update.account_id].edit_item(
+                update.base_item_id,
                 price=fields.get("price"),
                 visible=None if "visible" not in fields else bool(fields["visible"]),
             )

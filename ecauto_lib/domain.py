@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 
@@ -156,6 +156,28 @@ class ListingRow:
     base_variations: tuple[Variation, ...] | None = None
 
 
+ITEM_FIELDS = ("price", "visible", "stock")
+"""The fields of a BASE item a run changes: price (yen), visible (1/0) and stock (a count)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """A planned change of one field of one BASE item: the value BASE shows (None: unknown), the
+    new one, and why. A row of a plan's changes: :data:`CHANGE_COLUMNS` are these fields."""
+
+    account_id: str
+    asin: str
+    base_item_id: int
+    field: str  # one of ITEM_FIELDS
+    old_value: int | None  # yen for price, 1/0 for visible, a count for stock
+    new_value: int
+    reason: str
+
+
+CHANGE_COLUMNS = [f.name for f in fields(FieldChange)]
+"""The columns of every frame of field changes (a plan's changes, held, released): one definition."""
+
+
 @dataclass(frozen=True, slots=True)
 class PushedChange:
     """A change BASE confirmed: one field of one item, before and after, and why."""
@@ -169,6 +191,63 @@ class PushedChange:
     reason: str
     at: datetime
     variation_id: int | None = None  # a variation's stock (field "stock" only)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemUpdate:
+    """One ``items/edit`` of one BASE item: the fields that change and, by field, what BASE showed
+    before (None: unknown) and why.
+
+    ``fields`` maps a field of :data:`ITEM_FIELDS` to its new value (visible as 1/0), in the plan's
+    order; ``old`` and ``reasons`` have the same keys. The mappings are never changed once built.
+    """
+
+    account_id: str
+    asin: str
+    base_item_id: int
+    fields: dict[str, int]
+    old: dict[str, int | None]
+    reasons: dict[str, str]
+
+    def changes(self, at: datetime, *, reason_prefix: str = "") -> list[PushedChange]:
+        """The update as confirmed changes at ``at`` (one per field)."""
+        return [
+            PushedChange(
+                account_id=self.account_id,
+                asin=self.asin,
+                base_item_id=self.base_item_id,
+                field=name,
+                old_value=self.old.get(name),
+                new_value=value,
+                reason=reason_prefix + self.reasons.get(name, ""),
+                at=at,
+            )
+            for name, value in self.fields.items()
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class FailedItem:
+    """An edit BASE refused or did not answer: the item, the fields it would have set, BASE's error
+    code (or the error's type) and message. ``variation_id``: a variation's stock top-up."""
+
+    account_id: str
+    asin: str
+    base_item_id: int
+    fields: dict[str, int]
+    error: str
+    message: str
+    variation_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DelistedItem:
+    """An item BASE no longer has (item detail: ``no_item``): its listing is marked delisted."""
+
+    account_id: str
+    asin: str
+    base_item_id: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,17 +279,9 @@ class StockSkip:
 
 
 @dataclass(frozen=True, slots=True)
-class HeldChange:
+class HeldChange(FieldChange):
     """A change the guards held for review: one field of one item, the value held, and why.
 
     Stored in the master DB (``held_changes``) so that ``--confirm`` releases exactly these: a
     change is identified by ``account_id``, ``base_item_id``, ``field`` and ``new_value``.
     """
-
-    account_id: str
-    asin: str
-    base_item_id: int
-    field: str  # "price" | "visible"
-    old_value: int | None
-    new_value: int
-    reason: str

@@ -9,12 +9,12 @@ and nothing changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from ecauto_lib.domain import Observation, Outcome
+from ecauto_lib.domain import CHANGE_COLUMNS, HeldChange, Observation, Outcome
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,6 @@ def confirm_sell_outs(first: Iterable[Observation], second: Iterable[Observation
 # Price and volume guards (vectorised on the planned changes)
 # --------------------------------------------------------------------------------------------
 
-HELD_COLUMNS = ["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
 # What identifies a held change for --confirm: the shop, the item, the field and the value.
 HELD_KEY = ["account_id", "base_item_id", "field", "new_value"]
 RELEASED_PREFIX = "released with --confirm: "
@@ -76,7 +75,7 @@ RELEASED_PREFIX = "released with --confirm: "
 
 @dataclass(frozen=True)
 class GuardOutcome:
-    """The planned changes split by the guards (each frame has :data:`HELD_COLUMNS`)."""
+    """The planned changes split by the guards (each frame has ``domain.CHANGE_COLUMNS``)."""
 
     push: pd.DataFrame  # to push now (including the released ones)
     held: pd.DataFrame  # held for review, with the guard's reason
@@ -88,7 +87,7 @@ def hold_risky_changes(
     listings_per_account: Mapping[str, int],
     policies: Mapping[str, GuardPolicy],
     *,
-    releasable: pd.DataFrame | None = None,
+    releasable: Collection[HeldChange] = (),
 ) -> GuardOutcome:
     """Split planned changes into pushed, held for review and released.
 
@@ -104,7 +103,7 @@ def hold_risky_changes(
     value: the value is recomputed from the current Amazon price, so a match is still valid.
     Everything else meets every guard as in any run.
     """
-    empty = pd.DataFrame(columns=HELD_COLUMNS)
+    empty = pd.DataFrame(columns=CHANGE_COLUMNS)
     if changes.empty:
         return GuardOutcome(changes, empty, empty)
     default = GuardPolicy()
@@ -145,22 +144,18 @@ def hold_risky_changes(
     held_mask = reason.ne("")
     released_mask = held_mask & _matches(changes, releasable)
     held_mask &= ~released_mask
-    held = changes[held_mask].assign(reason=reason[held_mask])[HELD_COLUMNS]
+    held = changes[held_mask].assign(reason=reason[held_mask])[CHANGE_COLUMNS]
     push = changes[~held_mask].copy()
     push.loc[released_mask[~held_mask], "reason"] = RELEASED_PREFIX + push["reason"].astype(str)
-    released = changes[released_mask][HELD_COLUMNS]
+    released = changes[released_mask][CHANGE_COLUMNS]
     return GuardOutcome(push, held.reset_index(drop=True), released.reset_index(drop=True))
 
 
-def _matches(changes: pd.DataFrame, stored: pd.DataFrame | None) -> pd.Series:
+def _matches(changes: pd.DataFrame, stored: Collection[HeldChange]) -> pd.Series:
     """True for each change equal to a stored one by :data:`HELD_KEY`."""
-    if stored is None or stored.empty:
+    if not stored:
         return pd.Series(False, index=changes.index)
-    keys = set(
-        stored[HELD_KEY]
-        .astype({"base_item_id": "int64", "new_value": "int64"})
-        .itertuples(index=False, name=None)
-    )
+    keys = {(h.account_id, h.base_item_id, h.field, h.new_value) for h in stored}
     mine = (
         changes[HELD_KEY]
         .astype({"base_item_id": "int64", "new_value": "int64"})

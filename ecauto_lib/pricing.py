@@ -26,21 +26,47 @@ Visibility follows stock: out of stock or filtered out → hidden; in stock → 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from ecauto_lib.config import MARKUP_MAX_DECIMALS, SyncMode, SyncPolicy
-from ecauto_lib.domain import StockSkip, StockTopUp
+from ecauto_lib.domain import CHANGE_COLUMNS, FieldChange, HeldChange, ItemUpdate, StockSkip, StockTopUp
 
-CHANGE_COLUMNS = ["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
-FLAGGED_COLUMNS = ["account_id", "asin", "base_item_id", "amazon_price_yen", "computed_price", "reason"]
-# Items the floor rule hid ("hidden") or did not publish ("kept hidden"), and why.
-FLOOR_COLUMNS = ["account_id", "asin", "base_item_id", "base_price", "floor_price", "action", "reason"]
 FLOOR_HIDDEN, FLOOR_KEPT_HIDDEN = "hidden", "kept hidden"
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedPrice:
+    """A computed price refused by the bounds or the minimum margin: skipped, never clamped."""
+
+    account_id: str
+    asin: str
+    base_item_id: int
+    amazon_price_yen: int
+    computed_price: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FloorAction:
+    """An item the floor rule hid (``hidden``) or did not publish (``kept hidden``), and why."""
+
+    account_id: str
+    asin: str
+    base_item_id: int
+    base_price: int | None  # None: BASE's price is unknown
+    floor_price: int
+    action: str  # FLOOR_HIDDEN | FLOOR_KEPT_HIDDEN
+    reason: str
+
+
+FLAGGED_COLUMNS = [f.name for f in fields(FlaggedPrice)]
+FLOOR_COLUMNS = [f.name for f in fields(FloorAction)]
 
 _HIDE_STATES = ("out_of_stock", "filtered_out")
 _KEY = ["account_id", "base_item_id"]
@@ -61,6 +87,72 @@ class PricingPlan:
     below_floor: pd.DataFrame = field(default_factory=lambda: _empty(FLOOR_COLUMNS))
     variation_stock: tuple[StockTopUp, ...] = ()  # variations' top-ups (items/edit_stock), see stock.py
     stock_skipped: tuple[StockSkip, ...] = ()  # variations at stock 0 that could not be topped up
+
+    # The plan as values, for the layers after pricing (push, the held store, the report).
+
+    def updates(self) -> list[ItemUpdate]:
+        """The changes to push, one BASE edit per item (see :func:`item_updates`)."""
+        return item_updates(self.changes)
+
+    def planned_changes(self) -> list[FieldChange]:
+        return field_changes(self.changes)
+
+    def held_changes(self) -> list[HeldChange]:
+        """What the guards held for review (stored for ``--confirm``)."""
+        return field_changes(self.held, HeldChange)
+
+    def released_changes(self) -> list[FieldChange]:
+        return field_changes(self.released)
+
+    def flagged_prices(self) -> list[FlaggedPrice]:
+        return [
+            FlaggedPrice(
+                account_id=r.account_id,
+                asin=r.asin,
+                base_item_id=int(r.base_item_id),
+                amazon_price_yen=int(r.amazon_price_yen),
+                computed_price=int(r.computed_price),
+                reason=str(r.reason),
+            )
+            for r in self.flagged.itertuples(index=False)
+        ]
+
+    def floor_actions(self) -> list[FloorAction]:
+        return [
+            FloorAction(
+                account_id=r.account_id,
+                asin=r.asin,
+                base_item_id=int(r.base_item_id),
+                base_price=_int_or_none(r.base_price),
+                floor_price=int(r.floor_price),
+                action=str(r.action),
+                reason=str(r.reason),
+            )
+            for r in self.below_floor.itertuples(index=False)
+        ]
+
+
+def _int_or_none(value: object) -> int | None:
+    return None if pd.isna(value) else int(value)  # type: ignore[call-overload]
+
+
+_Change = TypeVar("_Change", bound=FieldChange)
+
+
+def field_changes(frame: pd.DataFrame, kind: type[_Change] = FieldChange) -> list[_Change]:  # type: ignore[assignment]
+    """Rows of a changes frame (:data:`CHANGE_COLUMNS`) as values of ``kind``, in order."""
+    return [
+        kind(
+            account_id=r.account_id,
+            asin=r.asin,
+            base_item_id=int(r.base_item_id),
+            field=r.field,
+            old_value=_int_or_none(r.old_value),
+            new_value=int(r.new_value),
+            reason=str(r.reason),
+        )
+        for r in frame[CHANGE_COLUMNS].itertuples(index=False)
+    ]
 
 
 def fields_decided(mode: SyncMode) -> tuple[str, ...]:
@@ -398,27 +490,16 @@ def _markup_text(ratio: tuple[int, int]) -> str:
     return format(value.normalize(), "f")
 
 
-def item_updates(changes: pd.DataFrame) -> list[dict]:
-    """Group per-field changes into one BASE edit per item, in order.
-
-    Each update: ``account_id, asin, base_item_id, fields`` ({"price": 1560, "visible": 0}),
-    ``old`` (the old values by field) and ``reasons`` (by field).
-    """
-    updates: dict[tuple[str, int], dict] = {}
+def item_updates(changes: pd.DataFrame) -> list[ItemUpdate]:
+    """Group per-field changes (:data:`CHANGE_COLUMNS`) into one BASE edit per item, in order."""
+    grouped: dict[tuple[str, int], tuple[str, dict[str, int], dict[str, int | None], dict[str, str]]] = {}
     for row in changes.itertuples(index=False):
         key = (row.account_id, int(row.base_item_id))
-        update = updates.setdefault(
-            key,
-            {
-                "account_id": row.account_id,
-                "asin": row.asin,
-                "base_item_id": int(row.base_item_id),
-                "fields": {},
-                "old": {},
-                "reasons": {},
-            },
-        )
-        update["fields"][row.field] = int(row.new_value)
-        update["old"][row.field] = None if pd.isna(row.old_value) else int(row.old_value)
-        update["reasons"][row.field] = row.reason
-    return list(updates.values())
+        _, new, old, reasons = grouped.setdefault(key, (row.asin, {}, {}, {}))
+        new[row.field] = int(row.new_value)
+        old[row.field] = _int_or_none(row.old_value)
+        reasons[row.field] = row.reason
+    return [
+        ItemUpdate(account_id, asin, item_id, new, old, reasons)
+        for (account_id, item_id), (asin, new, old, reasons) in grouped.items()
+    ]

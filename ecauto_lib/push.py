@@ -22,14 +22,15 @@ cheaper, and counts its calls against the same hourly budget as the push.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from ecauto_lib.base.errors import BadItemIdError, BudgetExhaustedError, DayLimitError
 from ecauto_lib.config import SyncPolicy
-from ecauto_lib.domain import ItemStock, PushedChange, StockTopUp
-from ecauto_lib.errors import EcAutoError, TransientError
+from ecauto_lib.domain import DelistedItem, FailedItem, ItemStock, ItemUpdate, PushedChange, StockTopUp
+from ecauto_lib.errors import AuthError, EcAutoError, TransientError
 from ecauto_lib.stock import item_stock
 
 PAGE_SIZE = 100  # /1/items' largest page (base-api.md §3)
@@ -74,9 +75,9 @@ class PushResult:
 
     account_id: str
     pushed: list[PushedChange] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)  # asin, base_item_id, fields, error
-    deferred: list[dict[str, Any]] = field(default_factory=list)  # the planned updates not sent
-    delisted: list[dict[str, Any]] = field(default_factory=list)  # asin, base_item_id, reason
+    failed: list[FailedItem] = field(default_factory=list)
+    deferred: list[ItemUpdate] = field(default_factory=list)  # the planned updates not sent
+    delisted: list[DelistedItem] = field(default_factory=list)
     calls: int = 0
     # "hour_api_limit" | "day_api_limit" | "budget" | "base_outage" | "lock_lost" | NEEDS_AUTHORISATION
     # when the push stopped early
@@ -103,13 +104,13 @@ NEEDS_AUTHORISATION = "needs_authorisation"
 
 def push_updates(
     account_id: str,
-    updates: Sequence[dict[str, Any]],
+    updates: Sequence[ItemUpdate],
     client: ItemEditor,
     *,
     call_budget: int,
     on_pushed: Callable[[Any, list[PushedChange]], None],
     on_delisted: Callable[[int, str], None],
-    on_sending: Callable[[dict[str, Any]], Any] = lambda update: None,
+    on_sending: Callable[[ItemUpdate], Any] = lambda update: None,
     on_failed: Callable[[Any], None] = lambda token: None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     outage_after: int = SyncPolicy.base_outage_errors,
@@ -124,13 +125,10 @@ def push_updates(
     before every edit: once the shop's lock was taken over by another run, nothing more is sent
     (``stopped_by`` ``lock_lost``; the new holder owns the rest).
     """
-    from ecauto_lib.base.errors import BadItemIdError, BudgetExhaustedError, DayLimitError
-    from ecauto_lib.errors import AuthError
-
     started = time.monotonic()
     result = PushResult(account_id=account_id)
-    result.deferred = [u for u in updates if u["base_item_id"] in unsettled]
-    updates = [u for u in updates if u["base_item_id"] not in unsettled]
+    result.deferred = [u for u in updates if u.base_item_id in unsettled]
+    updates = [u for u in updates if u.base_item_id not in unsettled]
     calls_at_start = client.calls
     in_a_row = 0  # transient failures since the last answer
     for index, update in enumerate(updates):
@@ -142,7 +140,7 @@ def push_updates(
             result.stopped_by = "budget"
             result.deferred.extend(updates[index:])
             break
-        fields = update["fields"]
+        fields = update.fields
         token = on_sending(update)
         if not still_held():  # asked last thing before sending: the window is one journal write
             on_failed(token)  # not sent
@@ -151,7 +149,7 @@ def push_updates(
             break
         try:
             answer = client.edit_item(
-                update["base_item_id"],
+                update.base_item_id,
                 price=fields.get("price"),
                 visible=None if "visible" not in fields else bool(fields["visible"]),
                 **({"stock": fields["stock"]} if "stock" in fields else {}),
@@ -181,23 +179,10 @@ def push_updates(
             result.failed.append(_failure(update, exc))
             continue
         in_a_row = 0
-        at = clock()
-        confirmed = [
-            PushedChange(
-                account_id=account_id,
-                asin=update["asin"],
-                base_item_id=update["base_item_id"],
-                field=name,
-                old_value=update["old"].get(name),
-                new_value=value,
-                reason=update["reasons"].get(name, ""),
-                at=at,
-            )
-            for name, value in fields.items()
-        ]
+        confirmed = update.changes(clock())
         on_pushed(token, confirmed)
         result.pushed.extend(confirmed)
-        result.seen_stock[update["base_item_id"]] = item_stock(answer)
+        result.seen_stock[update.base_item_id] = item_stock(answer)
     result.calls = client.calls - calls_at_start
     result.seconds = time.monotonic() - started
     return result
@@ -220,8 +205,6 @@ def push_variation_stock(
     between would be topped up anyway). BASE's answer (the whole item) is kept in ``seen_stock``.
     The budget and the limits stop the rest as in :func:`push_updates` (``deferred_stock``).
     """
-    from ecauto_lib.base.errors import BudgetExhaustedError, DayLimitError
-
     result = result if result is not None else PushResult(account_id=account_id)
     calls_at_start = client.calls
     for index, topup in enumerate(topups):
@@ -238,9 +221,15 @@ def push_variation_stock(
             result.deferred_stock.extend(topups[index:])
             break
         except EcAutoError as exc:
-            failure = _failure({"asin": topup.asin, "base_item_id": topup.base_item_id, "fields": {}}, exc)
             result.failed.append(
-                {**failure, "fields": {"stock": topup.new_stock}, "variation_id": topup.variation_id}
+                failed_item(
+                    account_id,
+                    topup.asin,
+                    topup.base_item_id,
+                    {"stock": topup.new_stock},
+                    exc,
+                    variation_id=topup.variation_id,
+                )
             )
             continue
         change = PushedChange(
@@ -262,7 +251,7 @@ def push_variation_stock(
 
 
 def _handle_missing_item(
-    update: dict[str, Any],
+    update: ItemUpdate,
     client: ItemEditor,
     exc: Exception,
     result: PushResult,
@@ -270,31 +259,47 @@ def _handle_missing_item(
 ) -> None:
     """``bad_item_id``: confirm with item detail; a gone item is delisted, never retried."""
     try:
-        detail = client.item_detail(update["base_item_id"])
+        detail = client.item_detail(update.base_item_id)
     except EcAutoError as detail_exc:
         result.failed.append(_failure(update, detail_exc))
         return
     if detail is None:
         reason = "deleted in BASE (bad_item_id, item detail: no_item)"
-        on_delisted(update["base_item_id"], reason)
-        result.delisted.append(
-            {"asin": update["asin"], "base_item_id": update["base_item_id"], "reason": reason}
-        )
+        on_delisted(update.base_item_id, reason)
+        result.delisted.append(DelistedItem(update.account_id, update.asin, update.base_item_id, reason))
     else:
         # BASE refused the id for editing but still shows the item (e.g. an item type the API
         # cannot edit): report it, keep the listing.
         result.failed.append(_failure(update, exc))
 
 
-def _failure(update: dict[str, Any], exc: Exception) -> dict[str, Any]:
+def _failure(update: ItemUpdate, exc: BaseException) -> FailedItem:
+    return failed_item(update.account_id, update.asin, update.base_item_id, update.fields, exc)
+
+
+def failed_item(
+    account_id: str,
+    asin: str,
+    base_item_id: int,
+    fields: Mapping[str, int],
+    exc: BaseException,
+    *,
+    variation_id: int | None = None,
+) -> FailedItem:
+    """The failure of one edit: BASE's error code (else the error's type) and its message."""
     code = getattr(exc, "code", None) or type(exc).__name__
-    return {
-        "asin": update["asin"],
-        "base_item_id": update["base_item_id"],
-        "fields": dict(update["fields"]),
-        "error": code,
-        "message": str(exc),
-    }
+    return FailedItem(account_id, asin, base_item_id, dict(fields), code, str(exc), variation_id)
+
+
+def failed_push(
+    account_id: str, updates: Sequence[ItemUpdate], exc: BaseException, message: str
+) -> PushResult:
+    """A shop's push that crashed as a whole: every update failed with ``exc`` (``message`` says it)."""
+    failed = [
+        FailedItem(u.account_id, u.asin, u.base_item_id, dict(u.fields), type(exc).__name__, message)
+        for u in updates
+    ]
+    return PushResult(account_id=account_id, failed=failed)
 
 
 @dataclass

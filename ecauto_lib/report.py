@@ -17,7 +17,7 @@ import pandas as pd
 
 from ecauto_lib.base.budget import DAY_LIMIT, JST, next_daily_reset
 from ecauto_lib.clock import utc_now
-from ecauto_lib.domain import Observation
+from ecauto_lib.domain import ITEM_FIELDS, Observation
 from ecauto_lib.pricing import PricingPlan
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, ShopTokenHealth, health_table
@@ -481,20 +481,19 @@ def summarise(
         for c in result.pushed:
             outcome_of[(c.account_id, c.base_item_id, c.field, c.variation_id)] = "pushed"
         for f in result.failed:
-            for name in f["fields"]:
-                key = (result.account_id, f["base_item_id"], name, f.get("variation_id"))
-                outcome_of[key] = f"failed: {f['error']}"
+            for name in f.fields:
+                outcome_of[(result.account_id, f.base_item_id, name, f.variation_id)] = f"failed: {f.error}"
         not_sent = (
             "not sent: re-authorise the shop" if result.stopped_by == NEEDS_AUTHORISATION else "deferred"
         )
         for d in result.deferred:
-            for name in d["fields"]:
-                outcome_of[(result.account_id, d["base_item_id"], name, None)] = not_sent
+            for name in d.fields:
+                outcome_of[(result.account_id, d.base_item_id, name, None)] = not_sent
         for t in result.deferred_stock:
             outcome_of[(result.account_id, t.base_item_id, "stock", t.variation_id)] = not_sent
-        for d in result.delisted:
-            for name in ("price", "visible", "stock"):
-                outcome_of[(result.account_id, d["base_item_id"], name, None)] = "delisted"
+        for gone in result.delisted:
+            for name in ITEM_FIELDS:
+                outcome_of[(result.account_id, gone.base_item_id, name, None)] = "delisted"
     default = "planned (dry run)" if report.dry_run else "not sent"
     rows = [
         {
@@ -578,7 +577,7 @@ def summarise(
                 seconds=result.seconds,
             )
         )
-        report.failures += [{**f, "account_id": account.id} for f in result.failed]
+        report.failures += [{**asdict(f), "account_id": account.id} for f in result.failed]
     deferred = sum(a.deferred for a in report.accounts)
     blocked = report.blocked or report.needs_reauthorisation()
     report.exit_code = 1 if report.item_failures or deferred or report.held or blocked else 0

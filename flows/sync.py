@@ -16,7 +16,6 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):  # `python flows/sync.py` from a checkout: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,11 +29,11 @@ from ecauto_lib.clock import utc_now
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import sp_api_client
 from ecauto_lib.db.locks import AlreadyRunningError, LockHolder, account_locks
-from ecauto_lib.domain import CatalogInfo, Observation, Outcome
+from ecauto_lib.domain import CatalogInfo, ItemUpdate, Observation, Outcome
 from ecauto_lib.errors import ConfigError, CredentialsRefusedError
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
-from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement
+from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement, failed_push
 from ecauto_lib.report import FetchSummary, RunReport, summarise
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
 from tasks._common import describe, engine_for
@@ -263,9 +262,9 @@ def push_changes(
     """One task per shop, in parallel; each shop's updates in plan order (deferred ones first),
     within what settling its journal left of the hourly budget, then its variations' top-ups. A
     ``blocked`` shop sends nothing: its updates are reported as not sent (deferred)."""
-    by_account: dict[str, list[dict[str, Any]]] = {}
+    by_account: dict[str, list[ItemUpdate]] = {}
     for update in item_updates(plan.changes):
-        by_account.setdefault(update["account_id"], []).append(update)
+        by_account.setdefault(update.account_id, []).append(update)
     topups = {a.id: tuple(t for t in plan.variation_stock if t.account_id == a.id) for a in accounts}
     results: dict[str, PushResult] = {}
     for block in blocked:
@@ -293,18 +292,9 @@ def push_changes(
     for account_id, future in futures.items():
         result = future.result(raise_on_failure=False)
         if isinstance(result, BaseException):
-            failed = PushResult(account_id=account_id)
-            failed.failed = [
-                {**_failure_row(u), "error": type(result).__name__, "message": describe(result)}
-                for u in by_account.get(account_id, [])
-            ]
-            result = failed
+            result = failed_push(account_id, by_account.get(account_id, []), result, describe(result))
         results[account_id] = result
     return results
-
-
-def _failure_row(update: dict[str, Any]) -> dict[str, Any]:
-    return {"asin": update["asin"], "base_item_id": update["base_item_id"], "fields": dict(update["fields"])}
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ what a crashed run left unconfirmed, without sending anything twice.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -18,7 +17,7 @@ from ecauto_lib.base.budget import DAY_LIMIT, blocked_push, next_daily_reset
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.connect import base_client, token_store
 from ecauto_lib.db import blocks, journal, locks
-from ecauto_lib.domain import BudgetBlock, StockTopUp
+from ecauto_lib.domain import BudgetBlock, ItemUpdate, StockTopUp
 from ecauto_lib.errors import AuthError, TransientError
 from ecauto_lib.push import PushResult, Settlement, push_updates, push_variation_stock, settle_unconfirmed
 from ecauto_lib.token_health import ShopBlock, ShopTokenHealth, shop_block, shops_token_health
@@ -106,7 +105,7 @@ def settle_journal(settings: Settings, account: AccountConfig) -> Settlement:
 def push_account(
     settings: Settings,
     account: AccountConfig,
-    updates: list[dict[str, Any]],
+    updates: list[ItemUpdate],
     run_id: int,
     variation_stock: tuple[StockTopUp, ...] = (),
     settled: Settlement | None = None,
@@ -125,7 +124,7 @@ def push_account(
         # BASE refused the shop for the day: no call at all (not even a token refresh) until then
         result = blocked_push(account.id, updates, block)
         result.deferred_stock.extend(variation_stock)
-        deferred = [u["base_item_id"] for u in result.deferred] + [t.base_item_id for t in variation_stock]
+        deferred = [u.base_item_id for u in result.deferred] + [t.base_item_id for t in variation_stock]
         db.mark_deferred(engine, account.id, deferred, _now())
         logger.warning(
             "%s: BASE %s until %s — %d items deferred, no call made",
@@ -179,7 +178,7 @@ def push_account(
             len(result.deferred),
         )
     elif result.deferred:
-        db.mark_deferred(engine, account.id, [u["base_item_id"] for u in result.deferred], _now())
+        db.mark_deferred(engine, account.id, [u.base_item_id for u in result.deferred], _now())
         logger.warning(
             "%s: %s — %d items deferred to the next run",
             account.id,

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ecauto_lib import pricing, stock
 from ecauto_lib.config import SyncMode, SyncPolicy
-from ecauto_lib.domain import Variation
+from ecauto_lib.domain import HeldChange, Variation
 from ecauto_lib.guards import GuardPolicy, hold_risky_changes
 from ecauto_lib.pricing import PricingPlan, plan_changes
 
@@ -64,11 +64,11 @@ def hold_risky(
     listings: pd.DataFrame,
     policies: dict[str, GuardPolicy],
     *,
-    releasable: pd.DataFrame | None = None,
+    releasable: list[HeldChange] | None = None,
 ) -> PricingPlan:
     """Hold big price moves and circuit-breaker volumes for review (``--confirm`` releases those stored)."""
     per_account = listings.groupby("account_id").size().to_dict()
-    outcome = hold_risky_changes(plan.changes, per_account, policies, releasable=releasable)
+    outcome = hold_risky_changes(plan.changes, per_account, policies, releasable=releasable or ())
     logger = get_run_logger()
     if len(outcome.held):
         logger.warning("%d changes held for review: %s", len(outcome.held), outcome.held["reason"].iloc[0])

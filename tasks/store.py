@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from ecauto_lib import db
 from ecauto_lib.config import SyncMode
 from ecauto_lib.db import held
-from ecauto_lib.domain import CatalogInfo, Observation
+from ecauto_lib.domain import CatalogInfo, HeldChange, Observation
 from ecauto_lib.pricing import PricingPlan, fields_decided
 from tasks._common import engine_for
 
@@ -48,7 +47,7 @@ def finish_run_record(
 
 
 @task(name="load-held-changes", cache_policy=NO_CACHE)
-def load_held_changes(database_url: str, account_ids: list[str]) -> pd.DataFrame:
+def load_held_changes(database_url: str, account_ids: list[str]) -> list[HeldChange]:
     """What earlier runs held for review (``--confirm`` releases those it would hold again)."""
     return held.load_held(engine_for(database_url), account_ids)
 
@@ -68,7 +67,7 @@ def record_held_changes(
         account_ids,
         fields_decided(mode),
         touched,
-        held.held_from_frame(plan.held),
+        plan.held_changes(),
         run_id=run_id,
         at=datetime.now(UTC),
     )

@@ -8,6 +8,7 @@ import pandas as pd
 
 # The exact columns and dtypes load_listings() returns, so test frames match the real ones.
 from ecauto_lib.db import LISTING_DTYPES
+from ecauto_lib.domain import CHANGE_COLUMNS, HeldChange
 
 _DEFAULTS: dict[str, Any] = {
     "account_id": "acc1",
@@ -42,9 +43,12 @@ def listings_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def changes_frame(rows: list[list[Any]]) -> pd.DataFrame:
-    """A planned-changes frame (``ecauto_lib.pricing.CHANGE_COLUMNS``) from row lists."""
-    frame = pd.DataFrame(
-        rows, columns=["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
-    )
+    """A planned-changes frame (``ecauto_lib.domain.CHANGE_COLUMNS``) from row lists."""
+    frame = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
     frame["old_value"] = frame["old_value"].astype("Int64")
     return frame
+
+
+def held_changes(rows: list[list[Any]]) -> list[HeldChange]:
+    """Stored held changes (what ``--confirm`` may release) from row lists in CHANGE_COLUMNS order."""
+    return [HeldChange(*row) for row in rows]

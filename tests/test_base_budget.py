@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from ecauto_lib.base.budget import JST, blocked_push, next_daily_reset
 from ecauto_lib.db import blocks
-from ecauto_lib.domain import BudgetBlock
+from ecauto_lib.domain import BudgetBlock, ItemUpdate
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,9 @@ def test_next_daily_reset_refuses_naive_times():
 
 
 def test_a_blocked_shop_defers_every_update_without_a_call():
-    updates = [{"account_id": "a", "base_item_id": i, "fields": {"price": i}} for i in (1, 2)]
+    updates = [
+        ItemUpdate("a", f"B0{i:08d}", i, {"price": i}, {"price": None}, {"price": "r"}) for i in (1, 2)
+    ]
     block = BudgetBlock("a", "day_api_limit", datetime(2026, 11, 29, 15, 0, tzinfo=UTC))
     result = blocked_push("a", updates, block)
     assert (result.deferred, result.stopped_by, result.calls, result.pushed) == (

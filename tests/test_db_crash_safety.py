@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from ecauto_lib.db import journal, load_listings, locks, make_engine, upgrade, upsert_listings
-from ecauto_lib.domain import ListingRow
+from ecauto_lib.domain import ItemUpdate, ListingRow
 
 T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,21 +27,21 @@ def engine(db_url):
     engine.dispose()
 
 
-UPDATE = {
-    "account_id": "shop",
-    "asin": "B0FGQJ45HW",
-    "base_item_id": 11,
-    "fields": {"price": 1300, "visible": 0},
-    "old": {"price": 1000, "visible": 1},
-    "reasons": {"price": "amazon ¥1,000 × 1.3", "visible": "amazon out_of_stock"},
-}
+UPDATE = ItemUpdate(
+    account_id="shop",
+    asin="B0FGQJ45HW",
+    base_item_id=11,
+    fields={"price": 1300, "visible": 0},
+    old={"price": 1000, "visible": 1},
+    reasons={"price": "amazon ¥1,000 × 1.3", "visible": "amazon out_of_stock"},
+)
 
 
 def test_journal_sent_then_confirmed_updates_listing_and_history_together(engine):
     entry_id = journal.record_sending(engine, None, UPDATE, T0)
     assert [e.id for e in journal.unconfirmed(engine, "shop")] == [entry_id]
     entry = journal.unconfirmed(engine, "shop")[0]
-    assert entry.fields == {"price": 1300, "visible": 0} and entry.old_values == {"price": 1000, "visible": 1}
+    assert entry.update == UPDATE
     journal.record_confirmed(engine, entry_id, None, entry.changes(T0))
     assert journal.unconfirmed(engine, "shop") == []
     row = load_listings(engine).iloc[0]

@@ -18,10 +18,7 @@ def held(account, item, field, value, reason="price move 84% exceeds ±30%"):
 
 
 def stored(engine):
-    frame = load_held(engine, ["a", "b"])
-    return sorted(
-        frame[["account_id", "base_item_id", "field", "new_value"]].itertuples(index=False, name=None)
-    )
+    return sorted((h.account_id, h.base_item_id, h.field, h.new_value) for h in load_held(engine, ["a", "b"]))
 
 
 def test_a_run_replaces_the_holds_of_the_fields_it_decides_for_its_shops_only(engine):
@@ -61,9 +58,7 @@ def test_a_stock_run_keeps_price_holds_except_for_the_items_it_priced(engine):
         at=T1,
     )
     assert stored(engine) == [("a", 1, "price", 210), ("a", 5, "visible", 0)]
-    frame = load_held(engine, ["a"])
-    assert frame["reason"].iloc[0] == "price move 84% exceeds ±30%"
-    assert str(frame["base_item_id"].dtype) == "int64" and str(frame["old_value"].dtype) == "Int64"
+    assert load_held(engine, ["a"]) == [held("a", 1, "price", 210), held("a", 5, "visible", 0)]
 
 
 def test_only_prices_and_hides_can_be_held(engine):

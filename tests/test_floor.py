@@ -17,12 +17,12 @@ import pytest
 from ecauto_lib.config import SyncMode, SyncPolicy
 from ecauto_lib.guards import GuardPolicy, hold_risky_changes
 from ecauto_lib.pricing import floor_prices, item_updates, keep_above_floor, plan_changes
-from tests.frames import changes_frame, listings_frame
+from tests.frames import changes_frame, held_changes, listings_frame
 
 POLICY = SyncPolicy()  # markup 1.3, ¥10 rounding, ¥100 threshold, 5 % + ¥0 margin, ¥300..¥1,000,000
 
 
-def decide(rows, mode=SyncMode.FULL, policy=POLICY, markups=None, guards=None, releasable=None):
+def decide(rows, mode=SyncMode.FULL, policy=POLICY, markups=None, guards=None, releasable=()):
     """plan → guards → floor, as the sync flow runs them."""
     listings = listings_frame(rows)
     plan = plan_changes(listings, policy, markups or {}, mode)
@@ -102,7 +102,7 @@ def test_the_price_is_published_with_the_item_in_one_edit_and_in_every_mode():
     rows = [in_stock("B000000001", 1480, 1500, visible=False)]  # back in stock: ¥1,500 → ¥1,920
     for mode in (SyncMode.FULL, SyncMode.STOCK):
         updates = item_updates(decide(rows, mode=mode).changes)
-        assert [u["fields"] for u in updates] == [{"price": 1920, "visible": 1}], mode
+        assert [u.fields for u in updates] == [{"price": 1920, "visible": 1}], mode
 
 
 def test_stock_only_pushes_a_price_below_the_floor_and_leaves_other_prices_to_price_runs():
@@ -171,7 +171,7 @@ def test_a_markup_below_the_margin_is_refused_not_raised():
 
 
 def test_confirm_releases_the_stored_held_changes_and_holds_everything_new():
-    stored = changes_frame([["a", "B000000099", 99, "price", 1000, 1900, "price move 90% exceeds ±30%"]])
+    stored = held_changes([["a", "B000000099", 99, "price", 1000, 1900, "price move 90% exceeds ±30%"]])
     move = [["a", "B000000099", 99, "price", 1000, 1900, "amazon ¥1,460 × 1.3"]]
     other_move = [["a", "B000000098", 98, "price", 1000, 1800, "amazon ¥1,380 × 1.3"]]
     hides = [["a", f"B00000000{i}", i, "visible", 1, 0, "amazon out_of_stock"] for i in range(6)]
@@ -183,7 +183,7 @@ def test_confirm_releases_the_stored_held_changes_and_holds_everything_new():
 
 
 def test_confirm_does_not_release_a_held_change_the_current_amazon_price_no_longer_gives():
-    stored = changes_frame([["a", "B000000099", 99, "price", 1000, 1900, "held"]])
+    stored = held_changes([["a", "B000000099", 99, "price", 1000, 1900, "held"]])
     now = changes_frame([["a", "B000000099", 99, "price", 1000, 2000, "amazon ¥1,540 × 1.3"]])
     outcome = hold_risky_changes(now, {"a": 10}, {}, releasable=stored)
     assert outcome.released.empty and outcome.push.empty

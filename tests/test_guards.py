@@ -1,7 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
-from ecauto_lib.domain import Observation, Outcome
+from ecauto_lib.domain import HeldChange, Observation, Outcome
 from ecauto_lib.guards import confirm_sell_outs, sell_outs_to_confirm
+from ecauto_lib.pricing import field_changes
 
 T1 = datetime(2026, 11, 29, tzinfo=UTC)
 T2 = T1 + timedelta(seconds=10)
@@ -65,7 +66,7 @@ def test_price_moving_more_than_the_limit_is_held():
         "price move 40% exceeds ±30% (run with --confirm to release)",
     ]
     # --confirm releases exactly the stored held changes (tests/test_floor.py: case 4)
-    outcome = hold_risky_changes(changes, {"a": 100}, {}, releasable=outcome.held)
+    outcome = hold_risky_changes(changes, {"a": 100}, {}, releasable=field_changes(outcome.held, HeldChange))
     assert len(outcome.push) == 4 and outcome.held.empty and len(outcome.released) == 2
 
 

@@ -223,8 +223,8 @@ def test_item_updates_group_fields_per_item_in_order():
         ]
     )
     updates = item_updates(plan.changes)
-    assert [u["fields"] for u in updates] == [{"price": 2600, "visible": 1}, {"visible": 0}]
-    assert updates[0]["old"] == {"price": 1300, "visible": 0}
+    assert [u.fields for u in updates] == [{"price": 2600, "visible": 1}, {"visible": 0}]
+    assert updates[0].old == {"price": 1300, "visible": 0}
 
 
 def test_plan_on_100k_listings_is_vectorised():

@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 from ecauto_lib.base.auth import NeedsAuthorisationError
 from ecauto_lib.base.client import BadItemIdError, BaseValidationError, HourLimitError
+from ecauto_lib.domain import ItemUpdate
 from ecauto_lib.errors import TransientError
 from ecauto_lib.push import push_updates
 
@@ -30,14 +31,9 @@ class FakeShop:
 
 
 def update(item_id, **fields):
-    return {
-        "account_id": "a",
-        "asin": f"B0{item_id:08d}",
-        "base_item_id": item_id,
-        "fields": fields,
-        "old": dict.fromkeys(fields),
-        "reasons": dict.fromkeys(fields, "why"),
-    }
+    return ItemUpdate(
+        "a", f"B0{item_id:08d}", item_id, fields, dict.fromkeys(fields), dict.fromkeys(fields, "why")
+    )
 
 
 def push(updates, shop, budget=5000, **options):
@@ -81,14 +77,14 @@ def test_hour_limit_defers_the_rest_in_order():
     )
     result, pushed, _ = push([update(1, price=1), update(2, price=2), update(3, price=3)], shop)
     assert [c.base_item_id for c in pushed] == [1]
-    assert [u["base_item_id"] for u in result.deferred] == [2, 3]
+    assert [u.base_item_id for u in result.deferred] == [2, 3]
     assert result.stopped_by == "hour_api_limit"
 
 
 def test_call_budget_stops_before_the_limit():
     shop = FakeShop()
     result, pushed, _ = push([update(i, price=i) for i in range(1, 6)], shop, budget=3)
-    assert len(shop.edits) == 3 and [u["base_item_id"] for u in result.deferred] == [4, 5]
+    assert len(shop.edits) == 3 and [u.base_item_id for u in result.deferred] == [4, 5]
     assert result.stopped_by == "budget"
 
 
@@ -97,7 +93,7 @@ def test_bad_item_id_checked_with_detail_then_delisted_or_failed():
     shop = FakeShop(errors={1: bad, 2: bad}, gone={1})
     result, pushed, delisted = push([update(1, visible=0), update(2, visible=0), update(3, visible=0)], shop)
     assert delisted == [1]
-    assert [f["base_item_id"] for f in result.failed] == [2]
+    assert [f.base_item_id for f in result.failed] == [2]
     assert [c.base_item_id for c in pushed] == [3]
 
 
@@ -111,7 +107,7 @@ def test_other_errors_fail_only_that_item():
         }
     )
     result, pushed, _ = push([update(1, price=5), update(2, price=6), update(3, price=7)], shop)
-    assert [(f["base_item_id"], f["error"]) for f in result.failed] == [
+    assert [(f.base_item_id, f.error) for f in result.failed] == [
         (1, "validation_error"),
         (2, "TransientError"),
     ]
@@ -124,7 +120,7 @@ def test_a_shop_whose_token_is_refused_stops_and_defers_the_rest():
     result, pushed, _ = push([update(1, price=1300), update(2, visible=0), update(3, price=990)], shop)
     assert shop.calls == 2  # item 3 is not tried: the token is dead for every item
     assert [c.base_item_id for c in pushed] == [1]
-    assert [u["base_item_id"] for u in result.deferred] == [2, 3] and result.failed == []
+    assert [u.base_item_id for u in result.deferred] == [2, 3] and result.failed == []
     assert result.stopped_by == "needs_authorisation"
     assert "python flows/connect_shop.py --account a" in result.stop_reason
 
@@ -149,8 +145,8 @@ def test_a_run_of_server_errors_stops_the_push_and_defers_the_rest():
     shop = DownShop()
     result, _, _ = push([update(i, price=i) for i in range(1, 21)], shop, outage_after=5)
     assert shop.calls == 5 and result.calls == 5
-    assert [f["base_item_id"] for f in result.failed] == [1, 2, 3, 4, 5]
-    assert [u["base_item_id"] for u in result.deferred] == list(range(6, 21))
+    assert [f.base_item_id for f in result.failed] == [1, 2, 3, 4, 5]
+    assert [u.base_item_id for u in result.deferred] == list(range(6, 21))
     assert result.stopped_by == "base_outage"
 
 
@@ -164,7 +160,7 @@ def test_updates_of_items_with_an_unsettled_edit_are_deferred_not_sent_again():
     shop = FakeShop()
     result, _, _ = push([update(1, price=1), update(2, price=2), update(3, price=3)], shop, unsettled={2})
     assert [e[0] for e in shop.edits] == [1, 3]
-    assert [u["base_item_id"] for u in result.deferred] == [2]
+    assert [u.base_item_id for u in result.deferred] == [2]
 
 
 def test_a_push_that_lost_its_lock_stops_before_the_next_edit():
@@ -172,4 +168,4 @@ def test_a_push_that_lost_its_lock_stops_before_the_next_edit():
     checks = iter([True, True, False])  # taken over after the second edit
     result, _, _ = push([update(i, price=i) for i in range(1, 6)], shop, still_held=lambda: next(checks))
     assert [e[0] for e in shop.edits] == [1, 2]
-    assert result.stopped_by == "lock_lost" and [u["base_item_id"] for u in result.deferred] == [3, 4, 5]
+    assert result.stopped_by == "lock_lost" and [u.base_item_id for u in result.deferred] == [3, 4, 5]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ecauto_lib.db.journal import JournalEntry
+from ecauto_lib.domain import ItemUpdate
 from ecauto_lib.errors import TransientError
 from ecauto_lib.push import settle_unconfirmed
 
@@ -40,16 +41,10 @@ class Shop:
 
 
 def entry(n: int, item_id: int, price: int) -> JournalEntry:
-    return JournalEntry(
-        id=n,
-        run_id=None,
-        account_id="a",
-        asin=f"B0{item_id:08d}",
-        base_item_id=item_id,
-        fields={"price": price},
-        old_values={"price": item_id},
-        reasons={"price": "why"},
+    update = ItemUpdate(
+        "a", f"B0{item_id:08d}", item_id, {"price": price}, {"price": item_id}, {"price": "why"}
     )
+    return JournalEntry(id=n, run_id=None, update=update)
 
 
 def settle(entries, shop, **options):

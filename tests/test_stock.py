@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from ecauto_lib.config import SyncMode, SyncPolicy, load_settings
-from ecauto_lib.domain import ItemStock, Variation
+from ecauto_lib.domain import ItemStock, ItemUpdate, Variation
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.listings_import import listings_from_base_items
 from ecauto_lib.pricing import item_updates, plan_changes
@@ -54,7 +54,7 @@ def test_amazon_in_stock_and_base_stock_zero_tops_up_to_the_shop_quantity_in_the
     plan = planned(rows, quantities={"acc2": 3})
     assert fields_of(plan, A1) == {"price": 1300, "stock": 1}  # default quantity 1
     assert fields_of(plan, A2) == {"stock": 3}
-    assert [u["fields"] for u in item_updates(plan.changes)] == [{"price": 1300, "stock": 1}, {"stock": 3}]
+    assert [u.fields for u in item_updates(plan.changes)] == [{"price": 1300, "stock": 1}, {"stock": 3}]
     reason = plan.changes.set_index("asin").loc[A2, "reason"]
     assert reason == "BASE stock 0 (sold on BASE), amazon in stock: restocked to 3"
 
@@ -178,14 +178,7 @@ class FakeShop:
 
 
 def _update(item_id, **fields):
-    return {
-        "account_id": "a",
-        "asin": A1,
-        "base_item_id": item_id,
-        "fields": fields,
-        "old": dict.fromkeys(fields, 0),
-        "reasons": dict.fromkeys(fields, "why"),
-    }
+    return ItemUpdate("a", A1, item_id, fields, dict.fromkeys(fields, 0), dict.fromkeys(fields, "why"))
 
 
 def test_an_item_top_up_goes_in_its_items_edit_and_the_answer_s_stock_is_recorded():
@@ -219,7 +212,7 @@ def test_variation_top_ups_go_through_edit_stock_with_the_variation_id():
     result = push_variation_stock("a", topups, shop, call_budget=2, on_pushed=pushed.extend, clock=lambda: AT)
     assert shop.stock_edits == [(1, 11, 2)]  # 13 refused; the budget of 2 calls stops before 21
     assert [(c.field, c.variation_id, c.new_value) for c in pushed] == [("stock", 11, 2)]
-    assert [f["error"] for f in result.failed] == ["bad_variation_id"]
+    assert [f.error for f in result.failed] == ["bad_variation_id"]
     assert [d.variation_id for d in result.deferred_stock] == [21]
     assert result.seen_stock[1] == ItemStock(6, (Variation(11, 2, None, "S"), Variation(99, 4, None, "M")))
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta, timezone
-from typing import Any
 
-from ecauto_lib.domain import BudgetBlock
+from ecauto_lib.domain import BudgetBlock, ItemUpdate
 from ecauto_lib.push import PushResult
 
 DAY_LIMIT = "day_api_limit"
@@ -40,6 +39,6 @@ def next_daily_reset(at: datetime) -> datetime:
     return min(next_midnight(tz) for tz in DAILY_RESET_TIMEZONES).astimezone(UTC)
 
 
-def blocked_push(account_id: str, updates: Sequence[dict[str, Any]], block: BudgetBlock) -> PushResult:
+def blocked_push(account_id: str, updates: Sequence[ItemUpdate], block: BudgetBlock) -> PushResult:
     """What a push to a blocked shop does: nothing sent, every update deferred, the block named."""
     return PushResult(account_id=account_id, deferred=list(updates), stopped_by=block.code)

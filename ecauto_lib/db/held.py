@@ -19,40 +19,34 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-import pandas as pd
 import sqlalchemy as sa
 
 from ecauto_lib.db.engine import begin_write
 from ecauto_lib.db.models import HELD_FIELDS, held_changes
-from ecauto_lib.domain import HeldChange
-
-HELD_FRAME_COLUMNS = ["account_id", "asin", "base_item_id", "field", "old_value", "new_value", "reason"]
+from ecauto_lib.domain import CHANGE_COLUMNS, HeldChange
 
 
-def load_held(engine: sa.Engine, account_ids: Sequence[str]) -> pd.DataFrame:
-    """The stored held changes of ``account_ids`` as a frame (:data:`HELD_FRAME_COLUMNS`)."""
-    stmt = sa.select(*(held_changes.c[c] for c in HELD_FRAME_COLUMNS)).where(
-        held_changes.c.account_id.in_(list(account_ids))
+def load_held(engine: sa.Engine, account_ids: Sequence[str]) -> list[HeldChange]:
+    """The stored held changes of ``account_ids``, by shop, item and field."""
+    columns = [held_changes.c[c] for c in CHANGE_COLUMNS]
+    stmt = (
+        sa.select(*columns)
+        .where(held_changes.c.account_id.in_(list(account_ids)))
+        .order_by(held_changes.c.account_id, held_changes.c.base_item_id, held_changes.c.field)
     )
     with engine.connect() as conn:
-        frame = pd.DataFrame(conn.execute(stmt).fetchall(), columns=HELD_FRAME_COLUMNS)
-    return frame.astype({"base_item_id": "int64", "new_value": "int64", "old_value": "Int64"})
-
-
-def held_from_frame(frame: pd.DataFrame) -> list[HeldChange]:
-    """Rows of a changes frame (pricing.CHANGE_COLUMNS) as :class:`HeldChange` values."""
-    return [
-        HeldChange(
-            account_id=r.account_id,
-            asin=r.asin,
-            base_item_id=int(r.base_item_id),
-            field=r.field,
-            old_value=None if pd.isna(r.old_value) else int(r.old_value),
-            new_value=int(r.new_value),
-            reason=str(r.reason),
-        )
-        for r in frame.itertuples(index=False)
-    ]
+        return [
+            HeldChange(
+                account_id=r.account_id,
+                asin=r.asin,
+                base_item_id=int(r.base_item_id),
+                field=r.field,
+                old_value=None if r.old_value is None else int(r.old_value),
+                new_value=int(r.new_value),
+                reason=r.reason,
+            )
+            for r in conn.execute(stmt)
+        ]
 
 
 def record_held(

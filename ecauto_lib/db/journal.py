@@ -12,46 +12,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from ecauto_lib.db.engine import begin_write
 from ecauto_lib.db.models import push_journal
 from ecauto_lib.db.repo import write_pushed_changes
-from ecauto_lib.domain import PushedChange
+from ecauto_lib.domain import ItemUpdate, PushedChange
 
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """An edit that was (maybe) sent and never confirmed."""
+    """An edit that was (maybe) sent and never confirmed: the planned update, as journalled."""
 
     id: int
     run_id: int | None
-    account_id: str
-    asin: str
-    base_item_id: int
-    fields: dict[str, int]
-    old_values: dict[str, int | None]
-    reasons: dict[str, str]
+    update: ItemUpdate
+
+    @property
+    def base_item_id(self) -> int:
+        return self.update.base_item_id
+
+    @property
+    def fields(self) -> dict[str, int]:
+        return self.update.fields
 
     def changes(self, at: datetime, reason_prefix: str = "") -> list[PushedChange]:
-        return [
-            PushedChange(
-                account_id=self.account_id,
-                asin=self.asin,
-                base_item_id=self.base_item_id,
-                field=name,
-                old_value=self.old_values.get(name),
-                new_value=value,
-                reason=reason_prefix + self.reasons.get(name, ""),
-                at=at,
-            )
-            for name, value in self.fields.items()
-        ]
+        return self.update.changes(at, reason_prefix=reason_prefix)
 
 
-def record_sending(engine: sa.Engine, run_id: int | None, update: dict[str, Any], at: datetime) -> int:
+def record_sending(engine: sa.Engine, run_id: int | None, update: ItemUpdate, at: datetime) -> int:
     """Journal one planned edit (status ``sent``) before it goes out; returns the entry id."""
     with begin_write(engine) as conn:
         return int(
@@ -59,12 +49,12 @@ def record_sending(engine: sa.Engine, run_id: int | None, update: dict[str, Any]
                 sa.insert(push_journal)
                 .values(
                     run_id=run_id,
-                    account_id=update["account_id"],
-                    asin=update["asin"],
-                    base_item_id=update["base_item_id"],
-                    fields=dict(update["fields"]),
-                    old_values=dict(update["old"]),
-                    reasons=dict(update["reasons"]),
+                    account_id=update.account_id,
+                    asin=update.asin,
+                    base_item_id=update.base_item_id,
+                    fields=dict(update.fields),
+                    old_values=dict(update.old),
+                    reasons=dict(update.reasons),
                     status="sent",
                     created_at=at,
                     updated_at=at,
@@ -111,12 +101,14 @@ def unconfirmed(engine: sa.Engine, account_id: str) -> list[JournalEntry]:
             JournalEntry(
                 id=r.id,
                 run_id=r.run_id,
-                account_id=r.account_id,
-                asin=r.asin,
-                base_item_id=int(r.base_item_id),
-                fields={k: int(v) for k, v in r.fields.items()},
-                old_values={k: (None if v is None else int(v)) for k, v in r.old_values.items()},
-                reasons=dict(r.reasons),
+                update=ItemUpdate(
+                    account_id=r.account_id,
+                    asin=r.asin,
+                    base_item_id=int(r.base_item_id),
+                    fields={k: int(v) for k, v in r.fields.items()},
+                    old={k: (None if v is None else int(v)) for k, v in r.old_values.items()},
+                    reasons=dict(r.reasons),
+                ),
             )
             for r in result
         ]
