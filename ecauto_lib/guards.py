@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from ecauto_lib.domain import CHANGE_COLUMNS, HeldChange, Observation, Outcome
+from ecauto_lib.domain import CHANGE_COLUMNS, FieldChange, HeldChange, Observation, Outcome
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ def confirm_sell_outs(first: Iterable[Observation], second: Iterable[Observation
 # What identifies a held change for --confirm: the shop, the item, the field and the value.
 HELD_KEY = ["account_id", "base_item_id", "field", "new_value"]
 RELEASED_PREFIX = "released with --confirm: "
+BREAKER_PREFIX = "circuit breaker: "  # the reason of every change a circuit breaker held
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def hold_risky_changes(
             if count >= policy.breaker_min_items and share > limit:
                 tripped = mask & changes["account_id"].eq(account_id)
                 reason[tripped] = (
-                    f"circuit breaker: this run would {kind} {count} of {total} listings ({share:.0f}% > {limit:g}%); "
+                    f"{BREAKER_PREFIX}this run would {kind} {count} of {total} listings ({share:.0f}% > {limit:g}%); "
                     "nothing of the kind was pushed (run with --confirm to release); planned because: "
                     + changes.loc[tripped, "reason"].astype(str)
                 )
@@ -149,6 +150,13 @@ def hold_risky_changes(
     push.loc[released_mask[~held_mask], "reason"] = RELEASED_PREFIX + push["reason"].astype(str)
     released = changes[released_mask][CHANGE_COLUMNS]
     return GuardOutcome(push, held.reset_index(drop=True), released.reset_index(drop=True))
+
+
+def breaker_kind(held: FieldChange) -> str | None:
+    """``hide`` or ``cut`` for a change a circuit breaker held, None for any other hold."""
+    if not held.reason.startswith(BREAKER_PREFIX):
+        return None
+    return "hide" if held.field == "visible" else "cut"
 
 
 def _matches(changes: pd.DataFrame, stored: Collection[HeldChange]) -> pd.Series:

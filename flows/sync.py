@@ -34,7 +34,7 @@ from ecauto_lib.errors import ConfigError, CredentialsRefusedError
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement, failed_push
-from ecauto_lib.report import FetchSummary, RunReport, summarise
+from ecauto_lib.report import FetchSummary, RunReport, conclude, summarise
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
 from tasks._common import describe, engine_for
 from tasks.amazon import cache_ttls, prune_fetch_cache
@@ -85,15 +85,12 @@ def sync(
         finish_run_record(
             settings.database_url,
             report.run_id,
-            RUN_STATUS.get(report.exit_code, "failed"),
+            str(report.outcome.status),
             report.exit_code,
             report.counts(),
             report.finished_at,
         )
         return result
-
-
-RUN_STATUS = {0: "succeeded", 1: "finished_with_failures", 2: "failed"}  # by exit code
 
 
 def _pipeline(
@@ -151,10 +148,10 @@ def stop_run(
     get_run_logger().error("%s", report.error)
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
     report.lwa_secret = check_lwa_secret(settings)
-    report.exit_code, report.finished_at = 2, utc_now()
+    conclude(report)
     markdown = publish_report(report)
     return {
-        "exit_code": 2,
+        "exit_code": report.exit_code,
         "run_id": report.run_id,
         "report": markdown,
         "error": report.error,

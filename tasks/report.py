@@ -7,39 +7,38 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ecauto_lib.report import RunReport, render_markdown
+from ecauto_lib.report.tables import change_table, flagged_and_failed_table, held_table
 
-CHANGE_TABLE_COLUMNS = [
-    "asin",
-    "account_id",
-    "base_item_id",
-    "variation_id",
-    "field",
-    "old_value",
-    "new_value",
-    "reason",
-    "result",
-]
+SUMMARY, CHANGES, HELD, FLAGGED_AND_FAILED = (
+    "sync-summary",
+    "sync-changes",
+    "sync-held",
+    "sync-flagged-and-failed",
+)
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)
 def publish_report(report: RunReport) -> str:
-    """Store the summary (markdown) and the change, flagged and failure tables; return the markdown."""
+    """Store the summary (markdown), the changes, the held changes and the flagged and failed items;
+    return the markdown."""
     markdown = render_markdown(report)
-    create_markdown_artifact(key="sync-summary", markdown=markdown, description="EC Auto run summary")
+    create_markdown_artifact(key=SUMMARY, markdown=markdown, description="EC Auto run summary")
     create_table_artifact(
-        key="sync-changes",
-        table=[{k: c.get(k) for k in CHANGE_TABLE_COLUMNS} for c in report.changes],
+        key=CHANGES,
+        table=change_table(report),
         description="Every price, visibility and stock change of the run",
     )
-    if report.flagged or report.held or report.below_floor or report.stock_skipped or report.failures:
+    create_table_artifact(
+        key=HELD,
+        table=held_table(report),
+        description="Changes held for review (a price move beyond the ±limit, a circuit breaker): "
+        "`python flows/sync.py --confirm` releases them (deployments: the parameter confirm=true)",
+    )
+    if flagged := flagged_and_failed_table(report):
         create_table_artifact(
-            key="sync-held-and-failed",
-            table=[{"kind": "flagged", **r} for r in report.flagged]
-            + [{"kind": "held", **r} for r in report.held]
-            + [{"kind": "below floor", **r} for r in report.below_floor]
-            + [{"kind": "stock not topped up", **r} for r in report.stock_skipped]
-            + [{"kind": "failed", **r} for r in report.failures],
-            description="Prices refused (bounds, margin), changes held for review, items kept off "
-            "BASE below the floor, and items that failed",
+            key=FLAGGED_AND_FAILED,
+            table=flagged,
+            description="Prices refused (bounds, margin), items kept off BASE below the floor, "
+            "variations not topped up, and items that failed",
         )
     return markdown

@@ -507,12 +507,37 @@ def test_big_price_move_is_held_for_review_and_released_with_confirm(tmp_path, s
         assert result["accounts"]["base_account_1"]["held"] == 1
         assert result["changes"] == 8  # everything else went through, and the floor's hide
 
+        # the held change has a table artifact of its own; the floor's hide is with the flagged ones
+        held = latest_table("sync-held")
+        assert [(r["asin"], r["field"], r["new_value"], r["guard"]) for r in held] == [
+            ("B07YV55TNL", "price", 5200, "price move")
+        ]
+        assert [r["kind"] for r in latest_table("sync-flagged-and-failed")] == ["below floor"]
+
         released = sync(confirm=True)  # `python flows/sync.py --confirm`
         assert released["exit_code"] == 0 and released["held"] == 0
         assert (sb.item("base_account_1", item)["price"], sb.item("base_account_1", item)["visible"]) == (
             5200,
             1,
         )
+        assert latest_table("sync-held") == []  # nothing held any more: the latest table says so
+
+
+def latest_table(key: str) -> list[dict]:
+    """The rows of the newest table artifact stored under ``key``."""
+    import json
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    return json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
 
 
 def test_twenty_cheap_slow_offers_in_front_of_a_buyable_one_never_hide_the_item(tmp_path, sqlite_url):
