@@ -46,7 +46,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     vs_baseline = _get(results, "comparison", "run_vs_baseline")
     local_share = _get(results, "pipeline", "local_share_of_equiv_wall")
     largest = _largest_scaling_row(results)
-    # Task runs grow by `slope` per 20 ASINs (offers + catalog batches, plus confirmations); a
+    # Task runs grow by `slope` per 20 ASINs (offers + catalog batches, plus re-checks); a
     # per-ASIN task would make it 20. Without a fit (one size), the ratio of the pipeline run.
     slope = _get(results, "scaling_fit", "task_runs_per_20_asins", "slope")
     if slope is None:
@@ -99,7 +99,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             slope,
             _at_most(slope, TASK_RUNS_PER_20_ASINS_MAX),
             "slope of a linear fit over the scaling sizes: offers and catalog batches of 20, "
-            "confirmation batches, plus a constant number of step tasks",
+            "re-check batches, plus a constant number of step tasks",
         ),
     ]
 

@@ -138,8 +138,8 @@ class Settings:
     sp_api_min_slack_ms: float = 20.0
     # HTTP (connect, read) timeouts of every API call; a call past them is retried as transient.
     http_timeout: tuple[float, float] = (5.0, 30.0)
-    # Hide only on a confirmed sell-out: a new "out of stock" is re-fetched once in the same run.
-    confirm_sell_outs: bool = True
+    # Hide only on a re-checked sell-out: a new "out of stock" is re-fetched once in the same run.
+    recheck_sell_outs: bool = True
     guards: GuardPolicy = GuardPolicy()
     # When the LWA client secret was last rotated in Seller Central (LWA_SECRET_ROTATED_AT): runs
     # warn before Amazon retires it (ecauto_lib.token_health); None: not known, no warning.
@@ -223,7 +223,9 @@ def load_settings(
         retry_base_delay_seconds=_number(
             values, "ECAUTO_RETRY_BASE_DELAY_SECONDS", 2.0, minimum=0, maximum=60
         ),
-        confirm_sell_outs=_flag(values, "ECAUTO_CONFIRM_SELL_OUTS", True),
+        recheck_sell_outs=_flag(
+            values, _given(values, "ECAUTO_RECHECK_SELL_OUTS", "ECAUTO_CONFIRM_SELL_OUTS"), True
+        ),
         shared_quota=_flag(values, "ECAUTO_SHARED_QUOTA", True),
         sp_api_rates=_rates(values.get("ECAUTO_SP_API_RATES") or ""),
         sp_api_safety_margin=_number(
@@ -363,6 +365,13 @@ def _rates(raw: str) -> tuple[tuple[str, float], ...]:
             )
         rates.append((name, rate))
     return tuple(rates)
+
+
+def _given(values: Mapping[str, str], name: str, *aliases: str) -> str:
+    """``name``, or the first of its ``aliases`` set when ``name`` is not (errors then name the alias)."""
+    if values.get(name):
+        return name
+    return next((alias for alias in aliases if values.get(alias)), name)
 
 
 def _flag(values: Mapping[str, str], name: str, default: bool) -> bool:

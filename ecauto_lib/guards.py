@@ -2,7 +2,7 @@
 
 A single "no offers" answer is not trusted (sp-api.md §3.1: false zero counts were reported after
 the 2023 rate change, and ``ActiveButTooSoonForProcessing`` comes with an empty offer list).
-Hiding a listing therefore needs a *confirmed* sell-out: a second observation, re-fetched in the
+Hiding a listing therefore needs a *re-checked* sell-out: a second observation, re-fetched in the
 same run, must agree. If it disagrees the newer answer wins; if it fails, the stock is unknown
 and nothing changes.
 """
@@ -30,7 +30,7 @@ class GuardPolicy:
 _GONE = (Outcome.OUT_OF_STOCK, Outcome.FILTERED_OUT)
 
 
-def sell_outs_to_confirm(observations: Iterable[Observation], stored_states: Mapping[str, str]) -> list[str]:
+def sell_outs_to_recheck(observations: Iterable[Observation], stored_states: Mapping[str, str]) -> list[str]:
     """ASINs newly observed out of stock / filtered out whose stored state says otherwise."""
     return [
         o.asin
@@ -39,8 +39,8 @@ def sell_outs_to_confirm(observations: Iterable[Observation], stored_states: Map
     ]
 
 
-def confirm_sell_outs(first: Iterable[Observation], second: Iterable[Observation]) -> list[Observation]:
-    """Merge a confirmation round into the first observations.
+def merge_rechecks(first: Iterable[Observation], second: Iterable[Observation]) -> list[Observation]:
+    """Merge the re-checks' answers into the first observations.
 
     For each re-fetched ASIN: the second answer replaces the first when it is a real answer (it is
     newer); a failed second answer turns the sell-out into *unknown* (an error observation), so it
@@ -56,7 +56,7 @@ def confirm_sell_outs(first: Iterable[Observation], second: Iterable[Observation
             merged.append(
                 replace(
                     again,
-                    reason=f"sell-out not confirmed ({o.outcome}, then {again.reason or 'an error'})",
+                    reason=f"sell-out re-check failed ({o.outcome}, then {again.reason or 'an error'})",
                 )
             )
         else:

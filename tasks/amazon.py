@@ -108,10 +108,10 @@ def recheck_offers(
 ) -> Answers[Observation]:
     """getItemOffers, one call per ASIN on that operation's own quota → an Observation per answer.
 
-    Used to confirm new sell-outs while the batch fetch goes on (it takes none of
+    Used to re-check new sell-outs while the batch fetch goes on (it takes none of
     getItemOffersBatch's quota). One attempt per ASIN and no task retries (a retry would ask
     again for the ASINs already answered): an ASIN whose call failed (429, 5xx, timeout) is left
-    out of the result, and the caller confirms it through getItemOffersBatch, with its retries.
+    out of the result, and the caller re-checks it through getItemOffersBatch, with its retries.
     """
     logger = get_run_logger()
     observations = []
@@ -119,7 +119,9 @@ def recheck_offers(
         try:
             item = client.item_offers(asin)
         except TransientError as exc:
-            logger.info("re-check of %s not answered (%s): left to the batch confirmation", asin, exc.code)
+            logger.info(
+                "re-check of %s not answered (%s): left to a getItemOffersBatch re-check", asin, exc.code
+            )
             continue
         observations.append(
             observation_from_item(asin, item, max_delivery_hours=max_delivery_hours, observed_at=utc_now())

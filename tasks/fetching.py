@@ -35,7 +35,7 @@ from ecauto_lib.connect import seller_scope
 from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.errors import CredentialsRefusedError
 from ecauto_lib.freshness import batches
-from ecauto_lib.guards import confirm_sell_outs, sell_outs_to_confirm
+from ecauto_lib.guards import merge_rechecks, sell_outs_to_recheck
 from ecauto_lib.report import FetchSummary
 from tasks._common import answers, describe
 from tasks.amazon import (
@@ -65,7 +65,7 @@ def fetch_offers_and_catalog(
     offer_asins = stale.loc[stale["needs_offers"], "asin"].tolist()
     info_asins = stale.loc[stale["needs_info"], "asin"].tolist()
     submit = BatchSubmitter(settings, client, stored_versions(stale))
-    rechecks = SellOutRechecks(submit, stored_states, enabled=settings.confirm_sell_outs)
+    rechecks = SellOutRechecks(submit, stored_states, enabled=settings.recheck_sell_outs)
     observations: list[Observation] = []
     infos: list[CatalogInfo] = []
     work = submit.windowed(_interleaved(offer_asins, info_asins))
@@ -81,7 +81,7 @@ def fetch_offers_and_catalog(
         work.close()  # a refusal stops the fetch: batches not started yet are cancelled
     second = rechecks.finish(summary)
     if second:
-        observations = confirm_sell_outs(observations, second)
+        observations = merge_rechecks(observations, second)
     summary.catalog_fetched = len(infos)
     return observations, infos
 
@@ -139,14 +139,14 @@ class BatchSubmitter:
             )
         return self.offers(asins, label)
 
-    def offers(self, asins: list[str], label: str, *, confirm: bool = False) -> PrefectFuture:
+    def offers(self, asins: list[str], label: str, *, recheck: bool = False) -> PrefectFuture:
         return self.offers_task.submit(
             self.client,
             asins,
             max_delivery_hours=self.max_delivery_hours,
             scope=self.scope,
-            # A confirmation must be a fresh answer, never the first answer from the cache.
-            versions=self._versions(asins, f"confirm@{datetime.now(UTC).isoformat()}:" if confirm else ""),
+            # A re-check must be a fresh answer, never the first answer from the cache.
+            versions=self._versions(asins, f"recheck@{datetime.now(UTC).isoformat()}:" if recheck else ""),
             label=label,
             started=self.started,
         )
@@ -181,7 +181,7 @@ class SellOutRechecks:
     def add(self, observations: list[Observation]) -> None:
         if not self.enabled:
             return
-        self.pending += sell_outs_to_confirm(observations, self.stored_states)
+        self.pending += sell_outs_to_recheck(observations, self.stored_states)
         self._collect_answered()
         while len(self.pending) >= RECHECK_CHUNK and self._waiting() + RECHECK_CHUNK <= RECHECK_QUEUE:
             self._send_single(self.pending[:RECHECK_CHUNK])
@@ -204,7 +204,7 @@ class SellOutRechecks:
         self.sent = []
         if self.count:
             get_run_logger().info("re-checked %d new sell-outs before hiding anything", self.count)
-        summary.confirmations += self.count
+        summary.rechecks += self.count
         return self.answers
 
     def _send_single(self, asins: list[str]) -> None:
@@ -215,7 +215,7 @@ class SellOutRechecks:
     def _send_batches(self, asins: list[str], *, count: bool = True) -> None:
         rounds = batches(asins, BATCH_SIZE)
         for i, chunk in enumerate(rounds):
-            future = self.submit.offers(chunk, f"confirm {i + 1}/{len(rounds)}", confirm=True)
+            future = self.submit.offers(chunk, f"recheck {i + 1}/{len(rounds)}", recheck=True)
             self.sent.append(("batch", chunk, future))
         if count:
             self.count += len(asins)

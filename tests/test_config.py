@@ -53,9 +53,18 @@ def test_defaults_and_env_expansion(accounts_file):
 
 
 def test_flags(accounts_file):
-    assert load_settings(env(accounts_file), dotenv_path=None).confirm_sell_outs is True
+    assert load_settings(env(accounts_file), dotenv_path=None).recheck_sell_outs is True
+    off = load_settings(env(accounts_file, ECAUTO_RECHECK_SELL_OUTS="false"), dotenv_path=None)
+    assert off.recheck_sell_outs is False
+    with pytest.raises(ConfigError, match="ECAUTO_RECHECK_SELL_OUTS: must be true or false"):
+        load_settings(env(accounts_file, ECAUTO_RECHECK_SELL_OUTS="maybe"), dotenv_path=None)
+
+
+def test_the_old_name_of_the_sell_out_recheck_setting_still_works_and_is_named_in_errors(accounts_file):
     off = load_settings(env(accounts_file, ECAUTO_CONFIRM_SELL_OUTS="false"), dotenv_path=None)
-    assert off.confirm_sell_outs is False
+    assert off.recheck_sell_outs is False
+    both = env(accounts_file, ECAUTO_CONFIRM_SELL_OUTS="false", ECAUTO_RECHECK_SELL_OUTS="true")
+    assert load_settings(both, dotenv_path=None).recheck_sell_outs is True  # the new name wins
     with pytest.raises(ConfigError, match="ECAUTO_CONFIRM_SELL_OUTS: must be true or false"):
         load_settings(env(accounts_file, ECAUTO_CONFIRM_SELL_OUTS="maybe"), dotenv_path=None)
 

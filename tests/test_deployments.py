@@ -443,11 +443,11 @@ def test_a_worker_runs_the_stock_deployment_against_the_simulator(deployed, tmp_
             edits[item_asin[int(body.pop("item_id"))]] = body
         assert edits == {asin: {"visible": value} for asin, value in expected.items()}
         assert calls(sb, "searchCatalogItems") == []
-        # Every listed ASIN asked once; later calls only re-confirm new sell-outs before hiding.
-        first, *confirmations = calls(sb, "getItemOffersBatch")
+        # Every listed ASIN asked once; later calls only re-check new sell-outs before hiding.
+        first, *rechecks = calls(sb, "getItemOffersBatch")
         assert sorted(first.asins) == sorted(DEMO_PLAN)
         hidden = {asin for asin, value in expected.items() if value == "0"}
-        assert {a for r in confirmations for a in r.asins} <= hidden
+        assert {a for r in rechecks for a in r.asins} <= hidden
 
 
 @pytest.mark.flow

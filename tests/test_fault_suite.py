@@ -406,7 +406,7 @@ def test_sell_out_flipping_back_within_one_run_hides_nothing(tmp_path, sqlite_ur
         watcher.join()
         check_floor(sb, sqlite_url)
         assert first_seen.is_set()
-        assert result["fetch"]["confirmations"] >= 1
+        assert result["fetch"]["rechecks"] >= 1
         item = next(k for k, v in initial.items() if v[0] == asin)
         assert sb.item(item[0], item[1])["visible"] == 1  # never hidden
         assert not [r for r in calls(sb, "itemsEdit") if int(r.body["item_id"]) == item[1]]

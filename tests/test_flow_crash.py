@@ -79,7 +79,7 @@ def test_kill_9_mid_push_then_a_clean_rerun(tmp_path, sqlite_url, kill_after_edi
     from prefect.settings import PREFECT_API_URL
 
     scenario = Scenario.generate(n_asins=40, n_shops=2, seed=11, mispriced_share=0.8)
-    extra = {"ECAUTO_CONFIRM_SELL_OUTS": "false"}
+    extra = {"ECAUTO_RECHECK_SELL_OUTS": "false"}
     with marketplace(tmp_path, sqlite_url, scenario, extra_env=extra) as sb:
         import_listings(source="base")
         sb.clear_requests()
@@ -124,7 +124,7 @@ def test_a_run_whose_shop_lock_was_taken_over_stops_pushing_at_once(tmp_path, sq
     from tasks import base as base_tasks
 
     scenario = Scenario.generate(n_asins=40, n_shops=1, seed=11, mispriced_share=0.8)
-    with marketplace(tmp_path, sqlite_url, scenario, extra_env={"ECAUTO_CONFIRM_SELL_OUTS": "false"}) as sb:
+    with marketplace(tmp_path, sqlite_url, scenario, extra_env={"ECAUTO_RECHECK_SELL_OUTS": "false"}) as sb:
         import_listings(source="base")
         shop = sb.shops[0].id
         real = base_tasks.journal.record_sending

@@ -53,7 +53,7 @@ def test_demo_full_sync_pushes_exactly_the_planned_changes_then_a_rerun_does_not
         rechecks = calls(sb, "getItemOffers")
         assert sorted(a for c in rechecks for a in c.asins) == ["B06Y69FKT2", "B0DRCNW4GZ"]
         assert all(c.status == 200 for c in rechecks)
-        assert result["fetch"]["confirmations"] == 2
+        assert result["fetch"]["rechecks"] == 2
         assert len(calls(sb, "searchCatalogItems")) == 1
         assert len(calls(sb, "lwaToken")) == 1  # one LWA token for the whole run
 
@@ -99,8 +99,8 @@ def test_demo_full_sync_pushes_exactly_the_planned_changes_then_a_rerun_does_not
 
 def test_one_batch_call_per_20_stale_asins_each_asin_once_across_accounts(tmp_path, sqlite_url):
     scenario = Scenario.generate(n_asins=70, n_shops=3, seed=3, overlap=0.5)
-    no_confirm = {"ECAUTO_CONFIRM_SELL_OUTS": "false"}  # count the plain fetch calls only
-    with marketplace(tmp_path, sqlite_url, scenario, extra_env=no_confirm) as sb:
+    no_rechecks = {"ECAUTO_RECHECK_SELL_OUTS": "false"}  # count the plain fetch calls only
+    with marketplace(tmp_path, sqlite_url, scenario, extra_env=no_rechecks) as sb:
         import_listings(source="base")
         listed = rows(sqlite_url, "select count(*), count(distinct asin) from listings")[0]
         assert listed[0] > listed[1]  # some ASINs are listed by several shops
@@ -234,7 +234,7 @@ def test_new_sell_outs_are_rechecked_on_getitemoffers_while_the_batch_fetch_goes
         assert asked == Counter(listed) + Counter(gone - set(rechecked))
         assert set(refused) <= gone - set(rechecked)
         assert len(gone - set(rechecked)) < RECHECK_CHUNK + RECHECK_QUEUE + len(refused)
-        assert result["fetch"]["confirmations"] == len(gone)
+        assert result["fetch"]["rechecks"] == len(gone)
         # the re-checks ran beside the batch fetch, not after it
         order = [r.operation for r in sb.requests if r.operation in ("getItemOffersBatch", "getItemOffers")]
         last_batch = len(order) - 1 - order[::-1].index("getItemOffersBatch")
@@ -262,7 +262,7 @@ def test_rechecks_getitemoffers_does_not_answer_are_confirmed_through_the_batch(
         listed = {r[0] for r in rows(sqlite_url, "select asin from listings")}
         batch = [r for r in calls(sb, "getItemOffersBatch") if r.status == 200]
         assert Counter(a for r in batch for a in r.asins) == Counter(listed) + Counter(gone - answered)
-        assert result["fetch"]["confirmations"] == len(gone)
+        assert result["fetch"]["rechecks"] == len(gone)
         # every sell-out was confirmed one way or the other, so every one is hidden
         hidden = {r[0] for r in rows(sqlite_url, "select asin from listings where base_visible = 0")}
         assert gone <= hidden

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from ecauto_lib.domain import HeldChange, Observation, Outcome
-from ecauto_lib.guards import confirm_sell_outs, sell_outs_to_confirm
+from ecauto_lib.guards import merge_rechecks, sell_outs_to_recheck
 from ecauto_lib.pricing import field_changes
 
 T1 = datetime(2026, 11, 29, tzinfo=UTC)
@@ -17,7 +17,7 @@ def test_only_transitions_into_sold_out_need_confirmation():
         Observation("B000000005", Outcome.ERROR, T1),
     ]
     stored = {"B000000001": "in_stock", "B000000003": "out_of_stock", "B000000004": "out_of_stock"}
-    assert sell_outs_to_confirm(obs, stored) == ["B000000001", "B000000002"]
+    assert sell_outs_to_recheck(obs, stored) == ["B000000001", "B000000002"]
 
 
 def test_confirmation_agrees_disagrees_or_fails():
@@ -32,12 +32,13 @@ def test_confirmation_agrees_disagrees_or_fails():
         Observation("B000000002", Outcome.IN_STOCK, T2, price_yen=900),
         Observation("B000000003", Outcome.ERROR, T2, reason="HTTP 500 InternalFailure"),
     ]
-    merged = {o.asin: o for o in confirm_sell_outs(first, second)}
+    merged = {o.asin: o for o in merge_rechecks(first, second)}
     assert merged["B000000001"].outcome is Outcome.OUT_OF_STOCK and merged["B000000001"].observed_at == T2
     assert merged["B000000002"].outcome is Outcome.IN_STOCK and merged["B000000002"].price_yen == 900
     assert merged["B000000003"].outcome is Outcome.ERROR
     assert (
-        merged["B000000003"].reason == "sell-out not confirmed (out_of_stock, then HTTP 500 InternalFailure)"
+        merged["B000000003"].reason
+        == "sell-out re-check failed (out_of_stock, then HTTP 500 InternalFailure)"
     )
     assert merged["B000000004"] is first[3]
 

@@ -75,8 +75,8 @@ GET_ITEM_OFFERS_BATCH = Operation(
     "getItemOffersBatch", "POST", "/batches/products/pricing/v0/itemOffers", 0.1, 1, 20
 )
 GET_ITEM_OFFERS = Operation("getItemOffers", "GET", "/products/pricing/v0/items/{asin}/offers", 0.5, 1, 1)
-"""One ASIN a call, with its own bucket (sp-api.md §3.1, §4): used to confirm sell-outs beside the
-batch fetch, so the confirmations do not take getItemOffersBatch's quota."""
+"""One ASIN a call, with its own bucket (sp-api.md §3.1, §4): used to re-check sell-outs beside the
+batch fetch, so the re-checks do not take getItemOffersBatch's quota."""
 SEARCH_CATALOG_ITEMS = Operation("searchCatalogItems", "GET", "/catalog/2022-04-01/items", 2.0, 2, 20)
 OPERATIONS: tuple[Operation, ...] = (GET_ITEM_OFFERS_BATCH, GET_ITEM_OFFERS, SEARCH_CATALOG_ITEMS)
 

@@ -29,7 +29,7 @@ class FetchSummary:
     info_stale: int = 0  # catalog info needed
     batches: int = 0
     cached_batches: int = 0  # answered from Prefect's task cache (a rerun after a crash)
-    confirmations: int = 0  # new sell-outs re-fetched before anything is hidden
+    rechecks: int = 0  # new sell-outs re-checked before anything is hidden
     in_stock: int = 0
     out_of_stock: int = 0
     filtered_out: int = 0

@@ -122,7 +122,7 @@ def fetch_section(report: RunReport) -> list[str]:
                 ("　条件外 (filtered out: condition/delivery)", f.filtered_out),
                 ("SP-API失敗 (failed)", f.failed),
                 ("バッチ数 (batch calls)", f"{f.batches} (cache {f.cached_batches})"),
-                ("在庫切れ再確認 (sell-outs re-checked)", f.confirmations),
+                ("在庫切れ再確認 (sell-outs re-checked)", f.rechecks),
                 ("429 再試行 (throttled, retried)", f.throttled),
                 ("カタログ取得 (catalog fetched / failed)", f"{f.catalog_fetched} / {f.catalog_failed}"),
                 ("所要時間 (duration)", f"{f.seconds:.1f}秒 · {rate}"),
