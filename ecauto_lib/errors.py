@@ -72,3 +72,11 @@ class CredentialsRefusedError(AuthError):
     def __init__(self, message: str, *, setting: str, **fields: object) -> None:
         self.setting = setting
         super().__init__(message, **fields)  # type: ignore[arg-type]
+
+
+def describe(exc: BaseException) -> str:
+    """``"HTTP 429 QuotaExceeded: <message>"`` for an API error, the type and message otherwise."""
+    code = getattr(exc, "code", None)
+    status = getattr(exc, "status", None)
+    head = " ".join(str(x) for x in (f"HTTP {status}" if status else None, code) if x)
+    return f"{head or type(exc).__name__}: {exc}"

@@ -212,7 +212,7 @@ def fetch_stale(
     """One task run per batch of 20: offers for stale price/stock, catalog for stale info.
 
     Most urgent first; catalog batches interleaved on their own quota; new sell-outs re-checked
-    on getItemOffers as they appear (see :mod:`tasks.fetching`).
+    on getItemOffers as they appear (the policy: :mod:`ecauto_lib.fetching`).
     """
     summary.listings, summary.asins = len(listings), int(listings["asin"].nunique())
     summary.stale = int(stale["needs_offers"].sum())
@@ -231,10 +231,11 @@ def fetch_stale(
     gc.collect()
     gc.freeze()
     try:
-        observations, infos = fetch_offers_and_catalog(settings, client, stale, stored_states, summary)
+        fetched = fetch_offers_and_catalog(settings, client, stale, stored_states)
     finally:
         gc.unfreeze()
-    summary.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
+    observations, infos = fetched.observations, fetched.infos
+    summary.add_fetch(fetched)
     summary.throttled = sum(int(s.get("throttled", 0)) for s in client.stats.values())
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     logger.info(

@@ -10,7 +10,9 @@ import requests
 import sqlalchemy as sa
 
 from ecauto_lib.db import make_engine
-from ecauto_lib.errors import TransientError
+from ecauto_lib.errors import TransientError, describe
+
+__all__ = ["Answers", "answers", "describe", "engine_for", "retry_transient"]
 
 T = TypeVar("T")
 
@@ -27,14 +29,6 @@ def retry_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's 
     except Exception:
         return False
     return False
-
-
-def describe(exc: BaseException) -> str:
-    """``"HTTP 429 QuotaExceeded: <message>"`` for an API error, the type and message otherwise."""
-    code = getattr(exc, "code", None)
-    status = getattr(exc, "status", None)
-    head = " ".join(str(x) for x in (f"HTTP {status}" if status else None, code) if x)
-    return f"{head or type(exc).__name__}: {exc}"
 
 
 def engine_for(database_url: str) -> sa.Engine:

@@ -1,30 +1,363 @@
-"""tasks.fetching: the submission window collects task runs as they finish."""
+"""The fetch policy (ecauto_lib.fetching) on fake lanes and a virtual clock: no Prefect, no sleeps.
+
+:class:`FakeLanes` answers each call after its operation's pace: a lane makes one call per
+``1/rate`` virtual seconds (getItemOffers one call per ASIN), so which calls are done when the
+policy looks is decided by the clock, as the pacers decide it in a real run.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures
-from types import SimpleNamespace
+import gc
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
-from tasks.fetching import _take_finished
+import pytest
+
+from ecauto_lib.amazon.client import GET_ITEM_OFFERS, GET_ITEM_OFFERS_BATCH, SEARCH_CATALOG_ITEMS
+from ecauto_lib.domain import CatalogInfo, Observation, Outcome
+from ecauto_lib.errors import CredentialsRefusedError, TransientError
+from ecauto_lib.fetching import (
+    RECHECK_CHUNK,
+    RECHECK_QUEUE,
+    WINDOW,
+    FetchCall,
+    FetchPolicy,
+    Lane,
+    Lanes,
+    WorkQueue,
+)
+
+T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+RATES = {GET_ITEM_OFFERS_BATCH.name: 0.1, GET_ITEM_OFFERS.name: 0.5, SEARCH_CATALOG_ITEMS.name: 2.0}
+BATCH, SINGLE, CATALOG = GET_ITEM_OFFERS_BATCH.name, GET_ITEM_OFFERS.name, SEARCH_CATALOG_ITEMS.name
 
 
-def _entry(name: str, wrapped: object) -> tuple[str, list[str], object]:
-    return name, [name], SimpleNamespace(wrapped_future=wrapped)
+def asins(n: int, start: int = 0) -> list[str]:
+    return [f"B0{i:08d}" for i in range(start, start + n)]
 
 
-def test_a_slow_task_at_the_head_does_not_hold_up_the_finished_ones_behind_it() -> None:
-    slow, quick, later = (concurrent.futures.Future() for _ in range(3))
-    queued = [_entry("slow", slow), _entry("quick", quick), _entry("later", later)]
-    quick.set_result("state")
-    assert [kind for kind, _, _ in _take_finished(queued)] == ["quick"]
-    assert [kind for kind, _, _ in queued] == ["slow", "later"]
-    slow.set_result("state")
-    later.set_result("state")
-    assert [kind for kind, _, _ in _take_finished(queued)] == ["slow", "later"]  # submission order kept
-    assert queued == []
+class FakeHandle:
+    def __init__(self, lanes: FakeLanes, finish: float, value: list | BaseException, cached: bool) -> None:
+        self.lanes, self.finish, self.value, self._cached, self.cancelled = (
+            lanes,
+            finish,
+            value,
+            cached,
+            False,
+        )
+
+    def done(self) -> bool:
+        return self.cancelled or self.finish <= self.lanes.now
+
+    def result(self):
+        self.lanes.now = max(self.lanes.now, self.finish)  # waiting for it moves the clock on
+        return self.value
+
+    def cached(self) -> bool:
+        return self._cached
+
+    def cancel(self) -> None:
+        if self.lanes.now < self.finish - self.lanes.duration(self):  # not started yet
+            self.cancelled = True
 
 
-def test_futures_without_a_concurrent_future_are_taken_oldest_first() -> None:
-    queued = [_entry("first", None), _entry("second", None)]
-    assert [kind for kind, _, _ in _take_finished(queued)] == ["first"]
-    assert [kind for kind, _, _ in queued] == ["second"]
+class FakeLanes:
+    """A Submitter whose calls finish at their lane's pace on a virtual clock (``now``, seconds).
+
+    ``answer(call)`` gives a call's result (answers or an exception); ``slow`` adds seconds to the
+    calls whose label it names (a batch in its retry back-off). Keeps weak references only.
+    """
+
+    def __init__(
+        self,
+        answer: Callable[[FetchCall], list | BaseException],
+        *,
+        rates: dict[str, float] = RATES,
+        slow: dict[str, float] | None = None,
+        cached: Callable[[FetchCall], bool] = lambda call: False,
+    ) -> None:
+        self.answer, self.rates, self.slow, self.is_cached = answer, rates, slow or {}, cached
+        self.now = 0.0
+        self.free_at = dict.fromkeys(rates, 0.0)
+        self.log: list[tuple[float, FetchCall]] = []
+        self.handles: list[weakref.ref] = []
+        self.most_alive = 0
+
+    def duration(self, handle: FakeHandle) -> float:
+        return 0.0
+
+    def submit(self, call: FetchCall) -> FakeHandle:
+        op = call.operation.name
+        calls = len(call.asins) if op == SINGLE else 1
+        start = max(self.now, self.free_at[op])
+        self.free_at[op] = start + calls / self.rates[op]
+        finish = self.free_at[op] + self.slow.get(call.label, 0.0)
+        handle = FakeHandle(self, finish, self.answer(call), self.is_cached(call))
+        self.log.append((self.now, call))
+        self.handles.append(weakref.ref(handle))
+        gc.collect()
+        self.most_alive = max(self.most_alive, sum(1 for h in self.handles if h() is not None))
+        return handle
+
+    def wait_any(self, handles: Sequence[FakeHandle]) -> list[FakeHandle]:
+        if not any(h.done() for h in handles):
+            self.now = min(h.finish for h in handles)
+        return [h for h in handles if h.done()]
+
+    def calls(self, op: str | None = None) -> list[FetchCall]:
+        return [c for _, c in self.log if op is None or c.operation.name == op]
+
+
+def answering(gone: set[str] = frozenset(), *, again: set[str] | None = None, refuse=()):
+    """Answers: in stock, except ``gone`` (out of stock); re-checks of ``again`` answer in stock
+    (the first answer was false); a single re-check leaves out the ASINs in ``refuse`` (a 429)."""
+
+    def answer(call: FetchCall):
+        if call.operation == SEARCH_CATALOG_ITEMS:
+            return [CatalogInfo(a, T0, title=a) for a in call.asins]
+        rechecking = call.fresh
+        out = []
+        for a in call.asins:
+            if call.operation == GET_ITEM_OFFERS and a in refuse:
+                continue
+            sold = a in gone and not (rechecking and again is not None and a in again)
+            outcome = Outcome.OUT_OF_STOCK if sold else Outcome.IN_STOCK
+            out.append(Observation(a, outcome, T0, price_yen=None if sold else 1000))
+        return out
+
+    return answer
+
+
+def policy(lanes: FakeLanes, *, stored: dict[str, str] | None = None, recheck: bool = True) -> FetchPolicy:
+    return FetchPolicy(
+        lanes,
+        Lanes.paced_by(lambda name: lanes.rates[name]),
+        stored_states=stored or {},
+        recheck_sell_outs=recheck,
+        now=lambda: T0,
+    )
+
+
+# -- the queue and the window -----------------------------------------------------------------
+
+
+def test_offer_batches_go_most_urgent_first_with_a_catalog_batch_after_each():
+    lanes = FakeLanes(answering())
+    result = policy(lanes).fetch(asins(45), asins(25, start=100))
+    assert [(c.operation.name, c.asins[0], len(c.asins), c.label) for c in lanes.calls()] == [
+        (BATCH, "B000000000", 20, "batch 1/3"),
+        (CATALOG, "B000000100", 20, ""),
+        (BATCH, "B000000020", 20, "batch 2/3"),
+        (CATALOG, "B000000120", 5, ""),
+        (BATCH, "B000000040", 5, "batch 3/3"),
+    ]
+    assert [o.asin for o in result.observations] == asins(45)
+    assert len(result.infos) == 25 and (result.batches, result.rechecks) == (3, 0)
+
+
+def test_the_queue_interleaves_until_both_kinds_are_done():
+    lanes = Lanes.paced_by(RATES.__getitem__)
+    queue = WorkQueue(asins(20), asins(50, start=100), lanes)
+    labels = []
+    while (call := queue.next_call()) is not None:
+        labels.append((call.operation.name, len(call.asins)))
+    assert labels == [(BATCH, 20), (CATALOG, 20), (CATALOG, 20), (CATALOG, 10)]
+    assert not queue
+
+
+def test_at_most_a_window_of_calls_is_in_flight_and_collected_handles_are_dropped():
+    lanes = FakeLanes(answering())
+    policy(lanes).fetch(asins(20 * 30), [])
+    assert len(lanes.calls(BATCH)) == 30
+    # the window filled, and never more than it was alive (plus the one being collected): the
+    # handles of collected calls are dropped, memory does not grow with the number of batches
+    assert WINDOW <= lanes.most_alive <= WINDOW + 1
+
+
+def test_a_slow_call_at_the_head_does_not_hold_up_the_finished_ones_behind_it():
+    lanes = FakeLanes(answering(), slow={"batch 1/12": 500.0})  # its retries back off for 500 s
+    seen = []
+    fetch = policy(lanes)
+    original = fetch.offer_answers
+
+    def collect(call, handle):
+        seen.append((call.label, lanes.now))
+        return original(call, handle)
+
+    fetch.offer_answers = collect  # type: ignore[method-assign]
+    fetch.fetch(asins(240), [])
+    order = [label for label, _ in seen]
+    assert order[0] == "batch 2/12" and "batch 1/12" in order  # collected later, not lost
+    # the window kept moving: batch 9 was submitted before batch 1 came back
+    submitted = {c.label: t for t, c in lanes.log}
+    assert submitted["batch 9/12"] < dict(seen)["batch 1/12"]
+
+
+def test_a_refusal_stops_the_fetch_and_cancels_what_has_not_started():
+    refused = CredentialsRefusedError("LWA refused", setting="LWA_CLIENT_SECRET", service="lwa")
+
+    def answer(call):
+        return refused if call.label == "batch 2/20" else answering()(call)
+
+    lanes = FakeLanes(answer)
+    live = []
+    original = lanes.submit
+
+    def submit(call):
+        handle = original(call)
+        live.append(handle)
+        return handle
+
+    lanes.submit = submit  # type: ignore[method-assign]
+    with pytest.raises(CredentialsRefusedError):
+        policy(lanes).fetch(asins(400), [])
+    assert len(lanes.calls()) == WINDOW + 1  # batch 1 collected, one more submitted, then the stop
+    assert [h.cancelled for h in live].count(True) == len(live) - 2  # all but the two finished
+
+
+# -- answers, failures, the cache -------------------------------------------------------------
+
+
+def test_a_failed_batch_gives_error_observations_and_a_failed_catalog_batch_is_counted():
+    def answer(call):
+        if call.label == "batch 2/2" or (
+            call.operation == SEARCH_CATALOG_ITEMS and "B000000100" in call.asins
+        ):
+            return TransientError("boom", service="sp-api", status=503, code="ServiceUnavailable")
+        return answering()(call)
+
+    result = policy(FakeLanes(answer, cached=lambda c: c.label == "batch 1/2")).fetch(
+        asins(30), asins(20, 100)
+    )
+    errors = [o for o in result.observations if o.outcome is Outcome.ERROR]
+    assert [o.asin for o in errors] == asins(10, start=20)
+    assert errors[0].reason == "batch failed after retries: HTTP 503 ServiceUnavailable: boom"
+    assert errors[0].observed_at == T0  # the policy's clock
+    assert (result.batches, result.cached_batches, result.catalog_failed, result.infos) == (2, 1, 20, [])
+
+
+# -- re-checks of new sell-outs ---------------------------------------------------------------
+
+
+def test_two_new_sell_outs_are_rechecked_on_getitemoffers_at_the_end():
+    # the demo's shape: 11 ASINs in one batch, two newly gone, re-checked one call each
+    gone = {"B000000003", "B000000007"}
+    lanes = FakeLanes(answering(gone))
+    result = policy(lanes, stored={a: "in_stock" for a in asins(11)}).fetch(asins(11), asins(11))
+    assert [(c.operation.name, c.asins, c.label, c.fresh) for c in lanes.calls()][2:] == [
+        (SINGLE, ("B000000003", "B000000007"), "1-2", True)
+    ]
+    assert result.rechecks == 2 and result.batches == 1
+    assert {o.asin: o.outcome for o in result.observations if o.asin in gone} == dict.fromkeys(
+        gone, Outcome.OUT_OF_STOCK
+    )
+
+
+def test_a_sell_out_the_recheck_does_not_confirm_is_not_hidden():
+    gone = {"B000000003"}
+    lanes = FakeLanes(answering(gone, again=gone))
+    result = policy(lanes).fetch(asins(5), [])
+    assert {o.asin: o.outcome for o in result.observations}["B000000003"] is Outcome.IN_STOCK
+
+
+def test_sell_outs_already_known_are_not_rechecked_and_rechecks_can_be_off():
+    gone = {"B000000003", "B000000004"}
+    lanes = FakeLanes(answering(gone))
+    policy(lanes, stored={"B000000003": "out_of_stock", "B000000004": "filtered_out"}).fetch(asins(5), [])
+    assert lanes.calls(SINGLE) == []
+    lanes = FakeLanes(answering(gone))
+    assert policy(lanes, recheck=False).fetch(asins(5), []).rechecks == 0
+    assert len(lanes.calls()) == 1
+
+
+def _many_sell_outs() -> set[str]:
+    return {a for i, a in enumerate(asins(300)) if i % 8 == 3}  # 38 sell-outs, 1 or 2 per batch
+
+
+def test_rechecks_run_beside_the_batch_fetch_in_chunks_never_more_than_the_queue_waiting():
+    gone = _many_sell_outs()
+    lanes = FakeLanes(answering(gone))
+    result = policy(lanes).fetch(asins(300), [])
+    singles = [(t, c) for t, c in lanes.log if c.operation == GET_ITEM_OFFERS]
+    last_batch = max(t for t, c in lanes.log if c.label.startswith("batch"))
+    during = [c for t, c in singles if t < last_batch]
+    assert during and all(len(c.asins) == RECHECK_CHUNK for c in during)
+    # each sell-out re-checked once, on one lane or the other, in the order they were found
+    batch_rechecks = [c for c in lanes.calls(BATCH) if c.fresh]
+    rechecked = [a for _, c in singles for a in c.asins] + [a for c in batch_rechecks for a in c.asins]
+    assert sorted(rechecked) == sorted(gone) and len(rechecked) == len(set(rechecked))
+    assert result.rechecks == len(gone)
+    # the virtual clock shows getItemOffers never had more than RECHECK_QUEUE ASINs waiting
+    for at, call in singles:
+        waiting = sum(
+            len(c.asins) for t, c in singles if t <= at and c is not call and _finish(lanes, c) > at
+        )
+        assert waiting + len(call.asins) <= RECHECK_QUEUE
+
+
+def test_sell_outs_found_faster_than_getitemoffers_rechecks_them_wait_and_go_to_the_batch():
+    gone = {a for i, a in enumerate(asins(200)) if i % 4}  # 15 a batch: 3 times getItemOffers' pace
+    lanes = FakeLanes(answering(gone))
+    result = policy(lanes).fetch(asins(200), [])
+    singles = [(t, c) for t, c in lanes.log if c.operation == GET_ITEM_OFFERS]
+    for at, call in singles:
+        waiting = sum(
+            len(c.asins) for t, c in singles if t <= at and c is not call and _finish(lanes, c) > at
+        )
+        assert waiting + len(call.asins) <= RECHECK_QUEUE
+    batch_rechecks = [c for c in lanes.calls(BATCH) if c.fresh]
+    assert batch_rechecks and all(c.label.startswith("recheck ") for c in batch_rechecks)
+    assert sum(len(c.asins) for _, c in singles) + sum(len(c.asins) for c in batch_rechecks) == len(gone)
+    assert result.rechecks == len(gone) == 150
+
+
+def _finish(lanes: FakeLanes, call: FetchCall) -> float:
+    """When a getItemOffers call finished on the fake lane (replayed from the log)."""
+    free = 0.0
+    for at, c in lanes.log:
+        if c.operation == GET_ITEM_OFFERS:
+            free = max(at, free) + len(c.asins) / lanes.rates[SINGLE]
+            if c is call:
+                return free
+    raise AssertionError(call)
+
+
+def test_left_over_rechecks_go_to_the_lane_that_clears_them_first():
+    lane_rates = Lanes.paced_by(RATES.__getitem__)
+    assert lane_rates.single.asins_per_call_of(lane_rates.batch) == 5  # 0.5 / 0.1 req/s, 1 ASIN each
+    few = {"B000000001", "B000000002", "B000000003"}  # within what getItemOffers clears in 10 s
+    lanes = FakeLanes(answering(few))
+    policy(lanes).fetch(asins(20), [])
+    assert [c.label for c in lanes.calls() if c.fresh] == ["1-3"]
+    many = set(asins(7))  # 7 > 5: back through getItemOffersBatch, free by then
+    lanes = FakeLanes(answering(many))
+    policy(lanes).fetch(asins(20), [])
+    assert [(c.operation.name, c.label, len(c.asins)) for c in lanes.calls() if c.fresh] == [
+        (SINGLE, "1-5", 5),
+        (BATCH, "recheck 1/1", 2),
+    ]
+
+
+def test_rechecks_getitemoffers_did_not_answer_go_through_the_batch_and_are_counted_once():
+    gone = set(asins(5))
+    lanes = FakeLanes(answering(gone, refuse={"B000000001", "B000000004"}))
+    result = policy(lanes).fetch(asins(20), [])
+    fresh = [(c.operation.name, c.asins, c.label) for c in lanes.calls() if c.fresh]
+    assert fresh == [(SINGLE, tuple(asins(5)), "1-5"), (BATCH, ("B000000001", "B000000004"), "recheck 1/1")]
+    assert result.rechecks == 5 and result.batches == 2
+
+
+def test_an_unpaced_client_rechecks_a_chunk_on_getitemoffers_at_the_end():
+    rates = dict.fromkeys(RATES, float("inf"))
+    lanes = Lanes.paced_by(rates.__getitem__)
+    assert lanes.single.asins_per_call_of(lanes.batch) is None
+    fake = FakeLanes(answering(set(asins(4))), rates={k: 1e9 for k in RATES})
+    FetchPolicy(fake, lanes, stored_states={}, now=lambda: T0).fetch(asins(20), [])
+    assert [c.label for c in fake.calls() if c.fresh] == ["1-4"]
+
+
+def test_a_lane_takes_its_size_from_the_operation_declaration():
+    lane = Lane(GET_ITEM_OFFERS_BATCH, lambda: 0.1)
+    assert (lane.per_call, lane.rate()) == (20, 0.1)
+    assert Lane(GET_ITEM_OFFERS, lambda: 0.5).asins_per_call_of(lane) == 5

@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
+from ecauto_lib.fetching import RECHECK_CHUNK, RECHECK_QUEUE
 from ecauto_lib.sandbox import DEMO_PLAN, Faults, Scenario
 from flows.import_listings import import_listings
 from flows.sync import sync
-from tasks.fetching import RECHECK_CHUNK, RECHECK_QUEUE
 from tests.marketplace import NO_GUARDS, calls, item_id_of, marketplace, rows, snapshot
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from ecauto_lib.domain import HeldChange, StockSkip
+from ecauto_lib.fetching import FetchResult
 from ecauto_lib.outcome import RunOutcome
 from ecauto_lib.pricing import FlaggedPrice, FloorAction
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, ShopTokenHealth
@@ -46,6 +47,16 @@ class FetchSummary:
     @property
     def failed(self) -> int:
         return sum(self.errors.values())
+
+    def add_fetch(self, fetched: FetchResult) -> None:
+        """Count what a fetch gave (ecauto_lib.fetching)."""
+        self.batches += fetched.batches
+        self.cached_batches += fetched.cached_batches
+        self.rechecks += fetched.rechecks
+        self.catalog_failed += fetched.catalog_failed
+        self.catalog_fetched = len(fetched.infos)
+        observations = fetched.observations
+        self.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
 
     def add_outcomes(self, outcomes: list[str], reasons: list[str | None]) -> None:
         counts = Counter(outcomes)

@@ -1,0 +1,395 @@
+"""The fetch policy: which SP-API calls a run makes, in what order, on which lane.
+
+Plain Python behind a small protocol, so it runs the same on Prefect task runs (``tasks/fetching``)
+and on fakes in the tests:
+
+* a :class:`Submitter` takes a :class:`FetchCall` (an operation, its ASINs, a label) and returns a
+  :class:`Handle` at once; ``wait_any`` blocks until one of some handles is done;
+* a :class:`Handle` says whether its call is done, gives its answers (or the exception it ended
+  with: never raises) and whether a cache answered it.
+
+The work is an ordered queue (:class:`WorkQueue`): offer batches most urgent first, a catalog
+batch after each so searchCatalogItems' own quota is used in parallel. Only :data:`WINDOW` calls
+are in flight at once; each handle is dropped once its answers are collected, so memory does not
+grow with the number of batches, and a re-check submitted mid-run waits behind a handful of
+batches, not behind the whole run. A batch in its retry back-off does not hold up the ones behind
+it: answers are collected as they come, in submission order among those done.
+
+**Lanes.** Each SP-API operation is a :class:`Lane`: its ASINs per call come from its declaration
+(:data:`ecauto_lib.amazon.client.OPERATIONS`), its rate from its pacer (live: the pacer adopts
+``x-amzn-RateLimit-Limit``). Offers use two lanes: getItemOffersBatch (20 ASINs a call) for the
+queue, getItemOffers (1 a call, its own 0.5 req/s quota) for re-checks.
+
+**Re-checks** (:class:`SellOutRechecks`): a new sell-out is re-checked before anything is hidden
+(:mod:`ecauto_lib.guards`). The re-checks go to getItemOffers while the batch fetch goes on, in
+chunks of :data:`RECHECK_CHUNK`, at most :data:`RECHECK_QUEUE` waiting for its quota; what is left
+when the batch fetch ends goes to getItemOffers if that lane clears it within one more batch call,
+else back through getItemOffersBatch (free by then); a re-check getItemOffers did not answer goes
+through getItemOffersBatch too (with its retries). A re-check is always a fresh answer.
+
+Where issue #17 plugs in: a time budget is a check before each ``queue.next_call()`` in
+:meth:`FetchPolicy._windowed`; the getItemOffers lane taking the most urgent refreshes when no
+re-check needs it is a second consumer of the queue's offer ASINs (``WorkQueue.take_offers``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ecauto_lib.amazon.client import GET_ITEM_OFFERS, GET_ITEM_OFFERS_BATCH, SEARCH_CATALOG_ITEMS, Operation
+from ecauto_lib.amazon.offers import error_observations
+from ecauto_lib.clock import utc_now
+from ecauto_lib.domain import CatalogInfo, Observation
+from ecauto_lib.errors import CredentialsRefusedError, describe
+from ecauto_lib.freshness import batches
+from ecauto_lib.guards import merge_rechecks, sell_outs_to_recheck
+
+WINDOW = 8  # calls in flight at once (twice the flow's 4 worker threads)
+RECHECK_CHUNK = 5  # ASINs per getItemOffers re-check call run (10 s of its quota)
+RECHECK_QUEUE = 10  # re-check ASINs submitted to getItemOffers and not yet answered, at most (20 s)
+
+
+# -- the protocol ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchCall:
+    """One unit of work: ``operation`` for ``asins`` (at most its ``max_items``). ``label`` names it
+    in logs (``batch 3/40``); ``fresh``: the answer must be new, never one from a cache (a re-check)."""
+
+    operation: Operation
+    asins: tuple[str, ...]
+    label: str = ""
+    fresh: bool = False
+
+
+class Handle(Protocol):
+    """A submitted call."""
+
+    def done(self) -> bool:
+        """The call has finished (answered, failed after its retries, or cancelled)."""
+        ...
+
+    def result(self) -> list[Any] | BaseException:
+        """Its answers (Observations, CatalogInfo), or the exception it ended with; waits if needed."""
+        ...
+
+    def cached(self) -> bool:
+        """A cache answered it (a rerun soon after a crash), not the API."""
+        ...
+
+    def cancel(self) -> None:
+        """It will never start if it has not (a call already running finishes)."""
+        ...
+
+
+class Submitter(Protocol):
+    """Where calls run (Prefect task runs in the flow, fakes in the tests)."""
+
+    def submit(self, call: FetchCall) -> Handle: ...
+
+    def wait_any(self, handles: Sequence[Handle]) -> Sequence[Handle]:
+        """Block until at least one of ``handles`` is done; return those done."""
+        ...
+
+
+# -- lanes and the queue --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lane:
+    """An SP-API operation as a lane of work: ``operation`` (its path, rate, burst and items per
+    call, as declared) and ``rate``, its live rate in calls per second (from its pacer)."""
+
+    operation: Operation
+    rate: Callable[[], float]
+
+    @property
+    def per_call(self) -> int:
+        return self.operation.max_items
+
+    def asins_per_call_of(self, other: Lane) -> int | None:
+        """ASINs this lane answers in the time ``other`` makes one call; None when unpaced (an
+        infinite rate, as the benchmarks' instant client reports)."""
+        ratio = self.rate() / other.rate()
+        return int(ratio) * self.per_call if math.isfinite(ratio) else None
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """The offers lanes (getItemOffersBatch for the queue, getItemOffers for re-checks) and the
+    catalog lane (searchCatalogItems)."""
+
+    batch: Lane
+    single: Lane
+    catalog: Lane
+
+    @classmethod
+    def paced_by(cls, rate: Callable[[str], float]) -> Lanes:
+        """The lanes of the declared operations; ``rate(operation name)`` is the live rate."""
+        return cls(
+            batch=Lane(GET_ITEM_OFFERS_BATCH, lambda: rate(GET_ITEM_OFFERS_BATCH.name)),
+            single=Lane(GET_ITEM_OFFERS, lambda: rate(GET_ITEM_OFFERS.name)),
+            catalog=Lane(SEARCH_CATALOG_ITEMS, lambda: rate(SEARCH_CATALOG_ITEMS.name)),
+        )
+
+
+class WorkQueue:
+    """What a run has to fetch, in order: offer ASINs most urgent first, catalog ASINs beside them.
+
+    ``next_call`` gives offer batch *i* then catalog batch *i*, for *i* = 1, 2, ... (labels
+    ``batch i/N``), until both are empty.
+    """
+
+    def __init__(self, offer_asins: Sequence[str], info_asins: Sequence[str], lanes: Lanes) -> None:
+        self._offers, self._info = deque(offer_asins), deque(info_asins)
+        self._offer_lane, self._catalog_lane = lanes.batch, lanes.catalog
+        self._offer_batches = -(-len(self._offers) // self._offer_lane.per_call)
+        self._sent = 0
+        self._catalog_next = False
+
+    def __bool__(self) -> bool:
+        return bool(self._offers or self._info)
+
+    def take_offers(self, n: int) -> list[str]:
+        """The next ``n`` offer ASINs (most urgent first), off the queue."""
+        return [self._offers.popleft() for _ in range(min(n, len(self._offers)))]
+
+    def next_call(self) -> FetchCall | None:
+        if self._catalog_next or not self._offers:
+            self._catalog_next = False
+            if self._info:
+                chunk = [
+                    self._info.popleft() for _ in range(min(self._catalog_lane.per_call, len(self._info)))
+                ]
+                return FetchCall(self._catalog_lane.operation, tuple(chunk))
+            if not self._offers:
+                return None
+        self._sent += 1
+        self._catalog_next = True
+        chunk = self.take_offers(self._offer_lane.per_call)
+        return FetchCall(
+            self._offer_lane.operation, tuple(chunk), f"batch {self._sent}/{self._offer_batches}"
+        )
+
+
+# -- the policy -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What a fetch gave: the observations (new sell-outs already re-checked), the catalog facts,
+    and its counts for the report."""
+
+    observations: list[Observation]
+    infos: list[CatalogInfo]
+    batches: int = 0  # offer batches collected (re-checks through getItemOffersBatch included)
+    cached_batches: int = 0  # of those, answered from the cache
+    rechecks: int = 0  # new sell-outs re-checked
+    catalog_failed: int = 0  # catalog ASINs whose batch failed after its retries
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.batches = self.cached = self.catalog_failed = 0
+
+
+class FetchPolicy:
+    """Runs a fetch: the queue through the window, re-checks on their lanes; see the module doc."""
+
+    def __init__(
+        self,
+        submitter: Submitter,
+        lanes: Lanes,
+        *,
+        stored_states: Mapping[str, str],
+        recheck_sell_outs: bool = True,
+        window: int = WINDOW,
+        now: Callable[[], datetime] = utc_now,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    ) -> None:
+        self.submitter, self.lanes, self.window, self.now = submitter, lanes, window, now
+        self.stored_states, self.recheck_sell_outs = stored_states, recheck_sell_outs
+        self.log = logger or logging.getLogger(__name__)
+        self._counts = _Counts()
+
+    def fetch(self, offer_asins: Sequence[str], info_asins: Sequence[str]) -> FetchResult:
+        """Fetch offers for ``offer_asins`` and catalog facts for ``info_asins``, in their order.
+
+        Raises :class:`CredentialsRefusedError` as soon as an answer says LWA or SP-API refused
+        the seller's credentials (calls not started yet are cancelled)."""
+        self._counts = counts = _Counts()
+        rechecks = SellOutRechecks(self, enabled=self.recheck_sell_outs)
+        observations: list[Observation] = []
+        infos: list[CatalogInfo] = []
+        work = self._windowed(WorkQueue(offer_asins, info_asins, self.lanes))
+        try:
+            for call, handle in work:
+                if call.operation == self.lanes.catalog.operation:
+                    infos.extend(self.catalog_answers(call, handle))
+                else:
+                    found = self.offer_answers(call, handle)
+                    observations.extend(found)
+                    rechecks.add(found)
+        finally:
+            work.close()  # a refusal stops the fetch: calls not started yet are cancelled
+        second = rechecks.finish()
+        if second:
+            observations = merge_rechecks(observations, second)
+        return FetchResult(
+            observations,
+            infos,
+            batches=counts.batches,
+            cached_batches=counts.cached,
+            rechecks=rechecks.count,
+            catalog_failed=counts.catalog_failed,
+        )
+
+    def _windowed(self, queue: WorkQueue) -> Iterator[tuple[FetchCall, Handle]]:
+        """Submit the queue's calls in order, at most ``window`` in flight; yield each as it finishes."""
+        queued: list[tuple[FetchCall, Handle]] = []
+        try:
+            while (call := queue.next_call()) is not None:
+                while len(queued) >= self.window:
+                    yield from self._take_finished(queued)
+                queued.append((call, self.submitter.submit(call)))
+            while queued:
+                yield from self._take_finished(queued)
+        finally:  # closed early (the caller stopped): what has not started never will
+            for _, handle in queued:
+                handle.cancel()
+
+    def _take_finished(self, queued: list[tuple[FetchCall, Handle]]) -> list[tuple[FetchCall, Handle]]:
+        """Remove and return the entries of ``queued`` that are done (at least one: waits for the
+        first), in submission order."""
+        done = {id(h) for h in self.submitter.wait_any([h for _, h in queued])}
+        finished = [entry for entry in queued if id(entry[1]) in done]
+        queued[:] = [entry for entry in queued if id(entry[1]) not in done]
+        return finished
+
+    def offer_answers(self, call: FetchCall, handle: Handle) -> list[Observation]:
+        """One batch's observations; a call that failed after its retries gives error observations."""
+        result = handle.result()
+        stop_if_refused(result)
+        self._counts.batches += 1
+        if isinstance(result, BaseException):
+            return error_observations(
+                call.asins, f"batch failed after retries: {describe(result)}", self.now()
+            )
+        if handle.cached():
+            self._counts.cached += 1
+        return result
+
+    def catalog_answers(self, call: FetchCall, handle: Handle) -> list[CatalogInfo]:
+        result = handle.result()
+        stop_if_refused(result)
+        if isinstance(result, BaseException):
+            self._counts.catalog_failed += len(call.asins)
+            self.log.warning("catalog batch failed after retries: %s", describe(result))
+            return []
+        return result
+
+
+class SellOutRechecks:
+    """New sell-outs, re-checked on getItemOffers while the batch fetch runs (see the module doc).
+
+    ``add`` queues the new sell-outs of each batch answer and submits a re-check per
+    :data:`RECHECK_CHUNK` of them, as long as fewer than :data:`RECHECK_QUEUE` wait for
+    getItemOffers' quota. ``finish`` sends what is left (getItemOffers if it is done within one
+    more getItemOffersBatch call, else getItemOffersBatch), waits for every answer and returns them.
+    """
+
+    def __init__(self, policy: FetchPolicy, *, enabled: bool) -> None:
+        self.policy, self.enabled = policy, enabled
+        self.submitter, self.lanes = policy.submitter, policy.lanes
+        self.pending: list[str] = []
+        self.sent: list[tuple[FetchCall, Handle]] = []
+        self.answers: list[Observation] = []
+        self.unanswered: list[str] = []
+        self.count = 0
+
+    def add(self, observations: list[Observation]) -> None:
+        if not self.enabled:
+            return
+        self.pending += sell_outs_to_recheck(observations, self.policy.stored_states)
+        self._collect_answered()
+        while len(self.pending) >= RECHECK_CHUNK and self._waiting() + RECHECK_CHUNK <= RECHECK_QUEUE:
+            self._send_single(self.pending[:RECHECK_CHUNK])
+            self.pending = self.pending[RECHECK_CHUNK:]
+
+    def finish(self) -> list[Observation]:
+        """Send the rest, wait for every answer; returns the second observations."""
+        if self.pending:
+            if len(self.pending) <= self._single_capacity() - self._waiting():
+                self._send_single(self.pending)
+            else:
+                self._send_batches(self.pending)
+            self.pending = []
+        self._collect_answered(wait=True)
+        if self.unanswered:  # re-checks getItemOffers did not answer: the batch, with retries
+            self._send_batches(self.unanswered, count=False)
+            self.unanswered = []
+        for call, handle in self.sent:
+            self.answers += self.policy.offer_answers(call, handle)
+        self.sent = []
+        if self.count:
+            self.policy.log.info("re-checked %d new sell-outs before hiding anything", self.count)
+        return self.answers
+
+    def _send_single(self, asins: list[str]) -> None:
+        label = f"{self.count + 1}-{self.count + len(asins)}"
+        call = FetchCall(self.lanes.single.operation, tuple(asins), label, fresh=True)
+        self.sent.append((call, self.submitter.submit(call)))
+        self.count += len(asins)
+
+    def _send_batches(self, asins: list[str], *, count: bool = True) -> None:
+        rounds = batches(asins, self.lanes.batch.per_call)
+        for i, chunk in enumerate(rounds):
+            call = FetchCall(
+                self.lanes.batch.operation, tuple(chunk), f"recheck {i + 1}/{len(rounds)}", fresh=True
+            )
+            self.sent.append((call, self.submitter.submit(call)))
+        if count:
+            self.count += len(asins)
+
+    def _is_single(self, call: FetchCall) -> bool:
+        return call.operation == self.lanes.single.operation
+
+    def _waiting(self) -> int:
+        return sum(len(call.asins) for call, h in self.sent if self._is_single(call) and not h.done())
+
+    def _collect_answered(self, *, wait: bool = False) -> None:
+        """Take the re-check answers already in (all of them with ``wait``), dropping their handles.
+
+        ASINs a re-check did not answer are kept in ``unanswered``.
+        """
+        still = []
+        for call, handle in self.sent:
+            if not self._is_single(call) or not (wait or handle.done()):
+                still.append((call, handle))
+                continue
+            result = handle.result()
+            stop_if_refused(result)
+            answered = [] if isinstance(result, BaseException) else result
+            self.answers += answered
+            seen = {o.asin for o in answered}
+            self.unanswered += [a for a in call.asins if a not in seen]
+        self.sent = still
+
+    def _single_capacity(self) -> int:
+        """ASINs getItemOffers re-checks in the time of one getItemOffersBatch call."""
+        capacity = self.lanes.single.asins_per_call_of(self.lanes.batch)
+        return RECHECK_CHUNK if capacity is None else capacity
+
+
+def stop_if_refused(result: object) -> None:
+    """LWA or SP-API refused the seller's credentials: every other call would fail the same way,
+    so the fetch stops here (the flow reports it once, naming the setting)."""
+    if isinstance(result, CredentialsRefusedError):
+        raise result
