@@ -12,6 +12,7 @@ from ecauto_lib.amazon.client import OPERATIONS, SpApiClient
 from ecauto_lib.amazon.lwa import LwaAuth
 from ecauto_lib.base.auth import DEFAULT_LIFETIME, BaseAuth, TokenStore
 from ecauto_lib.base.client import BaseClient
+from ecauto_lib.base.urls import token_url
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.db.quota import SharedPacer
 from ecauto_lib.db.tokens import DbTokenStore, TokenCipher
@@ -76,7 +77,7 @@ def base_client(
         redirect_uri=account.redirect_uri,
         initial_refresh_token=account.refresh_token,
         store=store,
-        token_url=f"{settings.base_api_url}/1/oauth/token",
+        token_url=token_url(settings.base_api_url),
         timeout=settings.http_timeout,
         clock=clock,
         lifetime=lifetime,

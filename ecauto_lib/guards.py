@@ -15,16 +15,24 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from ecauto_lib.domain import CHANGE_COLUMNS, FieldChange, HeldChange, Observation, Outcome
+from ecauto_lib.settings_table import default
 
 
 @dataclass(frozen=True)
 class GuardPolicy:
     """Limits that hold a change for review instead of pushing it (configurable, on by default)."""
 
-    max_move_pct: float = 30.0  # a price moving more than this in one run is held
-    breaker_hide_pct: float = 30.0  # hiding more than this share of an account's listings trips the breaker
-    breaker_cut_pct: float = 30.0  # cutting more than this share of its prices trips the breaker
-    breaker_min_items: int = 5  # fewer affected items than this never trip it
+    max_move_pct: float = default(
+        "ECAUTO_MAX_PRICE_MOVE_PCT"
+    )  # a price moving more than this in one run is held
+    # hiding more than this share of an account's listings trips the breaker
+    breaker_hide_pct: float = default("ECAUTO_BREAKER_HIDE_PCT")
+    breaker_cut_pct: float = default(
+        "ECAUTO_BREAKER_CUT_PCT"
+    )  # cutting more than this share of its prices trips it
+    breaker_min_items: int = default(
+        "ECAUTO_BREAKER_MIN_ITEMS"
+    )  # fewer affected items than this never trip it
 
 
 _GONE = (Outcome.OUT_OF_STOCK, Outcome.FILTERED_OUT)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ecauto_lib.base import urls
 from ecauto_lib.base.auth import (
     ClientRefusedError,
     CodeRefusedError,
@@ -72,7 +73,7 @@ class ConnectedShop:
 
 
 def token_url(settings: Settings) -> str:
-    return f"{settings.base_api_url}/1/oauth/token"
+    return urls.token_url(settings.base_api_url)
 
 
 def current_health(store: DbTokenStore, account: AccountConfig, now: datetime) -> ShopTokenHealth:

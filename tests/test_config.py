@@ -279,3 +279,54 @@ def test_secret_files_readable_by_others_are_warned_about(accounts_file, tmp_pat
     dotenv.chmod(0o600)
     accounts_file.chmod(0o600)
     assert load_settings(env(accounts_file), dotenv_path=dotenv).warnings == ()
+
+
+# -- the settings table: one definition, documented as it is ----------------------------------
+
+
+def test_every_setting_of_the_table_is_documented_with_its_default_in_the_readme_and_env_example():
+    import re
+    from pathlib import Path
+
+    from ecauto_lib.settings_table import SETTINGS
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    example = (root / ".env.example").read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        for name in (setting.env, *setting.aliases):
+            assert re.search(rf"\b{name}\b", readme), f"{name} is not in the README"
+            assert re.search(rf"\b{name}\b", example), f"{name} is not in .env.example"
+        if setting.default:
+            assert f"`{setting.env}={setting.default}`" in readme, setting.env
+            assert re.search(rf"^#? ?{setting.env}={re.escape(setting.default)}(\s|$)", example, re.M), (
+                setting.env
+            )
+    # ... and nothing is documented that the table does not read
+    known = {n for s in SETTINGS for n in (s.env, *s.aliases)}
+    pattern = r"\b(?:ECAUTO|SP_API|LWA|BASE_API|DATABASE)_[A-Z_]+\b"
+    for text in (readme, example):
+        assert set(re.findall(pattern, text)) <= known
+
+
+def test_the_policies_defaults_are_the_tables():
+    from dataclasses import MISSING, fields
+
+    from ecauto_lib.config import AccountConfig, Settings
+    from ecauto_lib.guards import GuardPolicy
+    from ecauto_lib.settings_table import SETTINGS
+
+    credentials = {"SP_API_REFRESH_TOKEN": "rt", "LWA_APP_ID": "app", "LWA_CLIENT_SECRET": "s"}
+    read = load_settings(credentials, dotenv_path=None, require_accounts=False)
+    groups = {"policy": read.policy, "guards": read.guards, "sp_api": read.sp_api, "settings": read}
+    declared = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
+    for setting in SETTINGS:
+        if setting.required:
+            continue
+        expected = setting.parse(setting.default, setting.env)
+        assert getattr(groups[setting.group], setting.field) == expected, setting.env  # nothing set
+        if setting.group == "settings" and setting.field in declared:
+            assert declared[setting.field] == expected, setting.env  # the dataclass default
+    assert (SyncPolicy(), GuardPolicy()) == (read.policy, read.guards)
+    assert SyncPolicy().info_ttl.total_seconds() == 168 * 3600  # written once, as 168 hours
+    assert AccountConfig("a", "n", "c", "s").markup == SyncPolicy().markup

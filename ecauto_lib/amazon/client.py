@@ -27,7 +27,7 @@ from typing import Any
 import requests
 
 from ecauto_lib.amazon.lwa import LwaAuth
-from ecauto_lib.amazon.pacing import Pacer, TokenBucket
+from ecauto_lib.amazon.pacing import DEFAULT_SAFETY_MARGIN, Pacer, TokenBucket
 from ecauto_lib.asin import is_asin
 from ecauto_lib.errors import (
     ApiError,
@@ -188,7 +188,7 @@ class SpApiClient:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         user_agent: str = DEFAULT_USER_AGENT,
-        safety_margin: float = 0.02,
+        safety_margin: float = DEFAULT_SAFETY_MARGIN,
         min_slack: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,

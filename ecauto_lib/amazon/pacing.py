@@ -26,6 +26,8 @@ from typing import Protocol
 
 # Float slack: after sleeping exactly the computed wait the bucket holds 1.0 give or take rounding.
 _EPSILON = 1e-9
+DEFAULT_SAFETY_MARGIN = 0.02
+"""Pacers refill this much slower than the quota (98 %): room for network jitter (ECAUTO_SP_API_SAFETY_MARGIN)."""
 
 
 class Pacer(Protocol):
@@ -52,7 +54,7 @@ class TokenBucket:
         rate: float,
         burst: int = 1,
         *,
-        safety_margin: float = 0.02,
+        safety_margin: float = DEFAULT_SAFETY_MARGIN,
         min_slack: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,

@@ -33,11 +33,12 @@ from typing import NoReturn, Protocol
 import requests
 
 from ecauto_lib.base.errors import SERVICE, BudgetExhaustedError, base_error_fields, error_from_answer
+from ecauto_lib.base.urls import BASE_API_URL, token_url
 from ecauto_lib.domain import BaseShop, BaseTokens
 from ecauto_lib.errors import AuthError, TransientError
 from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, send
 
-BASE_TOKEN_URL = "https://api.thebase.in/1/oauth/token"
+BASE_TOKEN_URL = token_url(BASE_API_URL)
 CONNECT_COMMAND = "python flows/connect_shop.py --account {account_id}"
 """What the seller runs to (re-)authorise a shop; every message that asks for it uses this."""
 DEFAULT_LIFETIME = 3600.0

@@ -24,9 +24,10 @@ from types import TracebackType
 from typing import TypeVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from ecauto_lib.base.urls import AUTHORIZE_PATH
+
 SCOPE = "read_items write_items"
 """What syncing needs: read and edit items (read_users, for /1/users/me, is always granted)."""
-AUTHORIZE_PATH = "/1/oauth/authorize"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 T = TypeVar("T")

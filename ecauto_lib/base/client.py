@@ -29,11 +29,11 @@ from ecauto_lib.base.errors import (
     error_from_answer,
     is_invalid_token,
 )
+from ecauto_lib.base.urls import BASE_API_URL
 from ecauto_lib.domain import BaseShop
 from ecauto_lib.errors import AuthError, TransientError
 from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, required_field, send
 
-BASE_API_URL = "https://api.thebase.in"
 MAX_PAGE_SIZE = 100
 ORDERS = ("list_order", "created", "modified")
 SORTS = ("asc", "desc")

@@ -26,8 +26,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ecauto_lib.errors import ConfigError
+from ecauto_lib.settings_table import default
 
-DEFAULT_DATABASE_URL = "sqlite:///data/master.db"
+DEFAULT_DATABASE_URL: str = default("DATABASE_URL")  # the settings table's DATABASE_URL
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 10

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from ecauto_lib.amazon.pacing import check_rate, slot_spacing
+from ecauto_lib.amazon.pacing import DEFAULT_SAFETY_MARGIN, check_rate, slot_spacing
 from ecauto_lib.db.clock import DatabaseClock, database_time
 from ecauto_lib.db.engine import begin_write, dialect_insert
 from ecauto_lib.db.models import quota_buckets
@@ -71,7 +71,7 @@ class SharedPacer:
         rate: float,
         burst: int = 1,
         *,
-        safety_margin: float = 0.02,
+        safety_margin: float = DEFAULT_SAFETY_MARGIN,
         min_slack: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
