@@ -1,4 +1,4 @@
-"""What every task module shares: the retry rule and database engines per process."""
+"""What every task module shares: the retry policy and database engines per process."""
 
 from __future__ import annotations
 
@@ -8,11 +8,23 @@ from typing import Any, Generic, TypeVar
 
 import requests
 import sqlalchemy as sa
+from prefect import Task
+from prefect.tasks import exponential_backoff
 
+from ecauto_lib.config import Settings
 from ecauto_lib.db import make_engine
 from ecauto_lib.errors import TransientError, describe
+from ecauto_lib.settings_table import default
 
-__all__ = ["Answers", "answers", "describe", "engine_for", "retry_transient"]
+__all__ = [
+    "Answers",
+    "answers",
+    "api_retries",
+    "describe",
+    "engine_for",
+    "retry_transient",
+    "with_retry_policy",
+]
 
 T = TypeVar("T")
 
@@ -29,6 +41,32 @@ def retry_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's 
     except Exception:
         return False
     return False
+
+
+RETRY_JITTER = 0.5  # each delay ±50 %, so runs that failed together do not retry together
+
+
+def api_retries(retries: int, base_delay_seconds: float | None = None) -> dict[str, Any]:
+    """The one retry policy of every task that calls an API, as task options: only transient
+    failures (:func:`retry_transient`), ``retries`` times, after ``base_delay_seconds`` doubled
+    each time (2, 4, 8, 16, 32 s by default: ECAUTO_RETRY_BASE_DELAY_SECONDS), with jitter."""
+    base = default("ECAUTO_RETRY_BASE_DELAY_SECONDS") if base_delay_seconds is None else base_delay_seconds
+    return {
+        "retries": retries,
+        "retry_delay_seconds": exponential_backoff(backoff_factor=base),
+        "retry_jitter_factor": RETRY_JITTER,
+        "retry_condition_fn": retry_transient,
+    }
+
+
+T_Task = TypeVar("T_Task", bound=Task)
+
+
+def with_retry_policy(task: T_Task, settings: Settings) -> T_Task:
+    """``task`` with the retry policy at this run's ECAUTO_RETRY_BASE_DELAY_SECONDS (Prefect fixes
+    a task's delays when it is defined: a setting read at run time is applied here)."""
+    options = api_retries(task.retries, settings.retry_base_delay_seconds)
+    return task.with_options(**options)  # type: ignore[return-value]
 
 
 def engine_for(database_url: str) -> sa.Engine:

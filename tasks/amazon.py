@@ -22,7 +22,6 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 from prefect.transactions import get_transaction
 
 from ecauto_lib.amazon.client import GET_ITEM_OFFERS_BATCH, SpApiClient
@@ -31,7 +30,7 @@ from ecauto_lib.clock import utc_now
 from ecauto_lib.config import SyncPolicy
 from ecauto_lib.domain import CatalogInfo, Observation, Outcome
 from ecauto_lib.errors import TransientError
-from tasks._common import Answers, retry_transient
+from tasks._common import Answers, api_retries
 
 OFFERS_CACHE, CATALOG_CACHE = "ecauto-offers", "ecauto-catalog"  # cache-key prefixes (keys are global)
 
@@ -52,10 +51,7 @@ def _batch_key(prefix: str):
 @task(
     name="fetch-offers-batch",
     cache_key_fn=_batch_key(OFFERS_CACHE),
-    retries=5,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),  # 2, 4, 8, 16, 32 s
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
+    **api_retries(5),  # 2, 4, 8, 16, 32 s (the flow applies the run's setting: with_retry_policy)
     persist_result=True,
 )
 def fetch_offers_batch(
@@ -140,10 +136,7 @@ def recheck_offers(
 @task(
     name="fetch-catalog-batch",
     cache_key_fn=_batch_key(CATALOG_CACHE),
-    retries=5,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
+    **api_retries(5),
     persist_result=True,
 )
 def fetch_catalog_batch(

@@ -18,13 +18,12 @@ from typing import Any
 import pandas as pd
 from prefect import get_run_logger
 from prefect.futures import PrefectFuture
-from prefect.tasks import exponential_backoff
 
 from ecauto_lib.amazon.client import GET_ITEM_OFFERS, SEARCH_CATALOG_ITEMS, SpApiClient
 from ecauto_lib.config import Settings
 from ecauto_lib.connect import seller_scope
 from ecauto_lib.fetching import FetchCall, FetchPolicy, FetchResult, Lanes
-from tasks._common import answers
+from tasks._common import answers, with_retry_policy
 from tasks.amazon import (
     CATALOG_CACHE,
     OFFERS_CACHE,
@@ -97,12 +96,11 @@ class PrefectSubmitter:
         self.scope = seller_scope(settings)
         self.max_delivery_hours = settings.policy.max_delivery_hours
         ttls = cache_ttls(settings.policy)
-        backoff = exponential_backoff(backoff_factor=settings.retry_base_delay_seconds)
-        self.offers_task = fetch_offers_batch.with_options(
-            cache_expiration=ttls[OFFERS_CACHE], retry_delay_seconds=backoff
+        self.offers_task = with_retry_policy(fetch_offers_batch, settings).with_options(
+            cache_expiration=ttls[OFFERS_CACHE]
         )
-        self.catalog_task = fetch_catalog_batch.with_options(
-            cache_expiration=ttls[CATALOG_CACHE], retry_delay_seconds=backoff
+        self.catalog_task = with_retry_policy(fetch_catalog_batch, settings).with_options(
+            cache_expiration=ttls[CATALOG_CACHE]
         )
         self._changed = threading.Condition()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.tasks import exponential_backoff
 
 from ecauto_lib import db
 from ecauto_lib.asin import asin_in_identifier
@@ -13,7 +12,7 @@ from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.connect import base_client, token_store
 from ecauto_lib.domain import ListingRow, Variation
 from ecauto_lib.errors import ConfigError
-from tasks._common import engine_for, retry_transient
+from tasks._common import api_retries, engine_for, with_retry_policy
 
 
 @task(name="prepare-database", cache_policy=NO_CACHE)
@@ -70,18 +69,20 @@ def load_variations(
 @task(
     name="fetch-shop-items",
     cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=2),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient,
+    **api_retries(3),  # fetch_shop_items applies the run's ECAUTO_RETRY_BASE_DELAY_SECONDS
     task_run_name="fetch-items-{account.id}",
 )
-def fetch_shop_items(settings: Settings, account: AccountConfig) -> list[dict]:
+def read_shop_items(settings: Settings, account: AccountConfig) -> list[dict]:
     """Every item of one BASE shop (pages of 100 until a short page)."""
     client = base_client(settings, account, token_store(settings, engine_for(settings.database_url)))
     items = list(client.iter_items(page_size=100))
     get_run_logger().info("%s: %d items in %d calls", account.id, len(items), client.calls)
     return items
+
+
+def fetch_shop_items(settings: Settings, account: AccountConfig) -> list[dict]:
+    """Every item of one BASE shop: the task run, with the retry policy at the run's settings."""
+    return with_retry_policy(read_shop_items, settings)(settings, account)
 
 
 @task(name="register-listings", cache_policy=NO_CACHE)
