@@ -15,7 +15,7 @@ the lookup finds is compared like a scanned one; a lookup that fails changes not
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -33,14 +33,25 @@ class ItemLookup(Protocol):
 
 
 @dataclass(frozen=True)
+class ScanMiss:
+    """A listing the page scan did not show, as ``items/detail`` answered for it: gone, still
+    there, or not answered (``error``: BASE's code or the error's type, and its message)."""
+
+    asin: str
+    base_item_id: int
+    error: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Drift:
     """The repairs one shop needs, and how the listings missing from the scan were checked."""
 
     account_id: str
     corrections: list[PushedChange] = field(default_factory=list)  # DB value → what BASE shows
-    deleted: list[dict[str, Any]] = field(default_factory=list)  # asin, base_item_id: BASE said no_item
-    still_there: list[dict[str, Any]] = field(default_factory=list)  # missing from the scan, found by detail
-    unchecked: list[dict[str, Any]] = field(default_factory=list)  # + error, message: lookup failed
+    deleted: list[ScanMiss] = field(default_factory=list)  # BASE said no_item
+    still_there: list[ScanMiss] = field(default_factory=list)  # missing from the scan, found by detail
+    unchecked: list[ScanMiss] = field(default_factory=list)  # the lookup failed (error, message)
     checked: int = 0  # listings compared
 
     @property
@@ -126,17 +137,24 @@ class ShopReconciliation:
                 for c in self.drift.corrections
             ),
             *(
-                {"account_id": shop, **d, "field": "deleted", "db_value": None, "base_value": None}
+                {
+                    "account_id": shop,
+                    "asin": d.asin,
+                    "base_item_id": d.base_item_id,
+                    "field": "deleted",
+                    "db_value": None,
+                    "base_value": None,
+                }
                 for d in self.drift.deleted
             ),
             *(
                 {
                     "account_id": shop,
-                    "asin": d["asin"],
-                    "base_item_id": d["base_item_id"],
+                    "asin": d.asin,
+                    "base_item_id": d.base_item_id,
                     "field": "unchecked",
                     "db_value": None,
-                    "base_value": d["message"],
+                    "base_value": d.message,
                 }
                 for d in self.drift.unchecked
             ),
@@ -163,17 +181,17 @@ def find_drift(
         else:
             drift.corrections.extend(_corrections(account_id, row, item, at))
     for position, row in enumerate(missing):
-        ref = {"asin": row.asin, "base_item_id": int(row.base_item_id)}
+        ref = ScanMiss(row.asin, int(row.base_item_id))
         try:
             item = lookup.item_detail(int(row.base_item_id))
         except EcAutoError as exc:
-            error = {"error": getattr(exc, "code", None) or type(exc).__name__, "message": str(exc)}
+            code = getattr(exc, "code", None) or type(exc).__name__
             if isinstance(exc, BudgetExhaustedError):  # no call left: the rest waits for the next run
                 drift.unchecked.extend(
-                    {"asin": r.asin, "base_item_id": int(r.base_item_id), **error} for r in missing[position:]
+                    ScanMiss(r.asin, int(r.base_item_id), code, str(exc)) for r in missing[position:]
                 )
                 break
-            drift.unchecked.append({**ref, **error})
+            drift.unchecked.append(replace(ref, error=code, message=str(exc)))
             continue
         if item is None:
             drift.deleted.append(ref)

@@ -46,20 +46,18 @@ def repair_drift(
             c.new_value,
         )
     for d in drift.still_there:
-        logger.info(
-            "%s %s item %s: missing from the scan, still in BASE", account.id, d["asin"], d["base_item_id"]
-        )
+        logger.info("%s %s item %s: missing from the scan, still in BASE", account.id, d.asin, d.base_item_id)
     for d in drift.unchecked:
         logger.warning(
             "%s %s item %s: missing from the scan, not checked (%s); left listed",
             account.id,
-            d["asin"],
-            d["base_item_id"],
-            d["message"],
+            d.asin,
+            d.base_item_id,
+            d.message,
         )
     for d in drift.deleted:
         logger.warning(
-            "%s %s item %s: gone from BASE (items/detail: no_item)", account.id, d["asin"], d["base_item_id"]
+            "%s %s item %s: gone from BASE (items/detail: no_item)", account.id, d.asin, d.base_item_id
         )
     if not dry_run:
         db.apply_pushed_changes(engine, None, drift.corrections)
@@ -74,7 +72,7 @@ def repair_drift(
             db.mark_delisted(
                 engine,
                 account.id,
-                d["base_item_id"],
+                d.base_item_id,
                 "gone from BASE (reconciliation, items/detail: no_item)",
                 now,
             )

@@ -4,7 +4,7 @@ import pytest
 
 from ecauto_lib.base.client import HourLimitError
 from ecauto_lib.errors import TransientError
-from ecauto_lib.reconcile import find_drift
+from ecauto_lib.reconcile import ScanMiss, find_drift
 from ecauto_lib.sandbox import Scenario
 from tests.frames import listings_frame
 from tests.marketplace import calls, marketplace, rows
@@ -66,7 +66,7 @@ def test_find_drift_price_visibility_and_deleted_items():
         (5, "price", None, 990),
         (5, "visible", None, 1),
     ]
-    assert drift.deleted == [{"asin": "B000000003", "base_item_id": 3}]
+    assert drift.deleted == [ScanMiss("B000000003", 3)]
     assert drift.count == 5
 
 
@@ -112,12 +112,12 @@ def test_an_item_missing_from_the_scan_is_checked_with_items_detail_before_it_is
     )
     drift = find_drift("a", _listed(1, 2, 3, 4), [{"item_id": 1, "price": 1000, "visible": 1}], AT, shop)
     assert shop.asked == [2, 3, 4]  # the scanned item is not looked up
-    assert drift.deleted == [{"asin": "B000000002", "base_item_id": 2}]
+    assert drift.deleted == [ScanMiss("B000000002", 2)]
     assert [(c.base_item_id, c.field, c.old_value, c.new_value) for c in drift.corrections] == [
         (3, "price", 1000, 1200)
     ]
-    assert drift.still_there == [{"asin": "B000000003", "base_item_id": 3}]
-    assert [(u["base_item_id"], u["error"], u["message"]) for u in drift.unchecked] == [
+    assert drift.still_there == [ScanMiss("B000000003", 3)]
+    assert [(u.base_item_id, u.error, u.message) for u in drift.unchecked] == [
         (4, "TransientError", "HTTP 503")
     ]
     assert (drift.checked, drift.missing, drift.detail_checked) == (4, 3, 2)
@@ -130,8 +130,8 @@ def test_a_budget_refusal_stops_the_detail_checks_and_leaves_the_rest_unchecked(
     shop = FakeShop({2: None, 3: limit, 4: None})
     drift = find_drift("a", _listed(2, 3, 4), [], AT, shop)
     assert shop.asked == [2, 3]  # not one more call after the refusal
-    assert drift.deleted == [{"asin": "B000000002", "base_item_id": 2}]
-    assert [u["base_item_id"] for u in drift.unchecked] == [3, 4]
+    assert drift.deleted == [ScanMiss("B000000002", 2)]
+    assert [u.base_item_id for u in drift.unchecked] == [3, 4]
     assert drift.count == 1
 
 
