@@ -11,7 +11,7 @@ from ecauto_lib.fetching import RECHECK_CHUNK, RECHECK_QUEUE
 from ecauto_lib.sandbox import DEMO_PLAN, Faults, Scenario
 from flows.import_listings import import_listings
 from flows.sync import sync
-from tests.marketplace import NO_GUARDS, calls, item_id_of, marketplace, rows, snapshot
+from tests.marketplace import NO_GUARDS, calls, item_id_of, last_run, marketplace, rows, snapshot
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -513,6 +513,11 @@ def test_big_price_move_is_held_for_review_and_released_with_confirm(tmp_path, s
             ("B07YV55TNL", "price", 5200, "price move")
         ]
         assert [r["kind"] for r in latest_table("sync-flagged-and-failed")] == ["below floor"]
+        status, exit_code, counts = last_run(sqlite_url)  # the run record says why it needs attention
+        assert (status, exit_code) == ("finished_with_failures", 1)
+        assert counts["attention"] == [
+            {"kind": "held", "count": 1, "account_id": "base_account_1", "detail": ""}
+        ]
 
         released = sync(confirm=True)  # `python flows/sync.py --confirm`
         assert released["exit_code"] == 0 and released["held"] == 0

@@ -206,3 +206,10 @@ def test_the_changes_table_keeps_its_columns():
         "result",
     ]
     assert rows[0]["result"] == "planned (dry run)"
+
+
+def test_the_readme_names_every_kind_of_attention():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert [kind for kind in Attention if f"`{kind}`" not in readme] == []
