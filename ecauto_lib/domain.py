@@ -266,6 +266,33 @@ class StockTopUp:
     new_stock: int
     reason: str
 
+    def field_change(self) -> FieldChange:
+        """The top-up as a change of the ``stock`` field (its variation aside)."""
+        return FieldChange(
+            self.account_id,
+            self.asin,
+            self.base_item_id,
+            "stock",
+            self.old_stock,
+            self.new_stock,
+            self.reason,
+        )
+
+    def pushed(self, at: datetime) -> PushedChange:
+        """The top-up as BASE confirmed it at ``at``."""
+        change = self.field_change()
+        return PushedChange(
+            change.account_id,
+            change.asin,
+            change.base_item_id,
+            change.field,
+            change.old_value,
+            change.new_value,
+            change.reason,
+            at,
+            variation_id=self.variation_id,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class StockSkip:

@@ -25,11 +25,11 @@ Visibility follows stock: out of stock or filtered out → hidden; in stock → 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -105,35 +105,33 @@ class PricingPlan:
         return field_changes(self.released)
 
     def flagged_prices(self) -> list[FlaggedPrice]:
-        return [
-            FlaggedPrice(
-                account_id=r.account_id,
-                asin=r.asin,
-                base_item_id=int(r.base_item_id),
-                amazon_price_yen=int(r.amazon_price_yen),
-                computed_price=int(r.computed_price),
-                reason=str(r.reason),
-            )
-            for r in self.flagged.itertuples(index=False)
-        ]
+        return values_of(self.flagged, FlaggedPrice)
 
     def floor_actions(self) -> list[FloorAction]:
-        return [
-            FloorAction(
-                account_id=r.account_id,
-                asin=r.asin,
-                base_item_id=int(r.base_item_id),
-                base_price=_int_or_none(r.base_price),
-                floor_price=int(r.floor_price),
-                action=str(r.action),
-                reason=str(r.reason),
-            )
-            for r in self.below_floor.itertuples(index=False)
-        ]
+        return values_of(self.below_floor, FloorAction)
 
 
-def _int_or_none(value: object) -> int | None:
-    return None if pd.isna(value) else int(value)  # type: ignore[call-overload]
+def _int_or_none(value: Any) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+_CONVERT: dict[str, Callable[[Any], Any]] = {  # a frame cell to a field of its declared type
+    "int": int,
+    "int | None": _int_or_none,
+    "str": str,
+}
+_V = TypeVar("_V")
+
+
+def values_of(frame: pd.DataFrame, kind: type[_V]) -> list[_V]:
+    """The rows of ``frame`` as ``kind`` values (a frozen dataclass whose fields are columns of
+    it, typed ``int``, ``int | None`` or ``str``), in order: NA becomes None, numpy ints ints."""
+    names = [(f.name, _CONVERT[str(f.type)]) for f in fields(kind)]  # type: ignore[arg-type]
+    columns = frame[[name for name, _ in names]]
+    return [
+        kind(**{name: convert(value) for (name, convert), value in zip(names, row, strict=True)})
+        for row in columns.itertuples(index=False, name=None)
+    ]
 
 
 _Change = TypeVar("_Change", bound=FieldChange)
@@ -141,18 +139,7 @@ _Change = TypeVar("_Change", bound=FieldChange)
 
 def field_changes(frame: pd.DataFrame, kind: type[_Change] = FieldChange) -> list[_Change]:  # type: ignore[assignment]
     """Rows of a changes frame (:data:`CHANGE_COLUMNS`) as values of ``kind``, in order."""
-    return [
-        kind(
-            account_id=r.account_id,
-            asin=r.asin,
-            base_item_id=int(r.base_item_id),
-            field=r.field,
-            old_value=_int_or_none(r.old_value),
-            new_value=int(r.new_value),
-            reason=str(r.reason),
-        )
-        for r in frame[CHANGE_COLUMNS].itertuples(index=False)
-    ]
+    return values_of(frame, kind)
 
 
 def fields_decided(mode: SyncMode) -> tuple[str, ...]:

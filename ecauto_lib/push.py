@@ -232,17 +232,7 @@ def push_variation_stock(
                 )
             )
             continue
-        change = PushedChange(
-            account_id=account_id,
-            asin=topup.asin,
-            base_item_id=topup.base_item_id,
-            field="stock",
-            old_value=topup.old_stock,
-            new_value=topup.new_stock,
-            reason=topup.reason,
-            at=clock(),
-            variation_id=topup.variation_id,
-        )
+        change = topup.pushed(clock())
         on_pushed([change])
         result.pushed.append(change)
         result.seen_stock[topup.base_item_id] = item_stock(answer)

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ecauto_lib.clock import utc_now
-from ecauto_lib.domain import ITEM_FIELDS, Observation, Outcome
+from ecauto_lib.domain import ITEM_FIELDS, FieldChange, Observation, Outcome
 from ecauto_lib.guards import breaker_kind
 from ecauto_lib.outcome import RunOutcome, ShopRefusal, run_outcome
 from ecauto_lib.pricing import PricingPlan
@@ -36,33 +36,23 @@ def summarise(
     """
     results_of = _results_by_change(results)
     default = DRY_RUN_RESULT if report.dry_run else NOT_SENT
-    report.changes = [
-        ChangeRow(
-            asin=c.asin,
-            account_id=c.account_id,
-            base_item_id=c.base_item_id,
-            variation_id=None,
-            field=c.field,
-            old_value=c.old_value,
-            new_value=c.new_value,
-            reason=c.reason,
-            result=results_of.get((c.account_id, c.base_item_id, c.field, None), default),
+
+    def row(change: FieldChange, variation_id: int | None = None) -> ChangeRow:
+        key = (change.account_id, change.base_item_id, change.field, variation_id)
+        return ChangeRow(
+            asin=change.asin,
+            account_id=change.account_id,
+            base_item_id=change.base_item_id,
+            variation_id=variation_id,
+            field=change.field,
+            old_value=change.old_value,
+            new_value=change.new_value,
+            reason=change.reason,
+            result=results_of.get(key, default),
         )
-        for c in plan.planned_changes()
-    ] + [
-        ChangeRow(
-            asin=t.asin,
-            account_id=t.account_id,
-            base_item_id=t.base_item_id,
-            variation_id=t.variation_id,
-            field="stock",
-            old_value=t.old_stock,
-            new_value=t.new_stock,
-            reason=t.reason,
-            result=results_of.get((t.account_id, t.base_item_id, "stock", t.variation_id), default),
-        )
-        for t in plan.variation_stock
-    ]
+
+    report.changes = [row(c) for c in plan.planned_changes()]
+    report.changes += [row(t.field_change(), t.variation_id) for t in plan.variation_stock]
     report.stock_skipped = list(plan.stock_skipped)
     report.flagged = plan.flagged_prices()
     report.held = plan.held_changes()

@@ -231,8 +231,8 @@ def tokens_section(report: RunReport) -> list[str]:
 def changes_section(report: RunReport) -> list[str]:
     if not report.changes:
         return []
-    lines = ["", f"## 変更一覧 (changes, {len(report.changes)})", ""]
-    lines += table(
+    lines = titled_table(
+        f"## 変更一覧 (changes, {len(report.changes)})",
         ("ASIN", "アカウント", "item", "項目", "変更前", "変更後", "理由", "結果"),
         [
             (
@@ -257,8 +257,8 @@ def changes_section(report: RunReport) -> list[str]:
 def flagged_section(report: RunReport) -> list[str]:
     if not report.flagged:
         return []
-    lines = ["", f"## 価格保留 (prices flagged, not pushed: {len(report.flagged)})", ""]
-    return lines + table(
+    return titled_table(
+        f"## 価格保留 (prices flagged, not pushed: {len(report.flagged)})",
         ("ASIN", "アカウント", "Amazon価格", "計算価格", "理由"),
         [
             (r.asin, r.account_id, f"¥{r.amazon_price_yen:,}", f"¥{r.computed_price:,}", r.reason)
@@ -270,8 +270,8 @@ def flagged_section(report: RunReport) -> list[str]:
 def stock_skipped_section(report: RunReport) -> list[str]:
     if not report.stock_skipped:
         return []
-    lines = ["", f"## 在庫補充できず (stock not topped up: {len(report.stock_skipped)})", ""]
-    return lines + table(
+    return titled_table(
+        f"## 在庫補充できず (stock not topped up: {len(report.stock_skipped)})",
         ("ASIN", "アカウント", "item", "理由"),
         [
             (r.asin, r.account_id, item_text(r.base_item_id, r.variation_id), r.reason)
@@ -283,12 +283,8 @@ def stock_skipped_section(report: RunReport) -> list[str]:
 def below_floor_section(report: RunReport) -> list[str]:
     if not report.below_floor:
         return []
-    lines = [
-        "",
+    return titled_table(
         f"## 下限割れ非公開 (below the floor, not public until the price is in place: {len(report.below_floor)})",
-        "",
-    ]
-    return lines + table(
         ("ASIN", "アカウント", "item", "BASE価格", "下限価格 (floor)", "対応", "理由"),
         [
             (
@@ -308,12 +304,8 @@ def below_floor_section(report: RunReport) -> list[str]:
 def held_section(report: RunReport) -> list[str]:
     if not report.held:
         return []
-    lines = [
-        "",
+    return titled_table(
         f"## 確認待ち (held for review: {len(report.held)}; release with `python flows/sync.py --confirm`)",
-        "",
-    ]
-    return lines + table(
         ("ASIN", "アカウント", "item", "項目", "変更前", "変更後", "理由"),
         [
             (
@@ -333,8 +325,8 @@ def held_section(report: RunReport) -> list[str]:
 def failures_section(report: RunReport) -> list[str]:
     if not report.failures:
         return []
-    lines = ["", f"## エラー (failures: {len(report.failures)})", ""]
-    return lines + table(
+    return titled_table(
+        f"## エラー (failures: {len(report.failures)})",
         ("ASIN", "アカウント", "item", "エラー", "詳細"),
         [
             (r.asin, r.account_id, "-" if r.base_item_id is None else r.base_item_id, r.error, r.message)
@@ -344,6 +336,11 @@ def failures_section(report: RunReport) -> list[str]:
 
 
 # -- cells --------------------------------------------------------------------------------------
+
+
+def titled_table(heading: str, header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
+    """A section: a blank line, its heading, a blank line, its table."""
+    return ["", heading, "", *table(header, rows)]
 
 
 def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
