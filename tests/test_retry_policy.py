@@ -12,15 +12,21 @@ from tests.marketplace import calls, marketplace
 SHOP_LIST_DOWN = Faults(seed=4, base_5xx_rate=0.6, base_operations=("items",))
 
 
-def retry_waits(task_name_prefix: str) -> list[float]:
-    """How long Prefect scheduled each retry of the task runs whose name starts with the prefix."""
+def retry_waits(flow_run_id, task_name_prefix: str) -> list[float]:
+    """How long Prefect scheduled each retry of the flow run's tasks whose name starts with the prefix."""
     from prefect import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterName,
+    )
 
     waits = []
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
-            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=task_name_prefix))
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_=task_name_prefix)),
         )
         for run in runs:
             for state in client.read_task_run_states(run.id):
@@ -34,10 +40,11 @@ def retry_waits(task_name_prefix: str) -> list[float]:
 def test_the_shop_listing_backs_off_by_the_configured_delay(tmp_path, sqlite_url):
     """tasks/listings.py backed off 2, 4, 8 s whatever ECAUTO_RETRY_BASE_DELAY_SECONDS said."""
     with marketplace(tmp_path, sqlite_url, faults=SHOP_LIST_DOWN) as sb:  # the setting: 0.05 s
-        assert import_listings(source="base")["inserted"] == 11
+        state = import_listings(source="base", return_state=True)
+        assert state.result()["inserted"] == 11
         refused = [r for r in calls(sb, "items") if r.status == 503]
         assert refused, "the fault injection should have refused a page"
-        waits = retry_waits("fetch-items-")
+        waits = retry_waits(state.state_details.flow_run_id, "fetch-items-")
         assert len(waits) == len(refused)
         # 0.05 s doubled per retry, ±50 % jitter: well under the hard-coded 2 s (at least 1 s)
         assert all(0 < w < 0.5 for w in waits), waits
