@@ -24,10 +24,10 @@ from dotenv import dotenv_values
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.guards import GuardPolicy
 from ecauto_lib.settings_table import (
+    BY_ENV,
     MARGIN_PCT_MAX_DECIMALS,
     MARKUP_MAX,
     MARKUP_MAX_DECIMALS,
-    SETTINGS,
     Setting,
     default,
     in_group,
@@ -256,7 +256,7 @@ def load_settings(
 
 
 def _read(values: Mapping[str, str], env: str) -> Any:
-    return next(s for s in SETTINGS if s.env == env).read(values)
+    return BY_ENV[env].read(values)
 
 
 def _read_group(values: Mapping[str, str], group: str) -> dict[str, Any]:
@@ -303,7 +303,7 @@ def _shop_guards(entry: Mapping[str, Any], base: GuardPolicy, where: str) -> Gua
     return replace(base, **changes)
 
 
-_MARKUP: Setting = next(s for s in SETTINGS if s.env == "ECAUTO_MARKUP")
+_MARKUP: Setting = BY_ENV["ECAUTO_MARKUP"]
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _REQUIRED_ACCOUNT_FIELDS = ("id", "name", "client_id", "client_secret", "redirect_uri")
 _OPTIONAL_ACCOUNT_FIELDS = ("refresh_token",)  # the initial one; flows/connect_shop.py obtains one
