@@ -5,7 +5,7 @@
     python benchmarks/day.py --market heterogeneous --design today --design lanes:ECAUTO_X=1
     python benchmarks/day.py --jobs 2           # the markets' days side by side (one process each)
 
-The simulator runs a market that changes while the product runs (:mod:`ecauto_lib.sandbox.market`:
+The simulator runs a market that changes while the product runs (:mod:`ecauto_sandbox.market`:
 seeded sell-outs, restocks and price moves, most ASINs calm and a minority volatile, or every ASIN
 at the same mean rates), and the product runs on the cadence of ``prefect.yaml`` through its real
 flows, each run a fresh process as a process worker would start it (:mod:`benchmarks.day_run`).
@@ -171,7 +171,7 @@ def summarise_day(config: DayConfig, raw: dict[str, Any]) -> dict[str, Any]:
         seed_model_changes,
         stock_age,
     )
-    from ecauto_lib.sandbox.quotas import SP_API_USAGE_PLANS
+    from ecauto_sandbox.quotas import SP_API_USAGE_PLANS
 
     window = config.window
     truth = raw["truth"]

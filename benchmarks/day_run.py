@@ -251,9 +251,9 @@ def run_day(
 ) -> dict[str, Any]:
     """One day: returns the raw material of the figures (truth, BASE changes, calls, runs, costs)."""
     from benchmarks.run import quiet_simulator_gc
-    from ecauto_lib.sandbox import Sandbox, Scenario
-    from ecauto_lib.sandbox.market import MarketModel, MarketRunner, plan_market, prepare
-    from ecauto_lib.sandbox.quotas import client_rates
+    from ecauto_sandbox import Sandbox, Scenario
+    from ecauto_sandbox.market import MarketModel, MarketRunner, plan_market, prepare
+    from ecauto_sandbox.quotas import client_rates
     from flows.demo import demo_environment
 
     directory = root / f"{market}-{design.name}"

@@ -1,6 +1,6 @@
 """Scoring a day in a shop: how long BASE stayed wrong after each market event. Pure functions.
 
-Inputs are the market's ground truth (:class:`ecauto_lib.sandbox.market.MarketTruth`) and what
+Inputs are the market's ground truth (:class:`ecauto_sandbox.market.MarketTruth`) and what
 BASE showed, read from the simulator (the items at the start and every accepted ``items/edit``
 with the item it answered): never the product's database or code. Times are virtual seconds
 since the market started.
@@ -34,8 +34,8 @@ from fractions import Fraction
 from typing import Any
 
 from benchmarks.metrics import percentile
-from ecauto_lib.sandbox.market import PRICE, RESTOCK, SELL_OUT, MarketTruth
-from ecauto_lib.sandbox.scenario import round_half_up
+from ecauto_sandbox.market import PRICE, RESTOCK, SELL_OUT, MarketTruth
+from ecauto_sandbox.scenario import round_half_up
 
 CAUGHT, REVERTED, MOOT, OPEN = "caught", "reverted", "moot", "open"
 

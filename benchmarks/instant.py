@@ -22,8 +22,8 @@ from typing import Any
 
 from ecauto_lib.amazon.client import OPERATIONS, responses_by_asin
 from ecauto_lib.domain import ListingRow, Outcome
-from ecauto_lib.sandbox import amazon as sandbox_amazon
-from ecauto_lib.sandbox.scenario import Expectation, Scenario, round_half_up
+from ecauto_sandbox import amazon as sandbox_amazon
+from ecauto_sandbox.scenario import Expectation, Scenario, round_half_up
 
 PLACEHOLDER = "B0ZZZZZZZZ"
 """Stands for the requested ASIN in a template (valid ASIN syntax, never generated)."""

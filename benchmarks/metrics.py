@@ -14,14 +14,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from ecauto_lib.sandbox.quotas import BASE_HOUR_LIMIT, SP_API_USAGE_PLANS
+from ecauto_sandbox.quotas import BASE_HOUR_LIMIT, SP_API_USAGE_PLANS
 
 THROTTLE_GRACE_SECONDS = 60.0
 """429s in the first virtual minute are forgiven (the client learns the live rate from the first answer)."""
 
 
 class Record(Protocol):
-    """What the figures need from :class:`ecauto_lib.sandbox.RequestRecord`."""
+    """What the figures need from :class:`ecauto_sandbox.RequestRecord`."""
 
     t: float
     vt: datetime

@@ -92,7 +92,7 @@ class BenchConfig:
     pacer_calls: int = 40
     skip: frozenset[str] = field(default_factory=frozenset)
     quick: bool = False
-    scale_client_defaults: bool = True  # see ecauto_lib.sandbox.quotas.client_rates
+    scale_client_defaults: bool = True  # see ecauto_sandbox.quotas.client_rates
     postgres_url: str | None = None  # admin URL: the pipeline run (and a pacer check) on PostgreSQL
     extra_env: tuple[tuple[str, str], ...] = ()  # settings for the measured runs (KEY=VALUE)
 
@@ -267,7 +267,7 @@ def account_api_wall(phases: dict[str, dict[str, float]], prefix: str) -> float:
 
 
 def make_scenario(config: BenchConfig) -> Any:
-    from ecauto_lib.sandbox import Scenario
+    from ecauto_sandbox import Scenario
 
     return Scenario.generate(
         config.asins,
@@ -303,8 +303,8 @@ def start_pipeline(config: BenchConfig, space: Workspace, scenario: Any) -> dict
 def _pipeline_run(
     config: BenchConfig, space: Workspace, scenario: Any, database_url: str | None
 ) -> dict[str, Any]:
-    from ecauto_lib.sandbox import Sandbox
-    from ecauto_lib.sandbox.quotas import client_rates
+    from ecauto_sandbox import Sandbox
+    from ecauto_sandbox.quotas import client_rates
     from flows.demo import demo_environment
 
     directory = space.root / "pipeline"
@@ -458,7 +458,7 @@ def summarise_pipeline(
 
 def run_baseline_part(config: BenchConfig, scenario: Any) -> dict[str, Any]:
     from benchmarks.baseline import SEED_ASIN_PER_SECOND, run_baseline
-    from ecauto_lib.sandbox import Sandbox
+    from ecauto_sandbox import Sandbox
 
     speed = config.baseline_speed
     _say(f"baseline: the seed's loop over {config.asins} ASINs at speed {speed:g}")

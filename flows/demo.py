@@ -42,7 +42,7 @@ def demo_environment(sandbox: Any, workdir: Path) -> dict[str, str]:
 
 def run_demo(options: Any, run: Callable[[Any], int], *, workdir: Path = DEMO_DIR, speed: float = 1.0) -> int:
     """Start the simulator, import the listings from BASE, run the sync; returns its exit code."""
-    from ecauto_lib.sandbox import Sandbox, Scenario
+    from ecauto_sandbox import Sandbox, Scenario
     from flows.import_listings import import_listings
 
     shutil.rmtree(workdir, ignore_errors=True)

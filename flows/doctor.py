@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def demo() -> int:
     """The checks against the simulator's demo shops, with a database of their own (removed after)."""
-    from ecauto_lib.sandbox import Sandbox, Scenario
+    from ecauto_sandbox import Sandbox, Scenario
     from flows.demo import demo_environment
 
     with tempfile.TemporaryDirectory(prefix="ecauto-doctor-") as workdir, Sandbox(Scenario.demo()) as sandbox:

@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ecauto_lib.config import environment
-from ecauto_lib.sandbox import Faults, Sandbox, Scenario
-from ecauto_lib.sandbox.quotas import client_rates
+from ecauto_sandbox import Faults, Sandbox, Scenario
+from ecauto_sandbox.quotas import client_rates
 from flows.demo import demo_environment
 
 

@@ -15,7 +15,7 @@ from ecauto_lib.amazon.offers import catalog_info_from_item, observation_from_it
 from ecauto_lib.asin import asin_in_identifier
 from ecauto_lib.domain import Outcome, PriceSource
 from ecauto_lib.errors import AuthError, TransientError
-from ecauto_lib.sandbox import Sandbox, Scenario, VirtualClock
+from ecauto_sandbox import Sandbox, Scenario, VirtualClock
 
 AT = datetime(2026, 8, 1, tzinfo=UTC)
 

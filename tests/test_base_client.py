@@ -21,7 +21,7 @@ from ecauto_lib.base.client import (
 )
 from ecauto_lib.domain import BaseShop
 from ecauto_lib.errors import AuthError, PermanentError, TransientError
-from ecauto_lib.sandbox import Sandbox, Scenario
+from ecauto_sandbox import Sandbox, Scenario
 
 
 @pytest.fixture
@@ -292,7 +292,7 @@ def test_two_processes_refreshing_one_shop_at_once_both_end_up_with_the_rotated_
 
     from ecauto_lib import db
     from ecauto_lib.base.auth import BaseAuth
-    from ecauto_lib.sandbox import Sandbox, Scenario
+    from ecauto_sandbox import Sandbox, Scenario
 
     with Sandbox(Scenario.demo(), speed=100) as sb:
         engine = db.make_engine(db_url)  # SQLite (file lock) and PostgreSQL (advisory lock)

@@ -253,7 +253,7 @@ def test_send_to_arrival_tells_where_a_short_gap_opened():
 
 
 def _truth(start_in_stock: bool, start_yen: int, events: list[tuple[float, str, int | None]]):
-    from ecauto_lib.sandbox.market import InitialState, MarketEvent, MarketTruth
+    from ecauto_sandbox.market import InitialState, MarketEvent, MarketTruth
 
     return MarketTruth(
         initial={"B0TESTASIN": InitialState("B0TESTASIN", "volatile", start_in_stock, start_yen)},

@@ -19,8 +19,8 @@ from ecauto_lib import db
 from ecauto_lib.base.auth import BaseAuth
 from ecauto_lib.base.client import BaseClient
 from ecauto_lib.config import environment
-from ecauto_lib.sandbox import Sandbox, Scenario
-from ecauto_lib.sandbox.probe import SandboxProbe
+from ecauto_sandbox import Sandbox, Scenario
+from ecauto_sandbox.probe import SandboxProbe
 from flows.connect_shop import main
 from tests.marketplace import calls, rows
 

@@ -391,7 +391,7 @@ def _register_listings() -> int:
 def test_a_worker_runs_the_stock_deployment_against_the_simulator(deployed, tmp_path, sqlite_url):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    from ecauto_lib.sandbox import DEMO_PLAN
+    from ecauto_sandbox import DEMO_PLAN
     from tests.marketplace import calls, marketplace
 
     visibility = {"hide": "0", "publish": "1"}  # a stock sync pushes visibility only
@@ -458,8 +458,8 @@ def test_two_workers_share_the_sp_api_quota_and_keep_the_db_consistent(deployed,
     Together they must stay within the seller's getItemOffersBatch quota (the pacer in the master
     DB is shared), push every change exactly once, and leave the DB agreeing with BASE.
     """
-    from ecauto_lib.sandbox import Scenario
-    from ecauto_lib.sandbox.quotas import SP_API_USAGE_PLANS
+    from ecauto_sandbox import Scenario
+    from ecauto_sandbox.quotas import SP_API_USAGE_PLANS
     from tests.marketplace import NO_GUARDS, base_state, calls, db_state, edits_per_change, marketplace, rows
 
     scenario = Scenario.generate(n_asins=320, n_shops=2, seed=31, overlap=0.5, mispriced_share=0.5)

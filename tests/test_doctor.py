@@ -13,8 +13,8 @@ from ecauto_lib import db
 from ecauto_lib.base.authorize import RedirectAnswer
 from ecauto_lib.config import load_settings
 from ecauto_lib.doctor import Mark, passed, run_checks, table
-from ecauto_lib.sandbox import Faults, Sandbox, Scenario, VirtualClock
 from ecauto_lib.shop_connect import finish
+from ecauto_sandbox import Faults, Sandbox, Scenario, VirtualClock
 from flows.demo import demo_environment
 from tests.test_sandbox_auth import FakeMonotonic
 

@@ -21,7 +21,7 @@ import pytest
 from ecauto_lib.asin import asin_in_identifier
 from ecauto_lib.clock import clock_source
 from ecauto_lib.domain import Outcome
-from ecauto_lib.sandbox import Expectation, Faults, Scenario, VirtualClock
+from ecauto_sandbox import Expectation, Faults, Scenario, VirtualClock
 from flows.import_listings import import_listings
 from flows.reconcile import reconcile
 from flows.sync import sync

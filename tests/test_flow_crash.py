@@ -13,7 +13,7 @@ import pytest
 
 from ecauto_lib.config import SyncMode
 from ecauto_lib.db import locks
-from ecauto_lib.sandbox import Scenario
+from ecauto_sandbox import Scenario
 from flows.import_listings import import_listings
 from flows.sync import Options, run, sync
 from tests.marketplace import base_state, calls, db_state, edits_per_change, marketplace, rows

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ecauto_lib.sandbox import Scenario
+from ecauto_sandbox import Scenario
 from flows.import_listings import import_listings
 from flows.sync import parse_args, run
 from tests.marketplace import calls, last_run, marketplace

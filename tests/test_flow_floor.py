@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecauto_lib.sandbox import Scenario
+from ecauto_sandbox import Scenario
 from flows.import_listings import import_listings
 from flows.sync import parse_args, run, sync
 from tests.marketplace import (

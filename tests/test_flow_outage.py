@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from ecauto_lib.config import environment
-from ecauto_lib.sandbox import Faults, Scenario
+from ecauto_sandbox import Faults, Scenario
 from flows.import_listings import import_listings
 from flows.sync import sync
 from tests.marketplace import NO_GUARDS, base_state, db_state, edits_per_change, marketplace, rows

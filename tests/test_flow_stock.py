@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from ecauto_lib.sandbox import BaseItem, Scenario, variation
+from ecauto_sandbox import BaseItem, Scenario, variation
 from flows.import_listings import import_listings
 from flows.reconcile import reconcile
 from flows.sync import sync

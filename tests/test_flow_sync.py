@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from ecauto_lib.fetching import RECHECK_CHUNK, RECHECK_QUEUE
-from ecauto_lib.sandbox import DEMO_PLAN, Faults, Scenario
+from ecauto_sandbox import DEMO_PLAN, Faults, Scenario
 from flows.import_listings import import_listings
 from flows.sync import sync
 from tests.marketplace import NO_GUARDS, calls, item_id_of, last_run, marketplace, rows, snapshot
@@ -326,7 +326,7 @@ def test_hour_api_limit_defers_the_shop_and_its_items_go_first_next_hour(tmp_pat
     import time
     from datetime import UTC, datetime
 
-    from ecauto_lib.sandbox import VirtualClock
+    from ecauto_sandbox import VirtualClock
 
     jump = [0.0]  # real seconds added to the simulator's clock: lets the test reach the next hour
     clock = VirtualClock(
@@ -551,7 +551,7 @@ def test_twenty_cheap_slow_offers_in_front_of_a_buyable_one_never_hide_the_item(
     alone as unknown — never hidden, neither by the batch answer nor by the re-check."""
     from ecauto_lib.asin import asin_in_identifier
     from ecauto_lib.domain import Outcome, PriceSource
-    from ecauto_lib.sandbox.scenario import round_half_up
+    from ecauto_sandbox.scenario import round_half_up
 
     scenario = Scenario.generate(40, 1, seed=21, crowded_share=0.25, crowded_unknown_share=0.125)
     crowded = {a for a, p in scenario.products.items() if len(p.new_offers()) > 20}

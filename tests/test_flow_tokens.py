@@ -11,9 +11,9 @@ import pytest
 from ecauto_lib import db
 from ecauto_lib.base.authorize import RedirectAnswer
 from ecauto_lib.config import load_settings
-from ecauto_lib.sandbox import VirtualClock
-from ecauto_lib.sandbox.probe import SandboxProbe
 from ecauto_lib.shop_connect import finish
+from ecauto_sandbox import VirtualClock
+from ecauto_sandbox.probe import SandboxProbe
 from flows.connect_shop import main as connect_shop
 from flows.import_listings import import_listings
 from flows.sync import sync

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from ecauto_lib.clock import clock_source
-from ecauto_lib.sandbox import VirtualClock
+from ecauto_sandbox import VirtualClock
 from flows.import_listings import import_listings
 from flows.sync import sync
 from tests.marketplace import calls, item_id_of, marketplace

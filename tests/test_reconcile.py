@@ -5,7 +5,7 @@ import pytest
 from ecauto_lib.base.client import HourLimitError
 from ecauto_lib.errors import TransientError
 from ecauto_lib.reconcile import ScanMiss, find_drift
-from ecauto_lib.sandbox import Scenario
+from ecauto_sandbox import Scenario
 from tests.frames import listings_frame
 from tests.marketplace import calls, marketplace, rows
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecauto_lib.sandbox import Faults
+from ecauto_sandbox import Faults
 from flows.import_listings import import_listings
 from tests.marketplace import calls, marketplace
 

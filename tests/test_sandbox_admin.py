@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from ecauto_lib.sandbox import Sandbox, Scenario
-from ecauto_lib.sandbox.probe import SandboxProbe
+from ecauto_sandbox import Sandbox, Scenario
+from ecauto_sandbox.probe import SandboxProbe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +137,7 @@ def test_cli_prints_exports_writes_accounts_and_stops_on_sigint(tmp_path):
         [
             sys.executable,
             "-m",
-            "ecauto_lib.sandbox",
+            "ecauto_sandbox",
             "--port",
             "0",
             "--scenario",

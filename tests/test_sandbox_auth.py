@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ecauto_lib.sandbox import Sandbox, Scenario, VirtualClock
-from ecauto_lib.sandbox.probe import SandboxProbe
+from ecauto_sandbox import Sandbox, Scenario, VirtualClock
+from ecauto_sandbox.probe import SandboxProbe
 
 SHOP = "base_account_1"
 INVALID_TOKEN = {"error": "invalid_request", "error_description": "アクセストークンが無効です。"}

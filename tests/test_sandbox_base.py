@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ecauto_lib.sandbox import Sandbox, Scenario
-from ecauto_lib.sandbox.probe import SandboxProbe
+from ecauto_sandbox import Sandbox, Scenario
+from ecauto_sandbox.probe import SandboxProbe
 
 VALIDATION = {"error": "validation_error", "error_description": "バリデーションエラーです。"}
 BAD_ITEM_ID = {"error": "bad_item_id", "error_description": "不正なitem_idです。"}

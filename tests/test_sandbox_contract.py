@@ -21,8 +21,8 @@ import jsonschema
 import pytest
 import yaml
 
-from ecauto_lib.sandbox import Faults, Sandbox, Scenario
-from ecauto_lib.sandbox.probe import SandboxProbe, batch_body
+from ecauto_sandbox import Faults, Sandbox, Scenario
+from ecauto_sandbox.probe import SandboxProbe, batch_body
 
 REFERENCE = Path(os.environ.get("ECAUTO_REFERENCE_DIR", Path(__file__).parent / "contract_fixtures"))
 MODELS = REFERENCE / "sp-api-models"

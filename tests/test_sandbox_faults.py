@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from ecauto_lib.sandbox import Faults, Sandbox, Scenario
-from ecauto_lib.sandbox.faults import chance
-from ecauto_lib.sandbox.probe import SandboxProbe
+from ecauto_sandbox import Faults, Sandbox, Scenario
+from ecauto_sandbox.faults import chance
+from ecauto_sandbox.probe import SandboxProbe
 
 DEMO_ASINS = Scenario.demo().listed_asins()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ecauto_lib.domain import Outcome
-from ecauto_lib.sandbox import Sandbox, Scenario, VirtualClock
-from ecauto_lib.sandbox.market import (
+from ecauto_sandbox import Sandbox, Scenario, VirtualClock
+from ecauto_sandbox.market import (
     PRICE,
     RESTOCK,
     SELL_OUT,
@@ -17,7 +17,7 @@ from ecauto_lib.sandbox.market import (
     plan_market,
     prepare,
 )
-from ecauto_lib.sandbox.scenario import round_half_up
+from ecauto_sandbox.scenario import round_half_up
 
 
 def scenario(n: int = 400) -> Scenario:
@@ -144,7 +144,7 @@ def test_the_runner_applies_due_events_and_records_what_amazon_then_shows():
 
 def test_drain_requests_hands_over_the_log_once():
     with Sandbox(Scenario.demo(), speed=100) as sb:
-        from ecauto_lib.sandbox.probe import SandboxProbe
+        from ecauto_sandbox.probe import SandboxProbe
 
         probe = SandboxProbe(sb)
         probe.base_token(sb.shops[0].id)

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from ecauto_lib.sandbox import Sandbox, Scenario, VirtualClock
-from ecauto_lib.sandbox.probe import SandboxProbe
+from ecauto_sandbox import Sandbox, Scenario, VirtualClock
+from ecauto_sandbox.probe import SandboxProbe
 from tests.test_sandbox_auth import FakeMonotonic
 
 SHOP = "base_account_1"

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from ecauto_lib.sandbox import Sandbox, Scenario, VirtualClock
-from ecauto_lib.sandbox.probe import SandboxProbe
-from ecauto_lib.sandbox.quotas import TokenBucket, format_rate
+from ecauto_sandbox import Sandbox, Scenario, VirtualClock
+from ecauto_sandbox.probe import SandboxProbe
+from ecauto_sandbox.quotas import TokenBucket, format_rate
 
 ASINS = ["B0FGQJ45HW", "B07YV55TNL", "B08HXN835J"]
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ecauto_lib.domain import Outcome
-from ecauto_lib.sandbox import BaseItem, Sale, Sandbox, SandboxError, Scenario, variation
-from ecauto_lib.sandbox.probe import SandboxProbe
+from ecauto_sandbox import BaseItem, Sale, Sandbox, SandboxError, Scenario, variation
+from ecauto_sandbox.probe import SandboxProbe
 
 SHOP = "base_account_1"
 START = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -93,7 +93,7 @@ def test_edit_stock_sets_a_variation_and_the_item_shows_the_sum(sb):
 def test_scenario_sales_happen_when_the_virtual_clock_reaches_them():
     sales = [Sale(SHOP, 127634915, timedelta(hours=1)), Sale(SHOP, 555, timedelta(hours=2), variation_id=1)]
     now = [0.0]
-    from ecauto_lib.sandbox import VirtualClock
+    from ecauto_sandbox import VirtualClock
 
     clock = VirtualClock(100, START, monotonic=lambda: now[0])
     with Sandbox(scenario(sales), clock=clock) as sb:

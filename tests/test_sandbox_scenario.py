@@ -9,9 +9,9 @@ import pytest
 
 from ecauto_lib.asin import asin_in_identifier, is_asin
 from ecauto_lib.domain import Outcome, PriceSource
-from ecauto_lib.sandbox import DEMO_PLAN, Sandbox, SandboxError, Scenario
-from ecauto_lib.sandbox.probe import SandboxProbe
-from ecauto_lib.sandbox.scenario import round_half_up
+from ecauto_sandbox import DEMO_PLAN, Sandbox, SandboxError, Scenario
+from ecauto_sandbox.probe import SandboxProbe
+from ecauto_sandbox.scenario import round_half_up
 
 
 def target_price(amazon_yen: int) -> int:

@@ -18,7 +18,7 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from ecauto_lib.config import load_settings
 from ecauto_lib.doctor import run_checks, table
-from ecauto_lib.sandbox import Faults, Scenario
+from ecauto_sandbox import Faults, Scenario
 from flows.connect_shop import main as connect_shop
 from flows.import_listings import import_listings
 from flows.reconcile import reconcile

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-from ecauto_lib.sandbox import DEMO_PLAN, Faults
+from ecauto_sandbox import DEMO_PLAN, Faults
 from flows.import_listings import import_listings
 from flows.sync import sync
 from tasks.amazon import CATALOG_CACHE, OFFERS_CACHE, prune_fetch_cache

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ecauto_lib.domain import Outcome
-from ecauto_lib.sandbox.scenario import Product, Scenario
+from ecauto_sandbox.scenario import Product, Scenario
 
 if TYPE_CHECKING:
-    from ecauto_lib.sandbox.state import SandboxState
+    from ecauto_sandbox.state import SandboxState
 
 SELL_OUT = "sell_out"
 RESTOCK = "restock"
@@ -264,7 +264,7 @@ def prepare(scenario: Scenario, plan: MarketPlan, markup_percent: int = 130) -> 
     to ¥10 (what the product's default pricing pushes). A benchmark then measures how the product
     *keeps* BASE right, not how it catches up with a wrong start.
     """
-    from ecauto_lib.sandbox.scenario import round_half_up
+    from ecauto_sandbox.scenario import round_half_up
 
     ready = scenario.copy()
     for asin, start in plan.initial.items():

@@ -1,6 +1,6 @@
 """Server-side quotas: SP-API token buckets per operation and BASE call budgets per shop.
 
-Both run on virtual time (see :mod:`ecauto_lib.sandbox.clock`), so at ``speed=100`` a bucket of
+Both run on virtual time (see :mod:`ecauto_sandbox.clock`), so at ``speed=100`` a bucket of
 0.1 req/s refills at 10 real req/s.
 """
 

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from ecauto_lib.sandbox.protocol import Reply, Request
-from ecauto_lib.sandbox.scenario import BaseItem
-from ecauto_lib.sandbox.state import (
+from ecauto_sandbox.protocol import Reply, Request
+from ecauto_sandbox.scenario import BaseItem
+from ecauto_sandbox.state import (
     ALWAYS_GRANTED_SCOPE,
     BASE_ACCESS_TOKEN_LIFETIME,
     BASE_CODE_LIFETIME,

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from ecauto_lib.sandbox.scenario import MARKETPLACE_ID
+from ecauto_sandbox.scenario import MARKETPLACE_ID
 
 TIMEOUT = (2.0, 10.0)
 

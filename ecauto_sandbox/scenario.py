@@ -1,6 +1,6 @@
 """What the simulated marketplace holds: Amazon products with offers, and BASE shops with items.
 
-A :class:`Scenario` is plain data, seeded and deterministic. The :class:`~ecauto_lib.sandbox.Sandbox`
+A :class:`Scenario` is plain data, seeded and deterministic. The :class:`~ecauto_sandbox.Sandbox`
 copies it when it starts, so one scenario can back several sandboxes and is never mutated by them.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from ecauto_lib.domain import Outcome, PriceSource
-from ecauto_lib.sandbox.vocabulary import BRAND_ROMAJI, CATEGORIES, ITEM_DETAIL, SHOP_NAMES, Category
+from ecauto_sandbox.vocabulary import BRAND_ROMAJI, CATEGORIES, ITEM_DETAIL, SHOP_NAMES, Category
 
 MARKETPLACE_ID = "A1VC38T7YXB528"
 DEFAULT_MAX_DELIVERY_HOURS = 72
@@ -299,7 +299,7 @@ class Scenario:
     @classmethod
     def demo(cls) -> Scenario:
         """The two-shop, eleven-ASIN demo (see docs/sandbox.md for what its first sync does)."""
-        from ecauto_lib.sandbox.demo import demo_scenario
+        from ecauto_sandbox.demo import demo_scenario
 
         return demo_scenario()
 

@@ -1,7 +1,7 @@
 """Run the simulated marketplace until Ctrl-C.
 
-    python -m ecauto_lib.sandbox --port 8700 --scenario demo --speed 1
-    python -m ecauto_lib.sandbox --scenario generated --asins 10000 --shops 3 --seed 7 --speed 100 \\
+    python -m ecauto_sandbox --port 8700 --scenario demo --speed 1
+    python -m ecauto_sandbox --scenario generated --asins 10000 --shops 3 --seed 7 --speed 100 \\
         --accounts-out /tmp/sandbox-accounts.json
 
 Prints the ``export ...`` lines that point the pipeline at it (and writes the accounts file when
@@ -19,15 +19,13 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ecauto_lib.sandbox.app import Sandbox
-from ecauto_lib.sandbox.faults import Faults
-from ecauto_lib.sandbox.scenario import Scenario
+from ecauto_sandbox.app import Sandbox
+from ecauto_sandbox.faults import Faults
+from ecauto_sandbox.scenario import Scenario
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m ecauto_lib.sandbox", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m ecauto_sandbox", description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8700, help="port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--scenario", choices=("demo", "generated"), default="demo")
     parser.add_argument("--asins", type=int, default=1000, help="generated: number of ASINs")

@@ -17,10 +17,10 @@ from email.utils import format_datetime
 from typing import Any
 
 from ecauto_lib.asin import is_asin
-from ecauto_lib.sandbox.protocol import Reply, Request
-from ecauto_lib.sandbox.quotas import SP_API_USAGE_PLANS, format_rate
-from ecauto_lib.sandbox.scenario import MARKETPLACE_ID, NO_BUYABLE_OFFERS, TOO_SOON, Offer, Product
-from ecauto_lib.sandbox.state import LWA_ACCESS_TOKEN_LIFETIME, TOO_SOON_DELAY, SandboxState
+from ecauto_sandbox.protocol import Reply, Request
+from ecauto_sandbox.quotas import SP_API_USAGE_PLANS, format_rate
+from ecauto_sandbox.scenario import MARKETPLACE_ID, NO_BUYABLE_OFFERS, TOO_SOON, Offer, Product
+from ecauto_sandbox.state import LWA_ACCESS_TOKEN_LIFETIME, TOO_SOON_DELAY, SandboxState
 
 CURRENCY = "JPY"
 ITEM_CONDITIONS = ("New", "Used", "Collectible", "Refurbished", "Club")

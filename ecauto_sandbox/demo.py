@@ -7,7 +7,7 @@ what that sync should do; docs/sandbox.md has the same table.
 
 from __future__ import annotations
 
-from ecauto_lib.sandbox.scenario import BaseItem, Offer, Product, Scenario, Shop
+from ecauto_sandbox.scenario import BaseItem, Offer, Product, Scenario, Shop
 
 # Sellers (Amazon's own JP seller id first).
 AMAZON_JP = "AN1VRQENFRJN5"

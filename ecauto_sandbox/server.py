@@ -18,9 +18,9 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from ecauto_lib.sandbox.protocol import Reply, Request
+from ecauto_sandbox.protocol import Reply, Request
 
-log = logging.getLogger("ecauto_lib.sandbox")
+log = logging.getLogger("ecauto_sandbox")
 
 Dispatcher = Callable[[Request], Reply]
 Recorder = Callable[[Request, Reply, float], None]

@@ -1,6 +1,6 @@
 """The admin endpoint ``/_sandbox/...``: drive and inspect a running simulator over HTTP (JSON).
 
-Every route mirrors a Python method of :class:`~ecauto_lib.sandbox.Sandbox`; docs/sandbox.md lists
+Every route mirrors a Python method of :class:`~ecauto_sandbox.Sandbox`; docs/sandbox.md lists
 them. Errors answer ``{"error": "<message>"}`` with 400 (bad input) or 404 (unknown route/object).
 """
 
@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ecauto_lib.sandbox.protocol import Reply, Request
-from ecauto_lib.sandbox.records import RequestRecord
-from ecauto_lib.sandbox.state import SandboxError
+from ecauto_sandbox.protocol import Reply, Request
+from ecauto_sandbox.records import RequestRecord
+from ecauto_sandbox.state import SandboxError
 
 if TYPE_CHECKING:
-    from ecauto_lib.sandbox.app import Sandbox
+    from ecauto_sandbox.app import Sandbox
 
 PREFIX = "/_sandbox"
 

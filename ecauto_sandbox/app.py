@@ -11,15 +11,15 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from ecauto_lib.sandbox import admin, amazon, base
-from ecauto_lib.sandbox.clock import VirtualClock
-from ecauto_lib.sandbox.faults import Faults
-from ecauto_lib.sandbox.protocol import Reply, Request
-from ecauto_lib.sandbox.quotas import BASE_DAY_LIMIT, BASE_HOUR_LIMIT, SP_API_USAGE_PLANS
-from ecauto_lib.sandbox.records import RequestRecord, operation_stats, redact
-from ecauto_lib.sandbox.scenario import MARKETPLACE_ID, Offer, Product, Scenario
-from ecauto_lib.sandbox.server import SandboxHTTPServer
-from ecauto_lib.sandbox.state import LwaCredentials, SandboxState, ShopCredentials
+from ecauto_sandbox import admin, amazon, base
+from ecauto_sandbox.clock import VirtualClock
+from ecauto_sandbox.faults import Faults
+from ecauto_sandbox.protocol import Reply, Request
+from ecauto_sandbox.quotas import BASE_DAY_LIMIT, BASE_HOUR_LIMIT, SP_API_USAGE_PLANS
+from ecauto_sandbox.records import RequestRecord, operation_stats, redact
+from ecauto_sandbox.scenario import MARKETPLACE_ID, Offer, Product, Scenario
+from ecauto_sandbox.server import SandboxHTTPServer
+from ecauto_sandbox.state import LwaCredentials, SandboxState, ShopCredentials
 
 _REDACTED_RESPONSES = frozenset({"lwaToken", "baseToken", "env", "accounts", "authorize"})
 

@@ -15,17 +15,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from ecauto_lib.sandbox.clock import VirtualClock
-from ecauto_lib.sandbox.faults import FaultInjector, Faults
-from ecauto_lib.sandbox.quotas import (
+from ecauto_sandbox.clock import VirtualClock
+from ecauto_sandbox.faults import FaultInjector, Faults
+from ecauto_sandbox.quotas import (
     BASE_DAY_LIMIT,
     BASE_HOUR_LIMIT,
     SP_API_USAGE_PLANS,
     BaseBudget,
     TokenBucket,
 )
-from ecauto_lib.sandbox.records import RequestRecord
-from ecauto_lib.sandbox.scenario import (
+from ecauto_sandbox.records import RequestRecord
+from ecauto_sandbox.scenario import (
     DEFAULT_MAX_DELIVERY_HOURS,
     ITEM_ERRORS,
     NO_BUYABLE_OFFERS,
