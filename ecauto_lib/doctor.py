@@ -28,7 +28,7 @@ from ecauto_lib import db
 from ecauto_lib.amazon.client import SEARCH_CATALOG_ITEMS, QuotaExceededError
 from ecauto_lib.base.auth import ClientRefusedError, NeedsAuthorisationError, connect_command
 from ecauto_lib.config import AccountConfig, Settings, load_settings, merged_environment
-from ecauto_lib.connect import base_client, sp_api_client
+from ecauto_lib.connect import base_client, sp_api_client, token_store
 from ecauto_lib.db.engine import schema_revisions
 from ecauto_lib.errors import ApiError, ConfigError, CredentialsRefusedError, EcAutoError
 from ecauto_lib.token_health import TokenState, lwa_secret_health, shop_token_health
@@ -230,7 +230,7 @@ def _shop(
     if engine is None:
         results += [_skipped(f"{name}: {step}", "master DB") for step in steps]
         return
-    store = db.DbTokenStore(engine)
+    store = token_store(settings, engine)
     client = base_client(settings, account, store)
     try:
         token = client.auth.access_token()

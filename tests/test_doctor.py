@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -12,6 +13,7 @@ import pytest
 from ecauto_lib import db
 from ecauto_lib.base.authorize import RedirectAnswer
 from ecauto_lib.config import load_settings
+from ecauto_lib.connect import token_store
 from ecauto_lib.doctor import Mark, passed, run_checks, table
 from ecauto_lib.shop_connect import finish
 from ecauto_sandbox import Faults, Sandbox, Scenario, VirtualClock
@@ -44,13 +46,17 @@ def assert_no_secret(results, sb: Sandbox) -> None:
     assert [s[:6] for s in secrets_of(sb) if s and s in text] == []
 
 
-def test_demo_passes_every_check_and_prints_no_secret():
+def test_demo_passes_every_check_and_prints_no_secret(tmp_path):
+    # As in a new shell: no ECAUTO_SECRET_KEY exported (the suite's conftest sets one) and no .env
+    # where it runs; the demo brings its own key and every check must use it.
+    env = {k: v for k, v in os.environ.items() if k != "ECAUTO_SECRET_KEY"}
     result = subprocess.run(
         [sys.executable, str(ROOT / "flows/doctor.py"), "--demo"],
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=ROOT,
+        cwd=tmp_path,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith("| ")][1:]
@@ -149,7 +155,7 @@ def test_days_left_and_the_lwa_secret_age_warn_without_failing(tmp_path):
             finish(
                 settings,
                 account,
-                db.DbTokenStore(engine),
+                token_store(settings, engine),  # with the settings' key, as connect_shop stores them
                 RedirectAnswer(code=sb.authorize(account.id)),
                 clock=lambda: sb.now().timestamp(),
             )
