@@ -1,7 +1,9 @@
-"""Registering listings: from a shop's BASE items, or from a CSV file.
+"""Registering listings: from a shop's BASE items, or from a CSV file, and planning the import.
 
 Bad rows are reported with what is wrong (and, for a CSV, the line number); good rows are still
-imported. Nothing here talks to the database: it turns input into :class:`ListingRow` values.
+imported. Nothing here talks to the database: it turns input into :class:`ListingRow` values and
+decides (:func:`plan_listing_import`) which of them insert or update which stored listings;
+:func:`ecauto_lib.db.upsert_listings` reads the stored listings and writes the plan.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ecauto_lib.asin import asin_in_identifier, is_isbn10, normalize_asin
-from ecauto_lib.domain import ListingRow
+from ecauto_lib.domain import ListingRow, Variation
 from ecauto_lib.errors import InvalidAsinError
 from ecauto_lib.stock import item_stock
 
@@ -265,3 +267,109 @@ def _csv_row(record: dict[str, str], known_accounts: set[str]) -> tuple[str | No
     if not raw_id.isdigit() or int(raw_id) <= 0:
         return f"base_item_id must be a positive whole number, got {raw_id!r}", None
     return None, ListingRow(account_id=account_id, asin=asin, base_item_id=int(raw_id))
+
+
+# --------------------------------------------------------------------------------------------
+# planning an import against the stored listings (the DB side is ecauto_lib.db.listings)
+
+
+@dataclass
+class KnownListing:
+    """A listing as stored (``id`` None: about to be inserted by this import)."""
+
+    id: int | None
+    account_id: str
+    asin: str
+    base_item_id: int
+    base_price: int | None
+    base_visible: bool | None
+    listed: bool
+    base_stock: int | None = None
+    base_variations: tuple[Variation, ...] | None = None
+
+
+@dataclass
+class ImportPlan:
+    """What an import will write: new listings, changed stored listings, counts and conflicts."""
+
+    inserts: list[KnownListing] = field(default_factory=list)
+    updates: dict[int, KnownListing] = field(default_factory=dict)  # stored id → new values
+    updated: int = 0
+    unchanged: int = 0
+    conflicts: list[str] = field(default_factory=list)
+
+
+def plan_listing_import(known: Iterable[KnownListing], rows: Iterable[ListingRow]) -> ImportPlan:
+    """Decide, without touching the DB, what registering ``rows`` does against ``known`` listings.
+
+    Same (account, ASIN, item id) → unchanged, or updated when it was delisted or BASE's price /
+    visibility / stock / variations differ (a None never replaces a stored value). Same (account, ASIN) with another
+    item id, or same (account, item id) with another ASIN → conflict. Otherwise → insert.
+    Rows are taken in order, so a later row in the same import conflicts with an earlier one.
+    """
+    by_asin: dict[tuple[str, str], KnownListing] = {}
+    by_item: dict[tuple[str, int], KnownListing] = {}
+    for entry in known:
+        by_asin[(entry.account_id, entry.asin)] = entry
+        by_item[(entry.account_id, entry.base_item_id)] = entry
+    plan = ImportPlan()
+    for row in rows:
+        same_asin = by_asin.get((row.account_id, row.asin))
+        same_item = by_item.get((row.account_id, row.base_item_id))
+        if same_asin is not None and same_asin.base_item_id == row.base_item_id:
+            _plan_known_listing(plan, same_asin, row)
+        elif same_asin is not None or same_item is not None:
+            plan.conflicts.append(_conflict_message(row, same_asin, same_item))
+        else:
+            entry = KnownListing(
+                None,
+                row.account_id,
+                row.asin,
+                row.base_item_id,
+                row.base_price,
+                row.base_visible,
+                True,
+                row.base_stock,
+                row.base_variations,
+            )
+            plan.inserts.append(entry)
+            by_asin[(row.account_id, row.asin)] = entry
+            by_item[(row.account_id, row.base_item_id)] = entry
+    return plan
+
+
+def _plan_known_listing(plan: ImportPlan, entry: KnownListing, row: ListingRow) -> None:
+    """Count ``row`` (same ids as ``entry``) as updated or unchanged, refreshing ``entry``."""
+    price = row.base_price if row.base_price is not None else entry.base_price
+    visible = row.base_visible if row.base_visible is not None else entry.base_visible
+    stock = row.base_stock if row.base_stock is not None else entry.base_stock
+    variations = row.base_variations if row.base_variations is not None else entry.base_variations
+    changed = (
+        not entry.listed
+        or price != entry.base_price
+        or visible != entry.base_visible
+        or stock != entry.base_stock
+        or variations != entry.base_variations
+    )
+    entry.base_price, entry.base_visible, entry.listed = price, visible, True
+    entry.base_stock, entry.base_variations = stock, variations
+    if entry.id is None:  # a repeat of a row this import inserts: the insert carries the values
+        plan.unchanged += 1
+    elif changed:
+        plan.updated += 1
+        plan.updates[entry.id] = entry
+    else:
+        plan.unchanged += 1
+
+
+def _conflict_message(row: ListingRow, same_asin: KnownListing | None, same_item: KnownListing | None) -> str:
+    """Why ``row`` was refused, naming the account, ASINs and BASE item ids involved."""
+    problems = []
+    if same_asin is not None:
+        problems.append(f"ASIN {row.asin} is already listed as BASE item {same_asin.base_item_id}")
+    if same_item is not None and same_item.asin != row.asin:
+        problems.append(f"BASE item {row.base_item_id} is already registered for ASIN {same_item.asin}")
+    return (
+        f"account {row.account_id}: {' and '.join(problems)}; "
+        f"not registered: ASIN {row.asin} as BASE item {row.base_item_id}"
+    )

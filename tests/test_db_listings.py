@@ -273,15 +273,15 @@ def _seed_listings(engine: sa.Engine, count: int) -> None:
 
 def test_load_listings_reads_100k_rows(engine, monkeypatch):
     # Speed is measured in benchmarks/, not asserted here: this checks the bulk path's results.
-    from ecauto_lib.db import repo
+    from ecauto_lib.db import listings as listings_db
 
     _seed_listings(engine, 100_000)
-    frame = load_listings(engine)  # read in chunks of repo._LOAD_CHUNK rows
+    frame = load_listings(engine)  # read in chunks of listings_db._LOAD_CHUNK rows
     assert len(frame) == 100_000
     assert frame["deferred_at"].notna().head(100).all() and frame["deferred_at"].iloc[100:].isna().all()
     assert frame["amazon_price_yen"].sum() == sum(1000 + i for i in range(100_000))
     assert {c: str(t) for c, t in frame.dtypes.items()} == EXPECTED_DTYPES
-    monkeypatch.setattr(repo, "_LOAD_CHUNK", 1_000_000)  # the same rows read in one piece
+    monkeypatch.setattr(listings_db, "_LOAD_CHUNK", 1_000_000)  # the same rows read in one piece
     pd.testing.assert_frame_equal(load_listings(engine), frame)
 
 

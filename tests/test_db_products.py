@@ -161,9 +161,9 @@ def test_invalid_observations_are_refused_before_writing(engine):
 
 
 def test_rows_are_written_in_chunks_in_order_and_all_or_nothing(engine, monkeypatch):
-    from ecauto_lib.db import repo
+    from ecauto_lib.db import products as products_db
 
-    monkeypatch.setattr(repo, "_WRITE_CHUNK", 2)
+    monkeypatch.setattr(products_db, "_WRITE_CHUNK", 2)
     batch = [
         Observation(ASIN, Outcome.IN_STOCK, T1, price_yen=500),
         Observation("B000000002", Outcome.OUT_OF_STOCK, T1, offer_count=0),

@@ -15,9 +15,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from ecauto_lib.db.changes import write_pushed_changes
 from ecauto_lib.db.engine import begin_write
 from ecauto_lib.db.models import push_journal
-from ecauto_lib.db.repo import write_pushed_changes
 from ecauto_lib.domain import ItemUpdate, PushedChange
 
 
