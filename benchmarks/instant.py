@@ -22,7 +22,8 @@ from typing import Any
 
 from ecauto_lib.amazon.client import OPERATIONS, responses_by_asin
 from ecauto_lib.domain import ListingRow, Outcome
-from ecauto_sandbox import amazon as sandbox_amazon
+from ecauto_sandbox.amazon import catalog as sandbox_catalog
+from ecauto_sandbox.amazon import pricing as sandbox_pricing
 from ecauto_sandbox.scenario import Expectation, Scenario, round_half_up
 
 PLACEHOLDER = "B0ZZZZZZZZ"
@@ -67,7 +68,7 @@ def build_templates(count: int = 256, seed: int = 7, shares: Shares = Shares()) 
     for product in scenario.products.values():
         original = product.asin
         product.asin = PLACEHOLDER
-        payload = sandbox_amazon.offers_result(product, "New", now)
+        payload = sandbox_pricing.offers_result(product, "New", now)
         item = {
             "status": {"statusCode": 200, "reasonPhrase": "OK"},
             "body": {"payload": payload},
@@ -78,7 +79,7 @@ def build_templates(count: int = 256, seed: int = 7, shares: Shares = Shares()) 
                 "ItemCondition": "New",
             },
         }
-        catalog = sandbox_amazon.catalog_item(product, CATALOG_INCLUDED)
+        catalog = sandbox_catalog.catalog_item(product, CATALOG_INCLUDED)
         product.asin = original
         templates.append(
             Template(

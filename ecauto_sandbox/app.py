@@ -11,7 +11,9 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from ecauto_sandbox import admin, amazon, base
+from ecauto_sandbox import admin, base
+from ecauto_sandbox.amazon import lwa
+from ecauto_sandbox.amazon import routes as sp_api
 from ecauto_sandbox.clock import VirtualClock
 from ecauto_sandbox.faults import Faults
 from ecauto_sandbox.protocol import Reply, Request
@@ -137,7 +139,7 @@ class Sandbox:
 
     @property
     def lwa_token_url(self) -> str:
-        return self.url + "/auth/o2/token"
+        return self.url + lwa.LWA_TOKEN_PATH
 
     @property
     def base_token_url(self) -> str:
@@ -356,8 +358,8 @@ class Sandbox:
     def _dispatch(self, req: Request) -> Reply:
         self._state.run_due_sales(self._clock.now(req.arrived))  # the scenario's orders, when due
         path = req.path
-        if path == "/auth/o2/token":
-            return amazon.lwa_token(self._state, req)
+        if path == lwa.LWA_TOKEN_PATH:
+            return lwa.lwa_token(self._state, req)
         if path.startswith("/1/"):
             operation = base.route(req.method, path)
             if operation == "baseToken":
@@ -371,11 +373,10 @@ class Sandbox:
             )
         if path == admin.PREFIX or path.startswith(admin.PREFIX + "/"):
             return admin.handle(self, req)
-        found = amazon.route(req.method, path)
+        found = sp_api.route(req.method, path)
         if found is None:
-            return amazon.not_found(req)
-        operation, handler = found
-        return amazon.sp_api_call(self._state, req, operation, handler)
+            return sp_api.not_found(req)
+        return sp_api.sp_api_call(self._state, req, found)
 
     def _record(self, req: Request, reply: Reply, duration: float) -> None:
         if reply.service == "admin" and req.method == "GET":
