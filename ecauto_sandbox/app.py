@@ -11,9 +11,11 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from ecauto_sandbox import admin, base
+from ecauto_sandbox import admin
 from ecauto_sandbox.amazon import lwa
 from ecauto_sandbox.amazon import routes as sp_api
+from ecauto_sandbox.base import routes as base_api
+from ecauto_sandbox.base.items import item_json
 from ecauto_sandbox.clock import VirtualClock
 from ecauto_sandbox.faults import Faults
 from ecauto_sandbox.protocol import Reply, Request
@@ -223,7 +225,7 @@ class Sandbox:
     ) -> dict[str, Any]:
         """An order on BASE: stock (or a variation's) goes down by ``quantity``; returns the item."""
         with self._state.lock:
-            return base.item_json(self._state.sell(shop_id, item_id, quantity, variation_id))
+            return item_json(self._state.sell(shop_id, item_id, quantity, variation_id))
 
     def set_item_error(self, asin: str, code: str | None) -> None:
         """Every offers call for ``asin`` answers the per-item error ``code`` (None: answers again)."""
@@ -233,14 +235,14 @@ class Sandbox:
         """The shop's live items as BASE's item JSON (detail shape), in ``list_order``."""
         self._state.run_due_sales(self.now())
         with self._state.lock:
-            return [base.item_json(i) for i in self._state.sorted_items(shop_id, "list_order")]
+            return [item_json(i) for i in self._state.sorted_items(shop_id, "list_order")]
 
     def item(self, shop_id: str, item_id: int) -> dict[str, Any] | None:
         """One live item as BASE's item JSON, or None (unknown or deleted)."""
         self._state.run_due_sales(self.now())
         with self._state.lock:
             found = self._state.live_item(shop_id, item_id)
-            return base.item_json(found) if found else None
+            return item_json(found) if found else None
 
     def delete_item(self, shop_id: str, item_id: int) -> None:
         self._state.delete_item(shop_id, item_id)
@@ -360,17 +362,11 @@ class Sandbox:
         path = req.path
         if path == lwa.LWA_TOKEN_PATH:
             return lwa.lwa_token(self._state, req)
-        if path.startswith("/1/"):
-            operation = base.route(req.method, path)
-            if operation == "baseToken":
-                return base.oauth_token(self._state, req)
-            if operation == "baseAuthorize":
-                return base.authorize(self._state, req)
-            if operation is not None:
-                return base.items_call(self._state, req, operation)
-            return Reply(
-                404, raw=b"Not Found", content_type="text/plain", service="base", operation="unknown"
-            )
+        if path.startswith(base_api.PREFIX):
+            found_base = base_api.route(req.method, path)
+            if found_base is None:
+                return base_api.not_found()
+            return base_api.call(self._state, req, found_base)
         if path == admin.PREFIX or path.startswith(admin.PREFIX + "/"):
             return admin.handle(self, req)
         found = sp_api.route(req.method, path)
