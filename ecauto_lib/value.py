@@ -1,0 +1,149 @@
+"""Refresh value: which ASIN gains most from its next offers call (issue #17 §3).
+
+Every offers call answers for a fixed number of ASINs (20 on getItemOffersBatch, 1 on
+getItemOffers), so the value of a call is the value of the ASINs it carries, and the queue is
+ordered by each ASIN's **expected harm of a stale answer**:
+
+    harm = Σ over its listings of  P(the state changed since the last answer) × cost of that wrong state
+
+* ``P(changed)`` = 1 − exp(−rate × age) for each kind of change, a Poisson guess: rates per hour
+  learned from the ASIN's own history in the master DB (:func:`learned_rate`, shrunk towards the
+  mean of all ASINs while its history is short), its sell-out rate raised when few offers are left.
+* The costs (:class:`Costs`) rank the wrong states: a listing **public while Amazon is sold out**
+  (a sale that cannot be bought) worst, a **price below cost** next (likelier the thinner the
+  price's headroom over the floor), a price merely off, and a missed restock (a hidden item that
+  could sell) least. Their numbers are our guess, not measured.
+* **Fairness floor**: an ASIN whose last answer is older than the maximum age goes first (oldest
+  first) whatever its value, after the never-fetched ones; so no ASIN is starved by the ordering.
+
+With the same rates and listings for every ASIN the harm grows with age alone: the order is the
+age order (oldest first), as before this module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+NEVER_FETCHED, FAIRNESS, VALUE = 0, 1, 2  # tiers, in queue order
+# How much history outweighs the prior: a rate is the prior's until the ASIN has this many hours
+# of its own (24: a day; our choice).
+PRIOR_WEIGHT_HOURS = 24.0
+# Amazon moves a price by up to about ±15 % of its level in the simulator's model (our guess for
+# the real market): a price whose headroom over the floor is h falls below cost on an upward move
+# larger than h.
+PRICE_MOVE_SPAN = 0.3
+
+
+@dataclass(frozen=True)
+class ChangeRates:
+    """How often an ASIN changes, per hour: sells out (while in stock), moves its price by at
+    least the push threshold, comes back in stock (while sold out)."""
+
+    sell_out: float
+    price_move: float
+    restock: float
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The harm of one listing in a wrong state, relative (our guess; see the module doc)."""
+
+    public_sold_out: float = 4.0
+    below_cost: float = 2.0
+    wrong_price: float = 0.5
+    missed_restock: float = 1.0
+
+
+@dataclass(frozen=True)
+class RefreshCandidate:
+    """One ASIN as the queue sees it: the age of its last offers answer (None: never fetched),
+    its listings public and hidden on BASE, its rates, its offer count, and the thinnest price
+    headroom of its public listings (BASE price ÷ floor − 1; None: unknown)."""
+
+    asin: str
+    age_hours: float | None
+    public_listings: int
+    hidden_listings: int
+    rates: ChangeRates
+    price_headroom: float | None = None
+    offer_count: int | None = None
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """An ASIN's place in the queue: its tier, its expected harm and why (for --dry-run)."""
+
+    asin: str
+    tier: int
+    harm: float
+    reason: str
+
+
+def learned_rate(
+    events: int, hours: float, *, prior_rate: float, prior_hours: float = PRIOR_WEIGHT_HOURS
+) -> float:
+    """A rate per hour from ``events`` seen in ``hours`` of history, shrunk towards ``prior_rate``
+    (a Gamma prior worth ``prior_hours`` of history)."""
+    if events < 0 or hours < 0 or prior_rate < 0 or prior_hours <= 0:
+        raise ValueError("events and hours must be 0 or more, the prior's weight positive")
+    return (events + prior_rate * prior_hours) / (hours + prior_hours)
+
+
+def changed(rate: float, age_hours: float) -> float:
+    """P(at least one change in ``age_hours``) for a Poisson process at ``rate`` per hour."""
+    return -math.expm1(-max(0.0, rate) * max(0.0, age_hours))
+
+
+def below_cost_share(headroom: float | None) -> float:
+    """Of price moves, the share that would put a public price under the floor (half of the moves
+    go up; the thinner the headroom the more of those cross it). Unknown headroom: the middle."""
+    if headroom is None:
+        return 0.25
+    return max(0.0, min(0.5, 0.5 - headroom / PRICE_MOVE_SPAN))
+
+
+def harms(c: RefreshCandidate, costs: Costs = Costs()) -> dict[str, float]:
+    """The expected harm of ``c``'s stale answer, per kind of wrong state."""
+    age = c.age_hours or 0.0
+    scarce = 1.0 + 0.5 / max(1, c.offer_count) if c.offer_count is not None else 1.0
+    p_sold = changed(c.rates.sell_out * scarce, age)
+    p_move = changed(c.rates.price_move, age)
+    below = below_cost_share(c.price_headroom)
+    return {
+        "sell-out": c.public_listings * p_sold * costs.public_sold_out,
+        "below cost": c.public_listings * p_move * below * costs.below_cost,
+        "price": c.public_listings * p_move * (1.0 - below) * costs.wrong_price,
+        "restock": c.hidden_listings * changed(c.rates.restock, age) * costs.missed_restock,
+    }
+
+
+def refresh_order(
+    candidates: Sequence[RefreshCandidate], *, max_age_hours: float, costs: Costs = Costs()
+) -> list[Refresh]:
+    """``candidates`` in queue order: never fetched, then older than ``max_age_hours`` (oldest
+    first), then by expected harm (highest first); ties by age (oldest first), then ASIN."""
+    ranked: list[tuple[tuple[int, float, float, str], Refresh]] = []
+    for c in candidates:
+        if c.age_hours is None:
+            ranked.append(
+                ((NEVER_FETCHED, 0.0, 0.0, c.asin), Refresh(c.asin, NEVER_FETCHED, math.inf, "never fetched"))
+            )
+            continue
+        parts = harms(c, costs)
+        harm = sum(parts.values())
+        if c.age_hours >= max_age_hours:
+            reason = f"older than {max_age_hours:g} h ({c.age_hours:.1f} h)"
+            ranked.append(((FAIRNESS, -c.age_hours, 0.0, c.asin), Refresh(c.asin, FAIRNESS, harm, reason)))
+            continue
+        worst = max(parts, key=lambda k: parts[k])
+        listings = c.public_listings if worst != "restock" else c.hidden_listings
+        state = "hidden" if worst == "restock" else "public"
+        reason = (
+            f"{worst} risk {harm:.3f} ({listings} {state}, {c.age_hours * 60:.0f} min old, "
+            f"sell-out {c.rates.sell_out:.3f}/h, price {c.rates.price_move:.3f}/h)"
+        )
+        ranked.append(((VALUE, -harm, -c.age_hours, c.asin), Refresh(c.asin, VALUE, harm, reason)))
+    ranked.sort(key=lambda pair: pair[0])
+    return [r for _, r in ranked]
