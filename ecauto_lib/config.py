@@ -124,6 +124,12 @@ class SyncPolicy:
     # Data this close to its TTL counts as stale, so a run scheduled every TTL (hourly stock
     # sync) refreshes what the previous run fetched a few minutes after its start.
     ttl_slack: timedelta = default("ECAUTO_TTL_SLACK_MINUTES")
+    # The fairness floor of the refresh order (ecauto_lib.value): an ASIN whose stock is older than
+    # this many stock TTLs goes first, whatever its value.
+    max_stock_age_ttls: float = default("ECAUTO_MAX_STOCK_AGE_TTLS")
+    # A run's time budget (timedelta(0): none): the fetch starts no call after it, and spends it
+    # on the most valuable ASINs once the stale ones are done (issue #17 §2).
+    run_budget: timedelta = default("ECAUTO_RUN_BUDGET_MINUTES")
     markup: Decimal = default("ECAUTO_MARKUP")  # default for accounts that set none
     rounding_yen: int = default("ECAUTO_PRICE_ROUNDING_YEN")  # new prices are rounded half-up to this unit
     min_price_change_yen: int = default(
@@ -147,6 +153,10 @@ class SyncPolicy:
     # Five: a blip of one or two (the fault suite injects 20 %) does not stop a shop, while an
     # outage costs five edits (and five journal entries to settle) instead of the whole plan.
     base_outage_errors: int = default("ECAUTO_BASE_OUTAGE_ERRORS")
+
+    @property
+    def max_stock_age(self) -> timedelta:
+        return self.stock_ttl * self.max_stock_age_ttls
 
 
 @dataclass(frozen=True)

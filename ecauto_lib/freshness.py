@@ -7,11 +7,12 @@ fetched once for both; catalog info (searchCatalogItems) is fetched separately w
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
 from ecauto_lib.config import SyncMode, SyncPolicy
+from ecauto_lib.value import ChangeRates, RefreshCandidate, learned_rate, refresh_order
 
 STALE_COLUMNS = [
     "asin",
@@ -20,15 +21,33 @@ STALE_COLUMNS = [
     "never_fetched",
     "stock_fetched_at",
     "price_fetched_at",
+    "stale",
+    "reason",
 ]
+HISTORY_DAYS = 7  # how far back an ASIN's own history of changes is read (db.history.change_counts)
+# Rates per hour assumed before the master DB holds any history at all (our guess): a sell-out
+# every 2–3 days, a ¥100 price move a day, a restock within 8 hours.
+PRIOR_RATES = ChangeRates(sell_out=0.015, price_move=0.04, restock=0.12)
 
 
-def stale_asins(listings: pd.DataFrame, policy: SyncPolicy, now: datetime, mode: SyncMode) -> pd.DataFrame:
+def stale_asins(
+    listings: pd.DataFrame,
+    policy: SyncPolicy,
+    now: datetime,
+    mode: SyncMode,
+    *,
+    history: pd.DataFrame | None = None,
+    fill: bool = False,
+) -> pd.DataFrame:
     """One row per ASIN that needs fetching, most urgent first.
 
-    Urgency: never fetched, then oldest stock observation, then oldest price observation (an
-    out-of-date "in stock" is what sells something that cannot be bought). ``needs_info`` is
-    only set in a full sync.
+    Without ``history``: never fetched, then oldest stock observation, then oldest price
+    observation (an out-of-date "in stock" is what sells something that cannot be bought). With
+    the ASINs' ``history`` (:func:`ecauto_lib.db.history.change_counts`): by the harm a stale
+    answer can do (:mod:`ecauto_lib.value`), after the never fetched and those older than the
+    fairness maximum. ``fill``: every ASIN needs offers (a run with a time budget spends it on the
+    most valuable ones); ``stale`` says which are past their TTL. ``reason`` says why each is
+    where it is. ``needs_info`` is only set in a full sync.
     """
     products = listings.drop_duplicates("asin")[
         ["asin", "stock_state", "info_fetched_at", "price_fetched_at", "stock_fetched_at"]
@@ -54,11 +73,16 @@ def stale_asins(listings: pd.DataFrame, policy: SyncPolicy, now: datetime, mode:
     else:
         needs_offers, needs_info = stock_stale | price_due, info_stale
     stale = products.assign(
-        needs_offers=needs_offers,
+        needs_offers=needs_offers | fill,
         needs_info=needs_info,
         never_fetched=products["stock_fetched_at"].isna() & products["price_fetched_at"].isna(),
+        stale=needs_offers,
+        reason="",
     )
     stale = stale[stale["needs_offers"] | stale["needs_info"]]
+    if history is not None:
+        return _by_value(stale, listings, history, policy, now_ts, mode)
+    stale["reason"] = stale["stale"].map({True: "stale (oldest first)", False: "catalog info stale"})
     stale = stale.sort_values(
         ["never_fetched", "stock_fetched_at", "price_fetched_at", "asin"],
         ascending=[False, True, True, True],
@@ -66,6 +90,89 @@ def stale_asins(listings: pd.DataFrame, policy: SyncPolicy, now: datetime, mode:
         kind="stable",
     )
     return stale[STALE_COLUMNS].reset_index(drop=True)
+
+
+def _by_value(
+    stale: pd.DataFrame,
+    listings: pd.DataFrame,
+    history: pd.DataFrame,
+    policy: SyncPolicy,
+    now: pd.Timestamp,
+    mode: SyncMode,
+) -> pd.DataFrame:
+    """``stale`` in the order of :func:`ecauto_lib.value.refresh_order`, with each one's reason."""
+    mine = listings[listings["asin"].isin(stale["asin"])]
+    visible = mine["base_visible"].fillna(False).astype(bool)
+    floor = mine["amazon_price_yen"].astype("float64") * (1 + float(policy.min_margin_pct) / 100) + float(
+        policy.min_margin_yen
+    )
+    headroom = (mine["base_price"].astype("float64") / floor - 1).where(visible)
+    per_asin = (
+        pd.DataFrame(
+            {
+                "asin": mine["asin"],
+                "public": visible,
+                "hidden": ~visible,
+                "headroom": headroom,
+                "listed_at": mine["listed_at"],
+            }
+        )
+        .groupby("asin", sort=False)
+        .agg(
+            public=("public", "sum"),
+            hidden=("hidden", "sum"),
+            headroom=("headroom", "min"),
+            listed_at=("listed_at", "min"),
+        )
+    )
+    counts = history.set_index("asin")
+    window = timedelta(days=HISTORY_DAYS)
+    listed_at = per_asin["listed_at"].fillna(now - window).clip(lower=now - window)
+    exposure = ((now - listed_at) / pd.Timedelta(hours=1)).clip(lower=0.0)
+    counts = counts.reindex(per_asin.index)
+    kinds = ("sell_outs", "restocks", "price_moves")
+    events = {k: counts[k].fillna(0).astype("int64") for k in kinds}
+    total_hours = float(exposure.sum())
+    prior = {
+        k: (float(events[k].sum()) / total_hours) if total_hours > 0 and events[k].sum() > 0 else default
+        for k, default in zip(
+            kinds, (PRIOR_RATES.sell_out, PRIOR_RATES.restock, PRIOR_RATES.price_move), strict=True
+        )
+    }
+    fetched_at = stale["price_fetched_at"] if mode is SyncMode.PRICE else stale["stock_fetched_at"]
+    age = ((now - fetched_at) / pd.Timedelta(hours=1)).where(fetched_at.notna())
+    candidates = []
+    offer_counts = counts["offer_count"] if "offer_count" in counts else pd.Series(dtype="Int64")
+    for asin, hours in zip(stale["asin"], age, strict=True):
+        row = per_asin.loc[asin]
+        h = float(exposure.loc[asin])
+        rates = ChangeRates(
+            sell_out=learned_rate(int(events["sell_outs"].loc[asin]), h, prior_rate=prior["sell_outs"]),
+            price_move=learned_rate(int(events["price_moves"].loc[asin]), h, prior_rate=prior["price_moves"]),
+            restock=learned_rate(int(events["restocks"].loc[asin]), h, prior_rate=prior["restocks"]),
+        )
+        offers = offer_counts.get(asin)
+        candidates.append(
+            RefreshCandidate(
+                asin,
+                None if pd.isna(hours) else float(hours),
+                int(row["public"]),
+                int(row["hidden"]),
+                rates,
+                None if pd.isna(row["headroom"]) else float(row["headroom"]),
+                None if offers is None or pd.isna(offers) else int(offers),
+            )
+        )
+    # The floor applies a little early: the ASIN is asked in this run, not after the next one.
+    margin = policy.ttl_slack + policy.run_budget
+    max_age = max(policy.stock_ttl, policy.max_stock_age - margin) / timedelta(hours=1)
+    order = refresh_order(candidates, max_age_hours=max_age)
+    reasons = {r.asin: r.reason for r in order}
+    ranked = stale.set_index("asin").loc[[r.asin for r in order]].reset_index()
+    ranked["reason"] = ranked["asin"].map(reasons)
+    only_info = ~ranked["needs_offers"]
+    ranked.loc[only_info, "reason"] = "catalog info stale"
+    return ranked[STALE_COLUMNS].reset_index(drop=True)
 
 
 def _older_than(fetched_at: pd.Series, cutoff: pd.Timestamp) -> pd.Series:

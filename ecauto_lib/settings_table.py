@@ -274,6 +274,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ECAUTO_PRICE_TTL_HOURS", "24", hours(24 * 90), "policy.price_ttl"),
     Setting("ECAUTO_STOCK_TTL_HOURS", "1", hours(24 * 30), "policy.stock_ttl"),
     Setting("ECAUTO_TTL_SLACK_MINUTES", "10", minutes(24 * 60), "policy.ttl_slack"),
+    # No ASIN's stock older than this many stock TTLs (the refresh order's fairness floor)
+    Setting("ECAUTO_MAX_STOCK_AGE_TTLS", "3", number(1, 100), "policy.max_stock_age_ttls"),
+    # A run starts no SP-API call after this many minutes and fills them (0: no budget, stale only)
+    Setting("ECAUTO_RUN_BUDGET_MINUTES", "0", minutes(24 * 60), "policy.run_budget"),
     Setting("ECAUTO_PRICE_ROUNDING_YEN", "10", truncated(1, 10_000), "policy.rounding_yen"),
     Setting("ECAUTO_MIN_PRICE_CHANGE_YEN", "100", truncated(0, 1_000_000), "policy.min_price_change_yen"),
     Setting("ECAUTO_MAX_DELIVERY_HOURS", "72", truncated(0, 24 * 60), "policy.max_delivery_hours"),

@@ -1,6 +1,9 @@
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
+
 from ecauto_lib.config import SyncMode, SyncPolicy
+from ecauto_lib.db.history import HISTORY_COLUMNS
 from ecauto_lib.freshness import batches, stale_asins
 from tests.frames import listings_frame
 
@@ -112,3 +115,76 @@ def test_slack_makes_an_hourly_schedule_refresh_every_hour():
     assert stale_asins(frame, SyncPolicy(), NOW, SyncMode.STOCK)["asin"].tolist() == ["B000000001"]
     recent = listings_frame([{"asin": "B000000001", **fresh(stock_fetched_at=ago(minutes=45))}])
     assert stale_asins(recent, SyncPolicy(), NOW, SyncMode.STOCK).empty
+
+
+# -- the refresh order by value (issue #17 §3) and the fill of a run's budget (§2) ---------------
+
+
+def history(**per_asin):
+    """A change_counts() frame: ``asin=(sell_outs, restocks, price_moves)``."""
+    rows = [
+        {"asin": a, "sell_outs": s, "restocks": r, "price_moves": p, "offer_count": 5}
+        for a, (s, r, p) in per_asin.items()
+    ]
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS).astype({"offer_count": "Int64"})
+
+
+def listed(asin, *, shops=("a",), **extra):
+    return [
+        {
+            "account_id": s,
+            "asin": asin,
+            "listed_at": ago(days=30),
+            "base_price": 1300,
+            "amazon_price_yen": 1000,
+            **fresh(**extra),
+        }
+        for s in shops
+    ]
+
+
+def test_with_history_a_volatile_asin_goes_before_an_older_calm_one_and_says_why():
+    frame = listings_frame(
+        listed("B0000CALM1", stock_fetched_at=ago(minutes=80))
+        + listed("B0000VOLA1", shops=("a", "b"), stock_fetched_at=ago(minutes=65))
+    )
+    counts = history(B0000CALM1=(0, 0, 0), B0000VOLA1=(20, 20, 60))
+    stale = stale_asins(frame, POLICY, NOW, SyncMode.STOCK, history=counts)
+    assert stale["asin"].tolist() == ["B0000VOLA1", "B0000CALM1"]
+    assert stale.loc[0, "reason"].startswith("sell-out risk")
+    # without its history the same two go oldest first, as before
+    assert stale_asins(frame, POLICY, NOW, SyncMode.STOCK)["asin"].tolist() == ["B0000CALM1", "B0000VOLA1"]
+
+
+def test_fill_puts_fresh_asins_in_the_queue_by_value_after_nothing():
+    frame = listings_frame(
+        listed("B0000CALM1", stock_fetched_at=ago(minutes=65))
+        + listed("B0000VOLA1", stock_fetched_at=ago(minutes=20))
+        + listed("B0000JUST1", stock_fetched_at=ago(seconds=1))
+    )
+    counts = history(B0000CALM1=(0, 0, 0), B0000VOLA1=(30, 30, 90), B0000JUST1=(0, 0, 0))
+    stale = stale_asins(frame, POLICY, NOW, SyncMode.STOCK, history=counts, fill=True)
+    assert stale["asin"].tolist() == ["B0000VOLA1", "B0000CALM1", "B0000JUST1"]
+    assert stale["needs_offers"].all()
+    assert stale.set_index("asin")["stale"].to_dict() == {
+        "B0000VOLA1": False,
+        "B0000CALM1": True,
+        "B0000JUST1": False,
+    }
+    assert stale_asins(frame, POLICY, NOW, SyncMode.STOCK, history=counts)["asin"].tolist() == ["B0000CALM1"]
+
+
+def test_the_fairness_floor_puts_an_asin_older_than_three_stock_ttls_first():
+    frame = listings_frame(
+        listed("B0000VOLA1", shops=("a", "b"), stock_fetched_at=ago(minutes=90))
+        + listed("B0000OLD01", stock_fetched_at=ago(hours=3, minutes=1), base_visible=False)
+    )
+    counts = history(B0000VOLA1=(30, 30, 90), B0000OLD01=(0, 0, 0))
+    stale = stale_asins(frame, POLICY, NOW, SyncMode.STOCK, history=counts)
+    assert stale["asin"].tolist() == ["B0000OLD01", "B0000VOLA1"]
+    assert stale.loc[0, "reason"].startswith("older than 3 h")
+    looser = SyncPolicy(ttl_slack=timedelta(0), max_stock_age_ttls=5)
+    assert stale_asins(frame, looser, NOW, SyncMode.STOCK, history=counts)["asin"].tolist() == [
+        "B0000VOLA1",
+        "B0000OLD01",
+    ]
