@@ -27,9 +27,14 @@ when the batch fetch ends goes to getItemOffers if that lane clears it within on
 else back through getItemOffersBatch (free by then); a re-check getItemOffers did not answer goes
 through getItemOffersBatch too (with its retries). A re-check is always a fresh answer.
 
-Where issue #17 plugs in: a time budget is a check before each ``queue.next_call()`` in
-:meth:`FetchPolicy._windowed`; the getItemOffers lane taking the most urgent refreshes when no
-re-check needs it is a second consumer of the queue's offer ASINs (``WorkQueue.take_offers``).
+**A run's time budget** (``deadline``): no call starts after it; what the queue still holds is
+left for the next run (counted as ``unfetched``), so a run never overlaps the next scheduled one.
+
+**Every lane full** (``single_refreshes``): while no re-check needs getItemOffers, it refreshes
+the queue's head, :data:`RECHECK_CHUNK` ASINs a call, one call in flight: 0.5 ASIN/s beside
+getItemOffersBatch's 2, 2.5 in all. Re-checks always go first (a refresh call is at most
+:data:`RECHECK_CHUNK` × 2 s ahead of one); the ASINs a refresh did not answer go back to the
+queue's front for getItemOffersBatch.
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ from ecauto_lib.guards import merge_rechecks, sell_outs_to_recheck
 WINDOW = 8  # calls in flight at once (twice the flow's 4 worker threads)
 RECHECK_CHUNK = 5  # ASINs per getItemOffers re-check call run (10 s of its quota)
 RECHECK_QUEUE = 10  # re-check ASINs submitted to getItemOffers and not yet answered, at most (20 s)
+# With getItemOffers refreshing too, or a deadline, getItemOffersBatch calls submitted and not
+# answered, at most: ASINs not yet handed to a lane stay in the queue, where the idle lane can take
+# them, and a call submitted before the deadline starts at most BATCH_AHEAD spacings after it.
+BATCH_AHEAD = 3
 
 
 # -- the protocol ---------------------------------------------------------------------------------
@@ -161,6 +170,14 @@ class WorkQueue:
         """The next ``n`` offer ASINs (most urgent first), off the queue."""
         return [self._offers.popleft() for _ in range(min(n, len(self._offers)))]
 
+    def put_back(self, asins: Sequence[str]) -> None:
+        """``asins`` back at the queue's front (in their order): asked again first."""
+        self._offers.extendleft(reversed(asins))
+
+    @property
+    def offers_left(self) -> int:
+        return len(self._offers)
+
     def next_call(self) -> FetchCall | None:
         if self._catalog_next or not self._offers:
             self._catalog_next = False
@@ -193,11 +210,13 @@ class FetchResult:
     cached_batches: int = 0  # of those, answered from the cache
     rechecks: int = 0  # new sell-outs re-checked
     catalog_failed: int = 0  # catalog ASINs whose batch failed after its retries
+    unfetched: int = 0  # offer ASINs the run's time budget left for the next run
+    single_refreshed: int = 0  # offer ASINs getItemOffers refreshed while no re-check needed it
 
 
 class _Counts:
     def __init__(self) -> None:
-        self.batches = self.cached = self.catalog_failed = 0
+        self.batches = self.cached = self.catalog_failed = self.single_refreshed = 0
 
 
 class FetchPolicy:
@@ -213,8 +232,11 @@ class FetchPolicy:
         window: int = WINDOW,
         now: Callable[[], datetime] = utc_now,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        deadline: datetime | None = None,
+        single_refreshes: bool = False,
     ) -> None:
         self.submitter, self.lanes, self.window, self.now = submitter, lanes, window, now
+        self.deadline, self.single_refreshes = deadline, single_refreshes
         self.stored_states, self.recheck_sell_outs = stored_states, recheck_sell_outs
         self.log = logger or logging.getLogger(__name__)
         self._counts = _Counts()
@@ -228,11 +250,16 @@ class FetchPolicy:
         rechecks = SellOutRechecks(self, enabled=self.recheck_sell_outs)
         observations: list[Observation] = []
         infos: list[CatalogInfo] = []
-        work = self._windowed(WorkQueue(offer_asins, info_asins, self.lanes))
+        queue = WorkQueue(offer_asins, info_asins, self.lanes)
+        work = self._windowed(queue, rechecks.idle)
         try:
             for call, handle in work:
                 if call.operation == self.lanes.catalog.operation:
                     infos.extend(self.catalog_answers(call, handle))
+                elif call.operation == self.lanes.single.operation:
+                    found = self.refresh_answers(call, handle, queue)
+                    observations.extend(found)
+                    rechecks.add(found)
                 else:
                     found = self.offer_answers(call, handle)
                     observations.extend(found)
@@ -242,6 +269,8 @@ class FetchPolicy:
         second = rechecks.finish()
         if second:
             observations = merge_rechecks(observations, second)
+        if queue.offers_left:
+            self.log.info("time budget spent: %d ASINs left for the next run", queue.offers_left)
         return FetchResult(
             observations,
             infos,
@@ -249,21 +278,67 @@ class FetchPolicy:
             cached_batches=counts.cached,
             rechecks=rechecks.count,
             catalog_failed=counts.catalog_failed,
+            unfetched=queue.offers_left,
+            single_refreshed=counts.single_refreshed,
         )
 
-    def _windowed(self, queue: WorkQueue) -> Iterator[tuple[FetchCall, Handle]]:
-        """Submit the queue's calls in order, at most ``window`` in flight; yield each as it finishes."""
+    def out_of_time(self) -> bool:
+        """The run's time budget is spent: no more calls start."""
+        return self.deadline is not None and self.now() >= self.deadline
+
+    def _windowed(
+        self, queue: WorkQueue, single_idle: Callable[[], bool]
+    ) -> Iterator[tuple[FetchCall, Handle]]:
+        """Submit the queue's calls in order, at most ``window`` in flight, until the queue is
+        empty or the deadline has passed; yield each as it finishes (the queue may be refilled
+        meanwhile: a refresh's unanswered ASINs)."""
         queued: list[tuple[FetchCall, Handle]] = []
         try:
-            while (call := queue.next_call()) is not None:
+            while True:
                 while len(queued) >= self.window:
                     yield from self._take_finished(queued)
+                call = None if self.out_of_time() else self._next_call(queue, queued, single_idle)
+                if call is None:
+                    if not queued:
+                        return
+                    yield from self._take_finished(queued)
+                    continue
                 queued.append((call, self.submitter.submit(call)))
-            while queued:
-                yield from self._take_finished(queued)
         finally:  # closed early (the caller stopped): what has not started never will
             for _, handle in queued:
                 handle.cancel()
+
+    def _next_call(
+        self, queue: WorkQueue, queued: list[tuple[FetchCall, Handle]], single_idle: Callable[[], bool]
+    ) -> FetchCall | None:
+        """getItemOffers takes the queue's head when it is idle (no re-check, no refresh of its
+        own in flight), else the queue's next call."""
+        single = self.lanes.single.operation
+        if (
+            self.single_refreshes
+            and queue.offers_left
+            and single_idle()
+            and not any(c.operation == single for c, _ in queued)
+        ):
+            self._refreshes = getattr(self, "_refreshes", 0) + 1
+            return FetchCall(single, tuple(queue.take_offers(RECHECK_CHUNK)), f"refresh {self._refreshes}")
+        batch = self.lanes.batch.operation
+        if (self.single_refreshes or self.deadline is not None) and sum(
+            c.operation == batch for c, _ in queued
+        ) >= BATCH_AHEAD:
+            return None  # wait: the next ASINs go to whichever lane is free first
+        return queue.next_call()
+
+    def refresh_answers(self, call: FetchCall, handle: Handle, queue: WorkQueue) -> list[Observation]:
+        """A getItemOffers refresh's observations; the ASINs it did not answer go back to the
+        queue's front (asked on getItemOffersBatch, with its retries, if time is left)."""
+        result = handle.result()
+        stop_if_refused(result)
+        answered = [] if isinstance(result, BaseException) else result
+        seen = {o.asin for o in answered}
+        queue.put_back([a for a in call.asins if a not in seen])
+        self._counts.single_refreshed += len(seen)
+        return answered
 
     def _take_finished(self, queued: list[tuple[FetchCall, Handle]]) -> list[tuple[FetchCall, Handle]]:
         """Remove and return the entries of ``queued`` that are done (at least one: waits for the
@@ -322,6 +397,10 @@ class SellOutRechecks:
         while len(self.pending) >= RECHECK_CHUNK and self._waiting() + RECHECK_CHUNK <= RECHECK_QUEUE:
             self._send_single(self.pending[:RECHECK_CHUNK])
             self.pending = self.pending[RECHECK_CHUNK:]
+
+    def idle(self) -> bool:
+        """No re-check waits for getItemOffers (none pending, none sent and not answered)."""
+        return not self.pending and self._waiting() == 0
 
     def finish(self) -> list[Observation]:
         """Send the rest, wait for every answer; returns the second observations."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import weakref
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -361,3 +361,70 @@ def test_a_lane_takes_its_size_from_the_operation_declaration():
     lane = Lane(GET_ITEM_OFFERS_BATCH, lambda: 0.1)
     assert (lane.per_call, lane.rate()) == (20, 0.1)
     assert Lane(GET_ITEM_OFFERS, lambda: 0.5).asins_per_call_of(lane) == 5
+
+
+# -- a run's time budget and the idle getItemOffers lane (issue #17 §2) ------------------------
+
+
+def clocked(lanes: FakeLanes, **kw) -> FetchPolicy:
+    """A policy whose clock is the lanes' virtual clock."""
+    return FetchPolicy(
+        lanes,
+        Lanes.paced_by(lambda name: lanes.rates[name]),
+        stored_states={},
+        now=lambda: T0 + timedelta(seconds=lanes.now),
+        **kw,
+    )
+
+
+def test_a_run_starts_no_call_after_its_deadline_and_counts_what_it_left():
+    lanes = FakeLanes(answering())
+    result = clocked(lanes, deadline=T0 + timedelta(seconds=55)).fetch(asins(20 * 30), asins(40, start=900))
+    started = [t for t, _ in lanes.log]
+    assert max(started) <= 55 < lanes.free_at[BATCH] + 10  # none after the deadline
+    fetched = [o.asin for o in result.observations]
+    assert fetched == asins(len(fetched)) and 0 < len(fetched) < 600  # most urgent first, then stopped
+    assert result.unfetched == 600 - len(fetched)
+
+
+def test_getitemoffers_refreshes_the_queues_head_while_no_recheck_needs_it():
+    def fetched_in_a_minute(**kw) -> tuple[FakeLanes, list[str]]:
+        lanes = FakeLanes(answering())
+        result = clocked(lanes, deadline=T0 + timedelta(seconds=60), **kw).fetch(asins(1000), [])
+        return lanes, [o.asin for o in result.observations]
+
+    _, batch_only = fetched_in_a_minute()
+    lanes, both = fetched_in_a_minute(single_refreshes=True)
+    # 0.5 ASIN a second more: 2.5 instead of 2.0 (and calls submitted in the minute end a little after it)
+    assert len(both) - len(batch_only) >= 0.5 * 60 - RECHECK_CHUNK
+    assert sorted(both) == asins(len(both))  # the queue's head, each ASIN once
+    refreshes = [c for c in lanes.calls(SINGLE) if not c.fresh]
+    assert refreshes and all(len(c.asins) == RECHECK_CHUNK for c in refreshes)
+    assert refreshes[0].asins[0] in asins(20)
+
+
+def test_a_whole_queue_is_fetched_sooner_with_both_lanes():
+    lanes = FakeLanes(answering())
+    result = clocked(lanes, single_refreshes=True).fetch(asins(200), [])
+    assert sorted(o.asin for o in result.observations) == asins(200)
+    assert max(lanes.free_at.values()) <= 90  # 100 s on getItemOffersBatch alone
+
+
+def test_rechecks_keep_getitemoffers_first_while_it_also_refreshes():
+    gone = _many_sell_outs()
+    lanes = FakeLanes(answering(gone))
+    result = clocked(lanes, single_refreshes=True).fetch(asins(300), [])
+    assert result.rechecks == len(gone)
+    singles = lanes.calls(SINGLE)
+    assert any(c.fresh for c in singles) and any(not c.fresh for c in singles)
+    observed = [o.asin for o in result.observations]
+    assert sorted(observed) == asins(300)
+    assert {o.asin for o in result.observations if o.outcome == Outcome.OUT_OF_STOCK} == gone
+
+
+def test_asins_a_refresh_on_getitemoffers_did_not_answer_go_back_to_the_queue():
+    refused = set(asins(3, start=20))
+    lanes = FakeLanes(answering(refuse=refused))
+    result = clocked(lanes, single_refreshes=True).fetch(asins(100), [])
+    assert sorted(o.asin for o in result.observations) == asins(100)
+    assert any(a in refused for c in lanes.calls(BATCH) for a in c.asins)
