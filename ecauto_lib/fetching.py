@@ -31,7 +31,8 @@ through getItemOffersBatch too (with its retries). A re-check is always a fresh 
 left for the next run (counted as ``unfetched``), so a run never overlaps the next scheduled one.
 
 **Every lane full** (``single_refreshes``): while no re-check needs getItemOffers, it refreshes
-the queue's head, :data:`RECHECK_CHUNK` ASINs a call, one call in flight: 0.5 ASIN/s beside
+the queue's head while it holds more than one batch call's ASINs, :data:`RECHECK_CHUNK` ASINs a
+call, one call in flight: 0.5 ASIN/s beside
 getItemOffersBatch's 2, 2.5 in all. Re-checks always go first (a refresh call is at most
 :data:`RECHECK_CHUNK` × 2 s ahead of one); the ASINs a refresh did not answer go back to the
 queue's front for getItemOffersBatch.
@@ -316,7 +317,7 @@ class FetchPolicy:
         single = self.lanes.single.operation
         if (
             self.single_refreshes
-            and queue.offers_left
+            and queue.offers_left > self.lanes.batch.per_call  # more than the next batch call takes
             and single_idle()
             and not any(c.operation == single for c, _ in queued)
         ):

@@ -278,6 +278,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ECAUTO_MAX_STOCK_AGE_TTLS", "3", number(1, 100), "policy.max_stock_age_ttls"),
     # A run starts no SP-API call after this many minutes and fills them (0: no budget, stale only)
     Setting("ECAUTO_RUN_BUDGET_MINUTES", "0", minutes(24 * 60), "policy.run_budget"),
+    # Order refreshes by the harm a stale answer can do (false: oldest first, as before #17)
+    Setting("ECAUTO_VALUE_ORDER", "true", flag, "policy.value_order", blank_is_unset=True),
     Setting("ECAUTO_PRICE_ROUNDING_YEN", "10", truncated(1, 10_000), "policy.rounding_yen"),
     Setting("ECAUTO_MIN_PRICE_CHANGE_YEN", "100", truncated(0, 1_000_000), "policy.min_price_change_yen"),
     Setting("ECAUTO_MAX_DELIVERY_HOURS", "72", truncated(0, 24 * 60), "policy.max_delivery_hours"),

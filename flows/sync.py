@@ -13,8 +13,8 @@ import argparse
 import gc
 import os
 import sys
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 if __package__ in (None, ""):  # `python flows/sync.py` from a checkout: make the project importable
@@ -60,9 +60,10 @@ def sync(
     accounts: list[str] | None = None,
     limit: int | None = None,
     confirm: bool = False,
+    budget_minutes: float | None = None,
 ) -> dict:
     """Load listings → diff TTLs → fetch stale ASINs → compute changes → push to BASE → record and report."""
-    settings = load_settings()
+    settings = with_budget(load_settings(), budget_minutes)
     sync_mode = SyncMode(mode)
     selected = settings.select_accounts(accounts)
     report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=utc_now(), confirmed=confirm)
@@ -93,6 +94,17 @@ def sync(
         return result
 
 
+def with_budget(settings: Settings, budget_minutes: float | None) -> Settings:
+    """``settings`` with the run's time budget (a deployment's ``budget_minutes``; None: the
+    setting ECAUTO_RUN_BUDGET_MINUTES)."""
+    if budget_minutes is None:
+        return settings
+    if not 0 <= budget_minutes <= 24 * 60:
+        raise ConfigError("budget_minutes", f"must be between 0 and 1440, got {budget_minutes}")
+    policy = replace(settings.policy, run_budget=timedelta(minutes=budget_minutes))
+    return replace(settings, policy=policy)
+
+
 def _pipeline(
     settings: Settings,
     sync_mode: SyncMode,
@@ -105,7 +117,7 @@ def _pipeline(
     """The steps of one run (a dry run computes everything and writes nothing)."""
     dry_run = report.dry_run
     try:
-        current, fetch_failures = observe(settings, sync_mode, selected, report, limit)
+        current, fetch_failures, queue = observe(settings, sync_mode, selected, report, limit)
     except CredentialsRefusedError as exc:
         return stop_run(settings, selected, report, exc)
 
@@ -136,7 +148,20 @@ def _pipeline(
         len(report.changes),
         report.item_failures,
     )
-    return {"exit_code": report.exit_code, "run_id": report.run_id, "report": markdown, **report.counts()}
+    result = {"exit_code": report.exit_code, "run_id": report.run_id, "report": markdown, **report.counts()}
+    if dry_run:
+        result["refresh_order"] = refresh_order_lines(queue)
+    return result
+
+
+def refresh_order_lines(queue: pd.DataFrame) -> list[str]:
+    """The queue of this run, one line per ASIN: its place, ASIN, and why it is there."""
+    return [
+        f"{i:>6} {asin} {'offers' if offers else 'catalog'}: {reason}"
+        for i, (asin, offers, reason) in enumerate(
+            zip(queue["asin"], queue["needs_offers"], queue["reason"], strict=True), start=1
+        )
+    ]
 
 
 def stop_run(
@@ -165,22 +190,34 @@ def observe(
     selected: tuple[AccountConfig, ...],
     report: RunReport,
     limit: int | None,
-) -> tuple[pd.DataFrame, list[Observation]]:
+) -> tuple[pd.DataFrame, list[Observation], pd.DataFrame]:
     """Load listings → diff TTLs → fetch what is stale → store it; returns the listings as now
-    observed, and the observations that failed (for the report). (A function of its own so the
+    observed, the observations that failed (for the report) and the run's queue (its order and
+    reasons). (A function of its own so the
     loaded frame, the observations and the catalog facts are freed once folded in: ~60 MB at 100k
     listings.)"""
     listings = load_listings(settings.database_url, [a.id for a in selected])
-    stale = diff_ttls(listings, settings.policy, report.started_at, sync_mode)
+    budget = settings.policy.run_budget
+    stale = diff_ttls(
+        listings,
+        settings.policy,
+        report.started_at,
+        sync_mode,
+        settings.database_url,
+        fill=budget > timedelta(0),
+    )
     if limit is not None:
         stale = stale.head(limit)
 
-    observations, infos = fetch_stale(settings, listings, stale, report.fetch, dry_run=report.dry_run)
+    observations, infos = fetch_stale(
+        settings, listings, stale, report.fetch, dry_run=report.dry_run, started_at=report.started_at
+    )
     if not report.dry_run:
         # quote(): Prefect would otherwise walk every element looking for futures (19 s at 100k).
         write_observations(settings.database_url, quote(observations), quote(infos))
     failures = [o for o in observations if o.outcome == Outcome.ERROR]
-    return apply_catalog(apply_observations(listings, observations), infos), failures
+    queue = stale[["asin", "needs_offers", "reason"]]
+    return apply_catalog(apply_observations(listings, observations), infos), failures, queue
 
 
 def check_base_tokens(settings: Settings, accounts: tuple[AccountConfig, ...]) -> list[ShopBlock]:
@@ -207,15 +244,25 @@ def settle_interrupted_pushes(
 
 
 def fetch_stale(
-    settings: Settings, listings: pd.DataFrame, stale: pd.DataFrame, summary: FetchSummary, *, dry_run: bool
+    settings: Settings,
+    listings: pd.DataFrame,
+    stale: pd.DataFrame,
+    summary: FetchSummary,
+    *,
+    dry_run: bool,
+    started_at: datetime | None = None,
 ) -> tuple[list[Observation], list[CatalogInfo]]:
     """One task run per batch of 20: offers for stale price/stock, catalog for stale info.
 
-    Most urgent first; catalog batches interleaved on their own quota; new sell-outs re-checked
-    on getItemOffers as they appear (the policy: :mod:`ecauto_lib.fetching`).
+    Most valuable first; catalog batches interleaved on their own quota; new sell-outs re-checked
+    on getItemOffers as they appear, which refreshes the queue's head when it is idle; no call
+    starts after the run's time budget (from ``started_at``) is spent (the policy:
+    :mod:`ecauto_lib.fetching`).
     """
     summary.listings, summary.asins = len(listings), int(listings["asin"].nunique())
     summary.stale = int(stale["needs_offers"].sum())
+    budget = settings.policy.run_budget
+    deadline = (started_at or utc_now()) + budget if budget > timedelta(0) else None
     summary.info_stale = int(stale["needs_info"].sum())
     summary.fresh = summary.asins - len(stale)
     if not summary.stale and not summary.info_stale:
@@ -231,7 +278,7 @@ def fetch_stale(
     gc.collect()
     gc.freeze()
     try:
-        fetched = fetch_offers_and_catalog(settings, client, stale, stored_states)
+        fetched = fetch_offers_and_catalog(settings, client, stale, stored_states, deadline)
     finally:
         gc.unfreeze()
     observations, infos = fetched.observations, fetched.infos
@@ -309,6 +356,7 @@ class Options:
     demo: bool
     confirm: bool = False
     serve: bool = False
+    budget_minutes: float | None = None
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -337,6 +385,13 @@ def parse_args(argv: list[str] | None) -> Options:
         "--limit", type=int, metavar="N", help="fetch at most N stale ASINs (most urgent first)"
     )
     parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        metavar="M",
+        help="start no SP-API call after M minutes and spend them on the most valuable ASINs "
+        "(default: ECAUTO_RUN_BUDGET_MINUTES; 0: fetch only what is stale)",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="run against the local simulated marketplace (no credentials needed)",
@@ -349,8 +404,12 @@ def parse_args(argv: list[str] | None) -> Options:
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 0:
         parser.error("--limit must be 0 or more")
+    if args.budget_minutes is not None and not 0 <= args.budget_minutes <= 24 * 60:
+        parser.error("--budget-minutes must be between 0 and 1440")
     mode = SyncMode.PRICE if args.price_only else SyncMode.STOCK if args.stock_only else SyncMode.FULL
-    return Options(mode, args.dry_run, args.account, args.limit, args.demo, args.confirm, args.serve)
+    return Options(
+        mode, args.dry_run, args.account, args.limit, args.demo, args.confirm, args.serve, args.budget_minutes
+    )
 
 
 def preflight(options: Options) -> None:
@@ -378,6 +437,7 @@ def run(options: Options) -> int:
             accounts=options.accounts,
             limit=options.limit,
             confirm=options.confirm,
+            budget_minutes=options.budget_minutes,
         )
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)
@@ -393,6 +453,12 @@ def run(options: Options) -> int:
         return int(result["exit_code"])
     print()
     print(result["report"])
+    if options.dry_run:
+        order = result.get("refresh_order") or []
+        print()
+        print(f"次回の取得順 / refresh order ({len(order)} ASINs in this run's queue: place, ASIN, why)")
+        for line in order:
+            print(line)
     return int(result["exit_code"])
 
 

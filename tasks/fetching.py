@@ -37,16 +37,23 @@ CACHED = "Cached"  # the name Prefect gives the Completed state of a run its cac
 
 
 def fetch_offers_and_catalog(
-    settings: Settings, client: SpApiClient, stale: pd.DataFrame, stored_states: Mapping[str, str]
+    settings: Settings,
+    client: SpApiClient,
+    stale: pd.DataFrame,
+    stored_states: Mapping[str, str],
+    deadline: datetime | None = None,
 ) -> FetchResult:
     """Fetch what ``stale`` marks (``needs_offers``, ``needs_info``), in its order, with new
-    sell-outs re-checked (the policy: :mod:`ecauto_lib.fetching`)."""
+    sell-outs re-checked, every offers lane used, no call started after ``deadline`` (the
+    policy: :mod:`ecauto_lib.fetching`)."""
     policy = FetchPolicy(
         PrefectSubmitter(settings, client, stored_versions(stale)),
         Lanes.paced_by(lambda name: client.pacer(name).rate),
         stored_states=stored_states,
         recheck_sell_outs=settings.recheck_sell_outs,
         logger=get_run_logger(),
+        deadline=deadline,
+        single_refreshes=deadline is not None,  # a run that fills its budget uses every lane
     )
     return policy.fetch(
         stale.loc[stale["needs_offers"], "asin"].tolist(), stale.loc[stale["needs_info"], "asin"].tolist()

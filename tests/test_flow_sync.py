@@ -154,6 +154,25 @@ def test_dry_run_leaves_base_and_the_database_untouched(tmp_path, db_url):
         assert result["changes"] == 7  # every change computed and reported
 
 
+def test_dry_run_shows_each_asins_place_in_the_queue_and_why(tmp_path, sqlite_url):
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        first = sync(dry_run=True)["refresh_order"]
+        assert len(first) == len(DEMO_PLAN) and all(line.endswith("never fetched") for line in first)
+        assert sync()["exit_code"] == 0
+        # everything is fresh now: without a budget the queue is empty; with one, every ASIN is in
+        # it, most valuable first, each with its reason (what it risks, how old its answer is)
+        assert sync(dry_run=True)["refresh_order"] == []
+        sb.clear_requests()
+        order = sync(dry_run=True, budget_minutes=5)["refresh_order"]
+        assert sorted(line.split()[1] for line in order) == sorted(DEMO_PLAN)
+        assert [int(line.split()[0]) for line in order] == list(range(1, len(DEMO_PLAN) + 1))
+        assert all(" risk " in line and "min old" in line for line in order)
+        assert any(line.split()[3] == "sell-out" for line in order)  # a public item's sell-out risk
+        asked = {a for c in calls(sb, "getItemOffersBatch") + calls(sb, "getItemOffers") for a in c.asins}
+        assert asked == set(DEMO_PLAN)  # the budget was spent refreshing them again
+
+
 @pytest.mark.parametrize(("mode", "field"), [("price", "price"), ("stock", "visible")])
 def test_price_only_and_stock_only_touch_only_their_field(tmp_path, sqlite_url, mode, field):
     with marketplace(tmp_path, sqlite_url) as sb:
