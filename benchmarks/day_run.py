@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,16 @@ def _time_scaled_defaults() -> dict[str, float]:
         "ECAUTO_PRICE_TTL_HOURS": policy.price_ttl / hour,
         "ECAUTO_STOCK_TTL_HOURS": policy.stock_ttl / hour,
         "ECAUTO_TTL_SLACK_MINUTES": policy.ttl_slack / minute,
+        "ECAUTO_RUN_BUDGET_MINUTES": policy.run_budget / minute,
         "ECAUTO_UNKNOWN_HIDE_HOURS": (policy.unknown_hide_after or timedelta(0)) / hour,  # 0: never
         "ECAUTO_RETRY_BASE_DELAY_SECONDS": Settings.__dataclass_fields__["retry_base_delay_seconds"].default,
     }
 
 
 TIME_SCALED_SETTINGS: dict[str, float] = _time_scaled_defaults()
+# Flow parameters a deployment may set that are durations (divided by the time scale too).
+TIME_SCALED_PARAMETERS = ("budget_minutes",)
+TODAY_PREFECT_YAML = REPO / "benchmarks" / "today-prefect.yaml"  # the cadence before issue #17
 
 
 @dataclass(frozen=True)
@@ -93,9 +97,23 @@ class Design:
 
 
 DESIGNS: dict[str, Design] = {
-    # Today's design: the product's defaults and prefect.yaml as committed.
-    "today": Design("today"),
+    # Today's design, the baseline: the cadence before #17 (hourly stock runs with no budget, price
+    # every 4 h) and the oldest-first order; a run with no budget never uses getItemOffers to refresh.
+    "today": Design("today", (("ECAUTO_VALUE_ORDER", "false"),), TODAY_PREFECT_YAML),
+    # The product as committed (#17): prefect.yaml's 15-minute grid with a 12-minute budget per run,
+    # every offers lane full, the refresh order by value with the fairness floor.
+    "fresh": Design("fresh"),
+    # The same with the oldest-first order: what ordering by value adds.
+    "fresh-age": Design("fresh-age", (("ECAUTO_VALUE_ORDER", "false"),)),
 }
+
+
+def scaled_parameters(parameters: dict[str, Any], speed: float) -> dict[str, Any]:
+    """A run's flow parameters with those of :data:`TIME_SCALED_PARAMETERS` divided by ``speed``."""
+    return {
+        k: (v / speed if k in TIME_SCALED_PARAMETERS and isinstance(v, int | float) else v)
+        for k, v in parameters.items()
+    }
 
 
 def scaled_settings(env: dict[str, str], speed: float) -> dict[str, str]:
@@ -272,7 +290,10 @@ def run_day(
     plan = plan_market(scenario, MarketModel.named(market), config.horizon / 3600.0, seed=config.seed)
     ready = prepare(scenario, plan)
     start = config.start_utc()
-    schedule = day_schedule(design.prefect_yaml, start, config.horizon)
+    schedule = [
+        replace(r, parameters=scaled_parameters(r.parameters, speed))
+        for r in day_schedule(design.prefect_yaml, start, config.horizon)
+    ]
     head = config.setup_seconds * speed
     sandbox = Sandbox(ready, speed=speed, seed=config.seed, start_at=start - timedelta(seconds=head))
     with sandbox:
