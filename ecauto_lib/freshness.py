@@ -166,7 +166,9 @@ def _by_value(
     # The floor applies a little early: the ASIN is asked in this run, not after the next one.
     margin = policy.ttl_slack + policy.run_budget
     max_age = max(policy.stock_ttl, policy.max_stock_age - margin) / timedelta(hours=1)
-    order = refresh_order(candidates, max_age_hours=max_age)
+    order = refresh_order(
+        candidates, max_age_hours=max_age, floor_hours=policy.max_stock_age / timedelta(hours=1)
+    )
     reasons = {r.asin: r.reason for r in order}
     ranked = stale.set_index("asin").loc[[r.asin for r in order]].reset_index()
     ranked["reason"] = ranked["asin"].map(reasons)

@@ -120,10 +120,16 @@ def harms(c: RefreshCandidate, costs: Costs = Costs()) -> dict[str, float]:
 
 
 def refresh_order(
-    candidates: Sequence[RefreshCandidate], *, max_age_hours: float, costs: Costs = Costs()
+    candidates: Sequence[RefreshCandidate],
+    *,
+    max_age_hours: float,
+    costs: Costs = Costs(),
+    floor_hours: float | None = None,
 ) -> list[Refresh]:
     """``candidates`` in queue order: never fetched, then older than ``max_age_hours`` (oldest
-    first), then by expected harm (highest first); ties by age (oldest first), then ASIN."""
+    first), then by expected harm (highest first); ties by age (oldest first), then ASIN.
+    ``floor_hours``: the maximum age the reasons name, when ``max_age_hours`` applies it early."""
+    named = max_age_hours if floor_hours is None else floor_hours
     ranked: list[tuple[tuple[int, float, float, str], Refresh]] = []
     for c in candidates:
         if c.age_hours is None:
@@ -134,7 +140,11 @@ def refresh_order(
         parts = harms(c, costs)
         harm = sum(parts.values())
         if c.age_hours >= max_age_hours:
-            reason = f"older than {max_age_hours:g} h ({c.age_hours:.1f} h)"
+            reason = (
+                f"older than {named:g} h ({c.age_hours:.1f} h)"
+                if c.age_hours >= named
+                else (f"due for the {named:g} h maximum age ({c.age_hours:.1f} h)")
+            )
             ranked.append(((FAIRNESS, -c.age_hours, 0.0, c.asin), Refresh(c.asin, FAIRNESS, harm, reason)))
             continue
         worst = max(parts, key=lambda k: parts[k])

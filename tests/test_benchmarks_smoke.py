@@ -324,10 +324,10 @@ def test_seed_model_pushes_what_its_loop_saw_at_the_end_of_each_cycle():
 
 
 def test_day_schedule_reads_the_cadence_from_prefect_yaml():
-    from benchmarks.day_run import DEFAULT_PREFECT_YAML, DayConfig, day_schedule
+    from benchmarks.day_run import DEFAULT_PREFECT_YAML, TODAY_PREFECT_YAML, DayConfig, day_schedule
 
     config = DayConfig(warmup_hours=0.0)
-    runs = day_schedule(DEFAULT_PREFECT_YAML, config.start_utc(), 24 * 3600.0)
+    runs = day_schedule(TODAY_PREFECT_YAML, config.start_utc(), 24 * 3600.0)  # the baseline's cadence
     by = {}
     for r in runs:
         by.setdefault(r.deployment, []).append(r.at / 3600.0)
@@ -339,6 +339,11 @@ def test_day_schedule_reads_the_cadence_from_prefect_yaml():
     stock = next(r for r in runs if r.deployment == "stock-hourly")
     assert stock.parameters == {"mode": "stock", "dry_run": False} and stock.limit == 1 and stock.cancel_new
     assert stock.entrypoint == "flows/sync.py:sync"
+
+    now = day_schedule(DEFAULT_PREFECT_YAML, config.start_utc(), 24 * 3600.0)  # the product's: #17
+    assert [r.at for r in now] == pytest.approx([300 + 900 * k for k in range(96)])  # one 15-min grid
+    assert {r.deployment for r in now if r.at / 3600 == pytest.approx(3 + 20 / 60)} == {"full-nightly"}
+    assert all(r.parameters.get("budget_minutes") == 12 for r in now if r.deployment != "reconcile-daily")
 
 
 def test_day_designs_scale_every_duration_setting_by_the_time_scale():
@@ -359,7 +364,16 @@ def test_day_designs_scale_every_duration_setting_by_the_time_scale():
         dict(design.env) == {"ECAUTO_STOCK_TTL_HOURS": "0.5"}
         and str(design.prefect_yaml) == "/tmp/other.yaml"
     )
-    assert Design.parse("today").env == ()
+    assert Design.parse("fresh").env == () and dict(Design.parse("today").env) == {
+        "ECAUTO_VALUE_ORDER": "false"
+    }
+    assert TIME_SCALED_SETTINGS["ECAUTO_RUN_BUDGET_MINUTES"] == 0.0
+    from benchmarks.day_run import scaled_parameters
+
+    assert scaled_parameters({"mode": "stock", "budget_minutes": 12}, 30.0) == {
+        "mode": "stock",
+        "budget_minutes": 0.4,
+    }
     with pytest.raises(ValueError, match="unknown design"):
         Design.parse("nope")
 

@@ -80,8 +80,7 @@ def test_every_deployment_loads_its_flow_and_validates_its_parameters():
         assert d.work_pool.name == POOL and d.work_pool.work_queue_name == "default", d.name
         assert d.concurrency_limit.limit == 1, d.name
         assert d.concurrency_limit.collision_strategy == "CANCEL_NEW", d.name
-        [schedule] = d.schedules
-        assert schedule.timezone == "Asia/Tokyo", d.name
+        assert d.schedules and all(s.timezone == "Asia/Tokyo" for s in d.schedules), d.name
         if flow.name == "ecauto-sync":
             modes.append(params["mode"])
             assert params["accounts"] is None and params["limit"] is None, d.name
@@ -93,12 +92,12 @@ def test_every_deployment_loads_its_flow_and_validates_its_parameters():
 def test_schedules_in_japan_time_are_staggered_and_reconcile_precedes_the_nightly_full_sync():
     day = datetime(2025, 3, 12, tzinfo=TOKYO)
     starts: dict[str, list[datetime]] = {}
+    budgets = {}
     for d in prefect_yaml().deployments:
-        [schedule] = d.schedules
         key = d.parameters.get("mode", "reconcile")
-        starts[key] = fire_times(schedule.cron, schedule.timezone, day)
+        starts[key] = sorted(t for s in d.schedules for t in fire_times(s.cron, s.timezone, day))
+        budgets[key] = d.parameters.get("budget_minutes")
 
-    assert len(starts["stock"]) == 24  # hourly
     assert 4 <= len(starts["price"]) <= 8  # every few hours, evenly spaced
     gaps = {b - a for a, b in zip(starts["price"], starts["price"][1:], strict=False)}
     assert len(gaps) == 1
@@ -107,9 +106,12 @@ def test_schedules_in_japan_time_are_staggered_and_reconcile_precedes_the_nightl
     assert 0 <= full.hour < 6 and 0 <= reconcile.hour < 6  # at night, Japan time
     assert reconcile < full
 
+    # every run on one 15-minute grid, each slot taken by exactly one job: stock takes the rest
     every = sorted((t, kind) for kind, times in starts.items() for t in times)
-    closest = min(b[0] - a[0] for a, b in zip(every, every[1:], strict=False))
-    assert closest >= timedelta(minutes=10), every  # no two jobs start together
+    assert len(every) == 96 and len(starts["stock"]) == 96 - len(starts["price"]) - 2
+    assert {b[0] - a[0] for a, b in zip(every, every[1:], strict=False)} == {timedelta(minutes=15)}
+    # a sync's time budget ends its fetch minutes before the next slot (pricing and pushes follow)
+    assert all(budgets[m] is not None and budgets[m] <= 12 for m in ("stock", "price", "full"))
 
 
 def test_serve_reads_the_same_deployments_as_prefect_deploy(monkeypatch):
@@ -336,11 +338,9 @@ def test_served_deployments_carry_the_yaml_schedules_and_pause_on_shutdown(prefe
             name = key.split("/", 1)[1].removesuffix("-served")
             spec = specs[name]
             assert deployment.parameters == spec.parameters
-            [schedule] = deployment.schedules
-            assert (schedule.schedule.cron, schedule.schedule.timezone) == (
-                spec.schedules[0].cron,
-                "Asia/Tokyo",
-            )
+            assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [
+                (s.cron, "Asia/Tokyo") for s in spec.schedules
+            ]
             assert deployment.global_concurrency_limit.limit == 1
             assert deployment.work_pool_name is None and not deployment.paused
         wait_for(lambda: "scheduled flow runs" in log.read_text(errors="replace"), 30, "the runner", log)
@@ -408,7 +408,7 @@ def test_a_worker_runs_the_stock_deployment_against_the_simulator(deployed, tmp_
         }
         worker_cmd = [PREFECT, "worker", "start", "--pool", POOL, "--type", "process"]
         with background(worker_cmd, worker_env, worker_log), api(deployed) as client:
-            out = cli(deployed, "deployment", "run", "ecauto-sync/stock-hourly")
+            out = cli(deployed, "deployment", "run", "ecauto-sync/stock-every-15-min")
             flow_run_id = uuid.UUID(re.search(r"UUID: ([0-9a-f-]{36})", out).group(1))
 
             def finished() -> Any:
@@ -490,7 +490,7 @@ def test_two_workers_share_the_sp_api_quota_and_keep_the_db_consistent(deployed,
             runs = []
             for deployment, account in (
                 ("ecauto-sync/full-nightly", "base_account_1"),
-                ("ecauto-sync/stock-hourly", "base_account_2"),
+                ("ecauto-sync/stock-every-15-min", "base_account_2"),
             ):
                 out = cli(deployed, "deployment", "run", deployment, "--param", f'accounts=["{account}"]')
                 runs.append(uuid.UUID(re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)))
