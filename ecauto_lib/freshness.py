@@ -7,6 +7,7 @@ fetched once for both; catalog info (searchCatalogItems) is fetched separately w
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -141,37 +142,46 @@ def _by_value(
     }
     fetched_at = stale["price_fetched_at"] if mode is SyncMode.PRICE else stale["stock_fetched_at"]
     age = ((now - fetched_at) / pd.Timedelta(hours=1)).where(fetched_at.notna())
-    candidates = []
-    offer_counts = counts["offer_count"] if "offer_count" in counts else pd.Series(dtype="Int64")
-    for asin, hours in zip(stale["asin"], age, strict=True):
-        row = per_asin.loc[asin]
-        h = float(exposure.loc[asin])
-        rates = ChangeRates(
-            sell_out=learned_rate(int(events["sell_outs"].loc[asin]), h, prior_rate=prior["sell_outs"]),
-            price_move=learned_rate(int(events["price_moves"].loc[asin]), h, prior_rate=prior["price_moves"]),
-            restock=learned_rate(int(events["restocks"].loc[asin]), h, prior_rate=prior["restocks"]),
+    # Every per-ASIN value aligned with ``stale`` as plain lists: one pass, no lookups per row.
+    order_index = pd.Index(stale["asin"])
+    aligned = per_asin.reindex(order_index)
+    hours_of = exposure.reindex(order_index).fillna(0.0).tolist()
+    offer_counts = counts["offer_count"].reindex(order_index) if "offer_count" in counts else None
+    columns = zip(
+        stale["asin"].tolist(),
+        age.tolist(),
+        aligned["public"].fillna(0).astype("int64").tolist(),
+        aligned["hidden"].fillna(0).astype("int64").tolist(),
+        aligned["headroom"].astype("float64").tolist(),
+        hours_of,
+        *(events[k].reindex(order_index).fillna(0).astype("int64").tolist() for k in kinds),
+        offer_counts.astype("float64").tolist() if offer_counts is not None else [math.nan] * len(stale),
+        strict=True,
+    )
+    candidates = [
+        RefreshCandidate(
+            asin,
+            None if math.isnan(hours) else hours,
+            public,
+            hidden,
+            ChangeRates(
+                sell_out=learned_rate(sold, h, prior_rate=prior["sell_outs"]),
+                price_move=learned_rate(moved, h, prior_rate=prior["price_moves"]),
+                restock=learned_rate(back, h, prior_rate=prior["restocks"]),
+            ),
+            None if math.isnan(headroom) else headroom,
+            None if math.isnan(offers) else int(offers),
         )
-        offers = offer_counts.get(asin)
-        candidates.append(
-            RefreshCandidate(
-                asin,
-                None if pd.isna(hours) else float(hours),
-                int(row["public"]),
-                int(row["hidden"]),
-                rates,
-                None if pd.isna(row["headroom"]) else float(row["headroom"]),
-                None if offers is None or pd.isna(offers) else int(offers),
-            )
-        )
+        for asin, hours, public, hidden, headroom, h, sold, back, moved, offers in columns
+    ]
     # The floor applies a little early: the ASIN is asked in this run, not after the next one.
     margin = policy.ttl_slack + policy.run_budget
     max_age = max(policy.stock_ttl, policy.max_stock_age - margin) / timedelta(hours=1)
     order = refresh_order(
         candidates, max_age_hours=max_age, floor_hours=policy.max_stock_age / timedelta(hours=1)
     )
-    reasons = {r.asin: r.reason for r in order}
     ranked = stale.set_index("asin").loc[[r.asin for r in order]].reset_index()
-    ranked["reason"] = ranked["asin"].map(reasons)
+    ranked["reason"] = [r.reason for r in order]
     only_info = ~ranked["needs_offers"]
     ranked.loc[only_info, "reason"] = "catalog info stale"
     return ranked[STALE_COLUMNS].reset_index(drop=True)
