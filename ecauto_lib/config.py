@@ -172,6 +172,8 @@ class Settings:
     accounts_file: str = default("ECAUTO_ACCOUNTS_FILE")
     # First retry delay of SP-API/BASE tasks; doubled each retry (2, 4, 8, 16, 32 s), with jitter.
     retry_base_delay_seconds: float = default("ECAUTO_RETRY_BASE_DELAY_SECONDS")
+    # An alert (ecauto.sp-api.failing) when at least this % of a run's ASINs had no usable answer.
+    alert_fetch_failed_pct: float = default("ECAUTO_ALERT_FETCH_FAILED_PCT")
     # Pace SP-API through a bucket in the master DB shared by every process of this seller
     # (several workers at once never exceed the quota together); off: a bucket per process.
     shared_quota: bool = default("ECAUTO_SHARED_QUOTA")

@@ -326,6 +326,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BASE_API_URL", BASE_API_URL, url, "settings.base_api_url"),
     # How the clients behave
     Setting("ECAUTO_RETRY_BASE_DELAY_SECONDS", "2", number(0, 60), "settings.retry_base_delay_seconds"),
+    # Alerts: ecauto.sp-api.failing when at least this share of a run's ASINs got no usable answer
+    Setting("ECAUTO_ALERT_FETCH_FAILED_PCT", "20", number(0, 100), "settings.alert_fetch_failed_pct"),
     Setting(
         "ECAUTO_RECHECK_SELL_OUTS",
         "true",

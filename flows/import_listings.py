@@ -20,7 +20,6 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python flows/import_listings.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prefect import flow
 
 from ecauto_lib.config import load_settings
 from ecauto_lib.errors import ConfigError
@@ -31,9 +30,10 @@ from ecauto_lib.listings_import import (
     listings_from_csv,
 )
 from tasks.listings import check_secrets, fetch_shop_items, prepare_database, register_listings
+from tasks.states import exit_code_flow
 
 
-@flow(name="ecauto-import-listings", log_prints=True)
+@exit_code_flow(name="ecauto-import-listings", log_prints=True)
 def import_listings(
     source: str = "base",
     accounts: list[str] | None = None,

@@ -22,7 +22,6 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python flows/reconcile.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prefect import flow
 from prefect.artifacts import create_table_artifact
 
 from ecauto_lib.config import AccountConfig, Settings, load_settings
@@ -32,9 +31,10 @@ from ecauto_lib.reconcile import ShopReconciliation
 from tasks._common import engine_for
 from tasks.listings import check_secrets, fetch_shop_items, load_listings, prepare_database
 from tasks.reconcile import base_budget_block, repair_drift
+from tasks.states import exit_code_flow
 
 
-@flow(name="ecauto-reconcile", log_prints=True)
+@exit_code_flow(name="ecauto-reconcile", log_prints=True)
 def reconcile(accounts: list[str] | None = None, dry_run: bool = False) -> dict:
     """Each shop: list its items (100 a page), compare with the DB, repair and report the drift."""
     settings = load_settings(require_sp_api=False)

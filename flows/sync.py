@@ -4,7 +4,9 @@
 
 The flow reads as the pipeline's table of contents; each step is a task in ``tasks/`` wrapping
 plain code in ``ecauto_lib/``. Exit codes: 0 every item succeeded, 1 finished with item failures
-(or deferred items), 2 usage or configuration error.
+(or deferred items), 2 usage or configuration error, 3 another run holds a shop; the flow run's
+final Prefect state follows them (Completed, Failed "NeedsAttention", Failed "ConfigError",
+Cancelled "Skipped": ``tasks/states.py``), and each run emits its alert events (``tasks/alerts.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if __package__ in (None, ""):  # `python flows/sync.py` from a checkout: make th
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pandas as pd
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
@@ -37,6 +39,7 @@ from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement, failed_
 from ecauto_lib.report import FetchSummary, RunReport, conclude, summarise
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
 from tasks._common import describe, engine_for
+from tasks.alerts import announce
 from tasks.amazon import cache_ttls, prune_fetch_cache
 from tasks.base import check_base_token, push_account, settle_journal, token_health
 from tasks.fetching import fetch_offers_and_catalog
@@ -44,6 +47,7 @@ from tasks.freshness import diff_ttls
 from tasks.listings import check_secrets, load_listings, load_variations, prepare_database
 from tasks.pricing import compute_changes, hold_risky, keep_above_floor, top_up_stock
 from tasks.report import publish_report
+from tasks.states import exit_code_flow
 from tasks.store import (
     finish_run_record,
     load_held_changes,
@@ -53,7 +57,7 @@ from tasks.store import (
 )
 
 
-@flow(name="ecauto-sync", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
+@exit_code_flow(name="ecauto-sync", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=4))
 def sync(
     mode: str = "full",
     dry_run: bool = False,
@@ -142,6 +146,7 @@ def _pipeline(
     report.lwa_secret = check_lwa_secret(settings)
     summarise(report, selected, current, fetch_failures, plan, results)
     markdown = publish_report(report)
+    announce(report, settings)
     get_run_logger().info(
         "run finished: exit code %d, %d changes, %d item failures",
         report.exit_code,
@@ -175,6 +180,7 @@ def stop_run(
     report.lwa_secret = check_lwa_secret(settings)
     conclude(report)
     markdown = publish_report(report)
+    announce(report, settings)
     return {
         "exit_code": report.exit_code,
         "run_id": report.run_id,
