@@ -11,6 +11,8 @@ into an exception. Code that raises these must pass only non-secret facts.
 
 from __future__ import annotations
 
+from typing import Required, TypedDict, Unpack
+
 
 class EcAutoError(Exception):
     """Base class of every error this project raises on purpose."""
@@ -53,6 +55,15 @@ class ApiError(EcAutoError):
         super().__init__(message)
 
 
+class ApiErrorFields(TypedDict, total=False):
+    """:class:`ApiError`'s keyword arguments, for code that builds them once and passes ``**fields``."""
+
+    service: Required[str]
+    status: int | None
+    code: str | None
+    request_id: str | None
+
+
 class TransientError(ApiError):
     """Worth retrying after a back-off: throttling, server errors, timeouts, connection errors."""
 
@@ -69,9 +80,9 @@ class CredentialsRefusedError(AuthError):
     """LWA or SP-API refused the seller's credentials: nothing can be fetched until ``setting``
     is fixed. The run stops at once with this one message (exit 2)."""
 
-    def __init__(self, message: str, *, setting: str, **fields: object) -> None:
+    def __init__(self, message: str, *, setting: str, **fields: Unpack[ApiErrorFields]) -> None:
         self.setting = setting
-        super().__init__(message, **fields)  # type: ignore[arg-type]
+        super().__init__(message, **fields)
 
 
 def describe(exc: BaseException) -> str:

@@ -31,6 +31,7 @@ from ecauto_lib.amazon.pacing import DEFAULT_SAFETY_MARGIN, Pacer, TokenBucket
 from ecauto_lib.asin import is_asin
 from ecauto_lib.errors import (
     ApiError,
+    ApiErrorFields,
     CredentialsRefusedError,
     InvalidAsinError,
     PermanentError,
@@ -373,12 +374,17 @@ class SpApiClient:
         text = f"sp-api {op.name}: HTTP {status} {code or ''}{': ' + message if message else ''}".rstrip()
         if request_id:
             text += f" (request id {request_id})"
-        fields = {"service": SERVICE, "status": status, "code": code, "request_id": request_id}
+        fields: ApiErrorFields = {
+            "service": SERVICE,
+            "status": status,
+            "code": code,
+            "request_id": request_id,
+        }
         if status == 429:
             self._pacers[op.name].drain()
             with self._stats_lock:
                 self.stats[op.name]["throttled"] += 1
-            return QuotaExceededError(text, **{**fields, "code": code or "QuotaExceeded"})
+            return QuotaExceededError(text, **(fields | {"code": code or "QuotaExceeded"}))
         if status in (401, 403):
             self._refused = (
                 f"{text} after re-authorising once: SP-API refused the app's access. Check that "

@@ -35,7 +35,7 @@ import requests
 from ecauto_lib.base.errors import SERVICE, BudgetExhaustedError, base_error_fields, error_from_answer
 from ecauto_lib.base.urls import BASE_API_URL, token_url
 from ecauto_lib.domain import BaseShop, BaseTokens
-from ecauto_lib.errors import AuthError, TransientError
+from ecauto_lib.errors import ApiErrorFields, AuthError, TransientError
 from ecauto_lib.http import DEFAULT_TIMEOUT, json_object, make_session, send
 
 BASE_TOKEN_URL = token_url(BASE_API_URL)
@@ -391,7 +391,7 @@ def exchange_code(
         tokens, _ = _token_grant(session, token_url, form, timeout, clock, "base authorization-code exchange")
     except _Refused as refused:
         message = f"BASE refused the authorization code (HTTP {refused.status}, {refused.detail})"
-        fields = {"service": SERVICE, "status": refused.status, "code": refused.error}
+        fields: ApiErrorFields = {"service": SERVICE, "status": refused.status, "code": refused.error}
         if refused.is_client_error:
             raise ClientRefusedError(message, **fields) from None
         text = refused.description or ""
