@@ -43,7 +43,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -289,7 +289,7 @@ class FetchPolicy:
 
     def _windowed(
         self, queue: WorkQueue, single_idle: Callable[[], bool]
-    ) -> Iterator[tuple[FetchCall, Handle]]:
+    ) -> Generator[tuple[FetchCall, Handle], None, None]:
         """Submit the queue's calls in order, at most ``window`` in flight, until the queue is
         empty or the deadline has passed; yield each as it finishes (the queue may be refilled
         meanwhile: a refresh's unanswered ASINs)."""

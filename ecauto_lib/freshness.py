@@ -57,7 +57,7 @@ def stale_asins(
     # itself), so a run scheduled every TTL refreshes what the previous run fetched.
     now_ts = pd.Timestamp(now)
 
-    def cutoff(ttl):  # noqa: ANN001, ANN202
+    def cutoff(ttl: timedelta) -> pd.Timestamp:
         return now_ts - ttl + min(policy.ttl_slack, ttl / 2)
 
     stock_stale = _older_than(products["stock_fetched_at"], cutoff(policy.stock_ttl))

@@ -138,7 +138,8 @@ def hold_risky_changes(
         ("cut the price of", cuts, "breaker_cut_pct"),
     ):
         counts = changes[mask].groupby("account_id").size()
-        for account_id, count in counts.items():
+        for key, count in counts.items():
+            account_id = str(key)  # the groupby key: an account_id
             policy = limit_of[account_id]
             limit = getattr(policy, limit_name)
             total = max(1, int(listings_per_account.get(account_id, 0)))

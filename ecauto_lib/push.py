@@ -362,13 +362,13 @@ def settle_unconfirmed(
             left.append(item_id)
             continue
         try:
-            item = client.item_detail(item_id)
+            detail = client.item_detail(item_id)
         except EcAutoError as exc:
             errors.count(exc)
             left.append(item_id)
             continue
         errors.reset()
-        settle_item(item_id, item)
+        settle_item(item_id, detail)
     settlement.failed = sum(len(open_entries[i]) for i in left)
     settlement.unsettled = frozenset(left)
     settlement.calls = client.calls - calls_at_start

@@ -40,7 +40,7 @@ from ecauto_lib.base.authorize import (
 from ecauto_lib.config import AccountConfig, Settings
 from ecauto_lib.connect import base_client
 from ecauto_lib.db.tokens import DbTokenStore
-from ecauto_lib.domain import BaseShop
+from ecauto_lib.domain import BaseShop, BaseTokens
 from ecauto_lib.errors import ApiError, AuthError, EcAutoError
 from ecauto_lib.token_health import ShopTokenHealth, TokenState, shop_token_health
 
@@ -165,7 +165,9 @@ def _check_state(answer: RedirectAnswer, account: AccountConfig, expected: str |
         )
 
 
-def _exchange(settings: Settings, account: AccountConfig, code: str, clock: Callable[[], float]):
+def _exchange(
+    settings: Settings, account: AccountConfig, code: str, clock: Callable[[], float]
+) -> BaseTokens:
     try:
         return exchange_code(
             code=code,

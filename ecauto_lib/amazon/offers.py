@@ -160,7 +160,7 @@ def observation_from_item(
     if item is None:
         return error("missing from the getItemOffersBatch response")
     status_code = _status_code(item)
-    body = item.get("body") if isinstance(item.get("body"), Mapping) else {}
+    body = _mapping(item.get("body"))
     if status_code != 200:
         return error(_item_error_reason(status_code, item, body))
     payload = body.get("payload")
@@ -170,7 +170,7 @@ def observation_from_item(
     if isinstance(payload_asin, str) and payload_asin != asin:
         return error(f"response payload is for ASIN {payload_asin}")
 
-    summary = payload.get("Summary") if isinstance(payload.get("Summary"), Mapping) else {}
+    summary = _mapping(payload.get("Summary"))
     offer_count = summary.get("TotalOfferCount")
     offer_count = offer_count if isinstance(offer_count, int) and not isinstance(offer_count, bool) else None
     status = payload.get("status")
@@ -403,6 +403,11 @@ def _item_error_reason(
             else "no status"
         )
     return f"HTTP {status_code if status_code is not None else '?'} {detail}"
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _text(value: Any) -> str | None:

@@ -127,7 +127,8 @@ def edit_stock_form(
             raise ValueError(f"{name} must be an int >= 0, got {value!r}")
     if (stock is None) == (variation_id is None) or (variation_id is None) != (variation_stock is None):
         raise ValueError("items/edit_stock needs either stock, or variation_id with variation_stock")
-    form = edit_form(item_id, **{k: v for k, v in counts.items() if v is not None})
+    # edit_form leaves out the None ones; the form keeps this order.
+    form = edit_form(item_id, stock=stock, variation_stock=variation_stock, variation_id=variation_id)
     return form
 
 

@@ -252,7 +252,7 @@ class DbTokenStore:
                 base_shop_url=authorised.url,
                 refreshed_at=None,
             )
-        written = _TOKEN_COLUMNS + _CLEARED_BY_SAVE
+        written: tuple[str, ...] = _TOKEN_COLUMNS + _CLEARED_BY_SAVE
         written += _REFRESH_COLUMNS if authorised is None else _AUTHORISATION_COLUMNS
         failure: str | None = None
         try:
