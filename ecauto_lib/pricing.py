@@ -25,17 +25,20 @@ Visibility follows stock: out of stock or filtered out → hidden; in stock → 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 import pandas as pd
 
 from ecauto_lib.config import MARKUP_MAX_DECIMALS, SyncMode, SyncPolicy
 from ecauto_lib.domain import CHANGE_COLUMNS, FieldChange, HeldChange, ItemUpdate, StockSkip, StockTopUp
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 FLOOR_HIDDEN, FLOOR_KEPT_HIDDEN = "hidden", "kept hidden"
 
@@ -120,13 +123,13 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {  # a frame cell to a field of its 
     "int | None": _int_or_none,
     "str": str,
 }
-_V = TypeVar("_V")
+_V = TypeVar("_V", bound="DataclassInstance")
 
 
 def values_of(frame: pd.DataFrame, kind: type[_V]) -> list[_V]:
     """The rows of ``frame`` as ``kind`` values (a frozen dataclass whose fields are columns of
     it, typed ``int``, ``int | None`` or ``str``), in order: NA becomes None, numpy ints ints."""
-    names = [(f.name, _CONVERT[str(f.type)]) for f in fields(kind)]  # type: ignore[arg-type]
+    names = [(f.name, _CONVERT[str(f.type)]) for f in fields(kind)]
     columns = frame[[name for name, _ in names]]
     return [
         kind(**{name: convert(value) for (name, convert), value in zip(names, row, strict=True)})
@@ -137,7 +140,11 @@ def values_of(frame: pd.DataFrame, kind: type[_V]) -> list[_V]:
 _Change = TypeVar("_Change", bound=FieldChange)
 
 
-def field_changes(frame: pd.DataFrame, kind: type[_Change] = FieldChange) -> list[_Change]:  # type: ignore[assignment]
+@overload
+def field_changes(frame: pd.DataFrame) -> list[FieldChange]: ...
+@overload
+def field_changes(frame: pd.DataFrame, kind: type[_Change]) -> list[_Change]: ...
+def field_changes(frame: pd.DataFrame, kind: type[FieldChange] = FieldChange) -> Sequence[FieldChange]:
     """Rows of a changes frame (:data:`CHANGE_COLUMNS`) as values of ``kind``, in order."""
     return values_of(frame, kind)
 
@@ -392,22 +399,24 @@ def keep_above_floor(plan: PricingPlan, listings: pd.DataFrame, policy: SyncPoli
 def _floor_reasons(acted: pd.DataFrame, plan: PricingPlan, policy: SyncPolicy) -> list[str]:
     """``below floor: BASE ¥2,830 < floor ¥4,200 (amazon ¥4,000 + 5%); price ¥5,200 held: ...``."""
     why: dict[tuple[str, int], str] = {}
-    for row in plan.flagged.itertuples(index=False):
-        why[(row.account_id, int(row.base_item_id))] = (
-            f"price ¥{int(row.computed_price):,} refused: {row.reason}"
+    for flagged in plan.flagged_prices():
+        why[(flagged.account_id, flagged.base_item_id)] = (
+            f"price ¥{flagged.computed_price:,} refused: {flagged.reason}"
         )
-    held = plan.held[plan.held["field"].eq("price")]
-    for row in held.itertuples(index=False):
-        why[(row.account_id, int(row.base_item_id))] = f"price ¥{int(row.new_value):,} held: {row.reason}"
+    for held in field_changes(plan.held[plan.held["field"].eq("price")]):
+        why[(held.account_id, held.base_item_id)] = f"price ¥{held.new_value:,} held: {held.reason}"
     margin = f"{_pct_text(policy.min_margin_pct)}%" + (
         f" + ¥{policy.min_margin_yen:,}" if policy.min_margin_yen else ""
     )
     reasons = []
-    for row in acted.itertuples(index=False):
-        base = "BASE price unknown" if pd.isna(row.base_price) else f"BASE ¥{int(row.base_price):,}"
+    columns = acted[["account_id", "base_item_id", "base_price", "floor_price", "amazon_price_yen"]]
+    for account_id, item_id, base_price, floor_price, amazon_price in columns.itertuples(
+        index=False, name=None
+    ):
+        base = "BASE price unknown" if pd.isna(base_price) else f"BASE ¥{int(base_price):,}"
         reasons.append(
-            f"below floor: {base} < floor ¥{int(row.floor_price):,} (amazon ¥{int(row.amazon_price_yen):,} + {margin}); "
-            + why.get((row.account_id, int(row.base_item_id)), "price not pushed this run")
+            f"below floor: {base} < floor ¥{int(floor_price):,} (amazon ¥{int(amazon_price):,} + {margin}); "
+            + why.get((account_id, int(item_id)), "price not pushed this run")
             + "; not public until the price is in place"
         )
     return reasons
@@ -480,12 +489,12 @@ def _markup_text(ratio: tuple[int, int]) -> str:
 def item_updates(changes: pd.DataFrame) -> list[ItemUpdate]:
     """Group per-field changes (:data:`CHANGE_COLUMNS`) into one BASE edit per item, in order."""
     grouped: dict[tuple[str, int], tuple[str, dict[str, int], dict[str, int | None], dict[str, str]]] = {}
-    for row in changes.itertuples(index=False):
-        key = (row.account_id, int(row.base_item_id))
-        _, new, old, reasons = grouped.setdefault(key, (row.asin, {}, {}, {}))
-        new[row.field] = int(row.new_value)
-        old[row.field] = _int_or_none(row.old_value)
-        reasons[row.field] = row.reason
+    for change in field_changes(changes):
+        key = (change.account_id, change.base_item_id)
+        _, new, old, reasons = grouped.setdefault(key, (change.asin, {}, {}, {}))
+        new[change.field] = change.new_value
+        old[change.field] = change.old_value
+        reasons[change.field] = change.reason
     return [
         ItemUpdate(account_id, asin, item_id, new, old, reasons)
         for (account_id, item_id), (asin, new, old, reasons) in grouped.items()

@@ -174,6 +174,7 @@ def find_drift(
     mine = listings[listings["account_id"] == account_id]
     drift = Drift(account_id=account_id, checked=len(mine))
     missing = []
+    row: Any  # a row of load_listings' columns, typed by the frame's dtypes (unseen by the type checker)
     for row in mine.itertuples(index=False):
         item = by_id.get(int(row.base_item_id))
         if item is None:
@@ -215,10 +216,10 @@ def _corrections(account_id: str, row: Any, item: dict[str, Any], at: datetime) 
             base_item_id=int(row.base_item_id),
             field=name,
             old_value=stored[name],
-            new_value=live[name],
+            new_value=value,
             reason="drift: BASE shows a different value (reconciliation)",
             at=at,
         )
-        for name in ("price", "visible", "stock")
-        if isinstance(live[name], int) and live[name] != stored[name]
+        for name, value in live.items()
+        if isinstance(value, int) and value != stored[name]
     ]

@@ -105,10 +105,11 @@ def _variation_topups(
 ) -> tuple[list[StockTopUp], list[StockSkip]]:
     topups: list[StockTopUp] = []
     skipped: list[StockSkip] = []
-    for row in listings.itertuples(index=False):
-        item_id = int(row.base_item_id)
-        quantity = quantities.get(row.account_id, DEFAULT_STOCK_QUANTITY)
-        for v in variations[(row.account_id, item_id)]:
+    columns = listings[["account_id", "asin", "base_item_id", "stock_state"]]
+    for account_id, item_asin, base_item_id, stock_state in columns.itertuples(index=False, name=None):
+        item_id = int(base_item_id)
+        quantity = quantities.get(account_id, DEFAULT_STOCK_QUANTITY)
+        for v in variations[(account_id, item_id)]:
             if v.stock != 0:
                 continue  # has stock, or BASE did not say: never touched
             label = f"variation {v.variation_id}" + (f" ({v.name})" if v.name else "")
@@ -117,15 +118,15 @@ def _variation_topups(
                 reason = (
                     f"{label}: no ASIN in its variation_identifier ({v.identifier!r}): stock not topped up"
                 )
-                skipped.append(StockSkip(row.account_id, row.asin, item_id, v.variation_id, reason))
+                skipped.append(StockSkip(account_id, item_asin, item_id, v.variation_id, reason))
                 continue
-            state = row.stock_state if asin == row.asin else states.get(asin)
+            state = stock_state if asin == item_asin else states.get(asin)
             if state is None:
                 reason = (
                     f"{label}: Amazon state of {asin} unknown (not listed as an item): stock not topped up"
                 )
-                skipped.append(StockSkip(row.account_id, row.asin, item_id, v.variation_id, reason))
+                skipped.append(StockSkip(account_id, item_asin, item_id, v.variation_id, reason))
             elif state == "in_stock":
                 reason = f"{label} stock 0 (sold on BASE), amazon {asin} in stock: restocked to {quantity}"
-                topups.append(StockTopUp(row.account_id, asin, item_id, v.variation_id, 0, quantity, reason))
+                topups.append(StockTopUp(account_id, asin, item_id, v.variation_id, 0, quantity, reason))
     return topups, skipped
