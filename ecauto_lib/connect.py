@@ -67,7 +67,7 @@ def base_client(
     *,
     clock: Callable[[], float] = time.time,
     lifetime: float = DEFAULT_LIFETIME,
-) -> BaseClient:
+) -> BaseClient[BaseAuth]:
     """A BASE client for one shop; its OAuth pairs are read from and saved to ``store``
     (``lifetime``: of the access token in it, when known; ``clock``: epoch seconds)."""
     auth = BaseAuth(

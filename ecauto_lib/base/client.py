@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import requests
 
@@ -132,13 +132,19 @@ def edit_stock_form(
     return form
 
 
-class BaseClient:
-    """One BASE shop's items API. Thread-safe; ``calls`` counts API calls made (token calls excluded)."""
+_Auth = TypeVar("_Auth", bound=ShopAuth)
+
+
+class BaseClient(Generic[_Auth]):
+    """One BASE shop's items API. Thread-safe; ``calls`` counts API calls made (token calls excluded).
+
+    Generic in its auth, so ``client.auth`` keeps the type it was built with (``BaseAuth``'s
+    ``refresh_count``, say)."""
 
     def __init__(
         self,
         api_url: str,
-        auth: ShopAuth,
+        auth: _Auth,
         *,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
