@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -100,6 +101,30 @@ def test_stale_lock_is_taken_over_and_the_old_holder_finds_out(engine):
         assert locks.holds(engine, "shop", a) is False and locks.holds(engine, "shop", b) is True
         assert locks.release(engine, ["shop"], a) is False
         assert locks.holds(engine, "shop", b) is True  # a's release did not free b's lock
+
+
+def test_an_insert_race_lost_to_a_run_that_has_finished_takes_the_lock(engine, monkeypatch):
+    """Two runs read "no lock row" and both insert (PostgreSQL does not lock a missing row): the
+    loser's INSERT fails. When the winner has released by the time the loser re-reads the row,
+    there is no holder to name: the lock is free, and the loser takes it (found by mypy: the
+    re-read row was used without checking it was there, an AttributeError)."""
+    real_begin_write = locks.begin_write
+    writes = []
+
+    @contextmanager
+    def lost_the_first_insert(engine):
+        writes.append(1)
+        if len(writes) == 1:  # the winner inserted first, then finished and released
+            raise sa.exc.IntegrityError("INSERT INTO account_locks", {}, Exception("duplicate key"))
+        with real_begin_write(engine) as conn:
+            yield conn
+
+    monkeypatch.setattr(locks, "begin_write", lost_the_first_insert)
+    loser = holder("loser")
+    with locks.alive(engine, loser):
+        locks.acquire(engine, ["shop"], loser, clock=at(T0))
+        assert locks.holds(engine, "shop", loser) is True
+    assert len(writes) == 2
 
 
 def test_a_holder_that_is_gone_is_taken_over_at_once(engine):

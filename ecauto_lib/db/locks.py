@@ -164,33 +164,54 @@ def acquire(
     A lock is taken over when its holder is not alive (:func:`holder_is_alive`) or its last
     heartbeat is older than ``stale_after`` by the database's clock.
     """
-    try:
-        with begin_write(engine) as conn:
-            now = database_now(conn, clock)
-            for account_id in sorted(set(account_ids)):
+    for _ in range(_INSERT_RACES):
+        try:
+            _take(engine, account_ids, holder, run_id, stale_after, clock)
+            return
+        except sa.exc.IntegrityError as exc:
+            # Another process inserted the same account's lock between our read and write.
+            with engine.connect() as conn:
                 row = conn.execute(
-                    sa.select(lock_table).where(lock_table.c.account_id == account_id).with_for_update()
+                    sa.select(lock_table).where(lock_table.c.account_id.in_(account_ids))
                 ).first()
-                values = dict(
-                    token=holder.token, holder=holder.where, run_id=run_id, acquired_at=now, heartbeat_at=now
-                )
-                if row is None:
-                    conn.execute(sa.insert(lock_table).values(account_id=account_id, **values))
-                    continue
-                if (
-                    row.token != holder.token
-                    and row.heartbeat_at > now - stale_after
-                    and holder_is_alive(engine, row.token) is not False
-                ):
-                    raise AlreadyRunningError(account_id, row.holder, row.acquired_at)
-                conn.execute(
-                    sa.update(lock_table).where(lock_table.c.account_id == account_id).values(**values)
-                )
-    except sa.exc.IntegrityError:
-        # Another process inserted the same account's lock between our read and write.
-        with engine.connect() as conn:
-            row = conn.execute(sa.select(lock_table).where(lock_table.c.account_id.in_(account_ids))).first()
-        raise AlreadyRunningError(row.account_id, row.holder, row.acquired_at) from None
+            if row is not None:
+                raise AlreadyRunningError(row.account_id, row.holder, row.acquired_at) from None
+            lost = exc  # and it has released since: the lock is free, try again
+    raise lost
+
+
+_INSERT_RACES = 3
+"""Tries of :func:`acquire` when each lost an insert race to a run that released before the re-read."""
+
+
+def _take(
+    engine: sa.Engine,
+    account_ids: Sequence[str],
+    holder: LockHolder,
+    run_id: int | None,
+    stale_after: timedelta,
+    clock: DatabaseClock,
+) -> None:
+    """One try of :func:`acquire`; raises IntegrityError when another process inserted a lock row first."""
+    with begin_write(engine) as conn:
+        now = database_now(conn, clock)
+        for account_id in sorted(set(account_ids)):
+            row = conn.execute(
+                sa.select(lock_table).where(lock_table.c.account_id == account_id).with_for_update()
+            ).first()
+            values = dict(
+                token=holder.token, holder=holder.where, run_id=run_id, acquired_at=now, heartbeat_at=now
+            )
+            if row is None:
+                conn.execute(sa.insert(lock_table).values(account_id=account_id, **values))
+                continue
+            if (
+                row.token != holder.token
+                and row.heartbeat_at > now - stale_after
+                and holder_is_alive(engine, row.token) is not False
+            ):
+                raise AlreadyRunningError(account_id, row.holder, row.acquired_at)
+            conn.execute(sa.update(lock_table).where(lock_table.c.account_id == account_id).values(**values))
 
 
 def heartbeat(
