@@ -313,14 +313,21 @@ class BaseBudgetBlock(Base):
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
-products: sa.Table = Product.__table__  # type: ignore[assignment]
-listings: sa.Table = Listing.__table__  # type: ignore[assignment]
-change_history: sa.Table = ChangeHistory.__table__  # type: ignore[assignment]
-base_tokens: sa.Table = BaseTokenRow.__table__  # type: ignore[assignment]
-runs: sa.Table = Run.__table__  # type: ignore[assignment]
-push_journal: sa.Table = PushJournalEntry.__table__  # type: ignore[assignment]
-account_locks: sa.Table = AccountLock.__table__  # type: ignore[assignment]
-quota_buckets: sa.Table = QuotaBucket.__table__  # type: ignore[assignment]
-base_budget_blocks: sa.Table = BaseBudgetBlock.__table__  # type: ignore[assignment]
-held_changes: sa.Table = HeldChangeRow.__table__  # type: ignore[assignment]
+def _table(model: type[Base]) -> sa.Table:
+    """A model's table (``__table__`` is typed as any FromClause; a declarative model's is a Table)."""
+    table = model.__table__
+    assert isinstance(table, sa.Table), model
+    return table
+
+
+products = _table(Product)
+listings = _table(Listing)
+change_history = _table(ChangeHistory)
+base_tokens = _table(BaseTokenRow)
+runs = _table(Run)
+push_journal = _table(PushJournalEntry)
+account_locks = _table(AccountLock)
+quota_buckets = _table(QuotaBucket)
+base_budget_blocks = _table(BaseBudgetBlock)
+held_changes = _table(HeldChangeRow)
 metadata = Base.metadata
