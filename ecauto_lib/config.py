@@ -389,10 +389,9 @@ def _stock_quantity(raw: object, setting: str) -> int:
     """A whole number of items, 1..STOCK_QUANTITY_MAX (None: the default)."""
     if raw is None:
         return DEFAULT_STOCK_QUANTITY
-    whole = isinstance(raw, int) and not isinstance(raw, bool)
-    if not whole or not 1 <= int(raw) <= STOCK_QUANTITY_MAX:  # type: ignore[call-overload]
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= STOCK_QUANTITY_MAX:
         raise ConfigError(setting, f"must be a whole number from 1 to {STOCK_QUANTITY_MAX:,}, got {raw!r}")
-    return int(raw)  # type: ignore[call-overload]
+    return int(raw)
 
 
 def _expand(value: str, where: str, env: Mapping[str, str]) -> str:

@@ -13,12 +13,15 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecauto_lib.asin import asin_in_identifier, is_isbn10, normalize_asin
 from ecauto_lib.domain import ListingRow, Variation
 from ecauto_lib.errors import InvalidAsinError
 from ecauto_lib.stock import item_stock
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 CSV_COLUMNS = ("account_id", "asin", "base_item_id")
 # Each column's accepted header names, the first being the canonical one (compared ignoring
@@ -147,7 +150,7 @@ def listings_from_csv(
 
 
 def _numbered_rows(
-    reader: Iterator[list[str]], columns: dict[str, int], parsed: ParsedListings, path: str | Path
+    reader: Reader, columns: dict[str, int], parsed: ParsedListings, path: str | Path
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line number, {column: value})`` per non-empty row; a malformed row is a problem."""
     while True:
@@ -160,7 +163,7 @@ def _numbered_rows(
             return
         if not any(v.strip() for v in values):
             continue
-        line = reader.line_num  # type: ignore[attr-defined]
+        line = reader.line_num
         yield line, {name: values[i] if i < len(values) else "" for name, i in columns.items()}
 
 

@@ -135,6 +135,13 @@ def minutes(maximum: float) -> Parser:
     return lambda raw, name: timedelta(minutes=_number_of(raw, name, 0, maximum))
 
 
+def decimal_places(value: Decimal) -> int:
+    """Decimal places of a finite ``value``, trailing zeros aside: ``1.30`` → 1, ``100`` → 0."""
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int), value  # "n", "N" or "F" for NaN and infinities, refused before
+    return max(0, -exponent)
+
+
 def decimal(maximum: float, places: int) -> Parser:
     """A number in [0, maximum] as an exact Decimal with at most ``places`` decimal places."""
 
@@ -142,7 +149,7 @@ def decimal(maximum: float, places: int) -> Parser:
         value = _number_of(raw, name, 0, maximum)
         text = str(raw).strip()
         exact = Decimal(text) if text else Decimal(str(value))
-        if exact.normalize().as_tuple().exponent < -places:  # type: ignore[operator]
+        if decimal_places(exact) > places:
             raise ConfigError(name, f"must have at most {places} decimal places, got {raw}")
         return exact.normalize() + 0
 
@@ -165,7 +172,7 @@ def parse_markup(raw: object, setting: str) -> Decimal:
         raise ConfigError(
             setting, f"markup must be between 1.0 and {MARKUP_MAX} (below 1.0 sells at a loss), got {raw}"
         )
-    if markup.normalize().as_tuple().exponent < -MARKUP_MAX_DECIMALS:  # type: ignore[operator]
+    if decimal_places(markup) > MARKUP_MAX_DECIMALS:
         raise ConfigError(
             setting,
             f"markup must have at most {MARKUP_MAX_DECIMALS} decimal places "

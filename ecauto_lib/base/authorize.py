@@ -147,10 +147,10 @@ class LoopbackReceiver:
     def __init__(self, address: LoopbackAddress, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.address = address
         self._clock = clock
-        self._server: HTTPServer | None = None
+        self._server: _CallbackServer | None = None
 
     def __enter__(self) -> LoopbackReceiver:
-        self._server = HTTPServer(("127.0.0.1", self.address.port), _CallbackHandler)
+        self._server = _CallbackServer(("127.0.0.1", self.address.port), _CallbackHandler)
         return self
 
     def __exit__(
@@ -174,7 +174,7 @@ class LoopbackReceiver:
             outcome.append(result)
             return page
 
-        server.on_callback = on_callback  # type: ignore[attr-defined]
+        server.on_callback = on_callback
         deadline = self._clock() + timeout
         while not outcome:
             remaining = deadline - self._clock()
@@ -185,13 +185,18 @@ class LoopbackReceiver:
         return outcome[0]
 
 
+class _CallbackServer(HTTPServer):
+    on_callback: Callable[[str, str], Page | None]  # set by LoopbackReceiver.receive
+
+
 class _CallbackHandler(BaseHTTPRequestHandler):
+    server: _CallbackServer
     server_version = "ecauto-connect/0.1"
     sys_version = ""
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
-        page = self.server.on_callback(parts.path, parts.query)  # type: ignore[attr-defined]
+        page = self.server.on_callback(parts.path, parts.query)
         if page is None:
             page = Page(404, "Not found", "")
         body = page.html()
