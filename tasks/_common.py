@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import requests
 import sqlalchemy as sa
-from prefect import Task
+from prefect import State, Task
+from prefect.client.schemas.objects import TaskRun
 from prefect.tasks import exponential_backoff
 
 from ecauto_lib.config import Settings
@@ -32,7 +33,7 @@ _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()
 
 
-def retry_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's callback signature
+def retry_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry only what can succeed later: 429, 5xx, timeouts, connection errors."""
     try:
         state.result()
@@ -59,14 +60,15 @@ def api_retries(retries: int, base_delay_seconds: float | None = None) -> dict[s
     }
 
 
-T_Task = TypeVar("T_Task", bound=Task)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def with_retry_policy(task: T_Task, settings: Settings) -> T_Task:
+def with_retry_policy(task: Task[P, R], settings: Settings) -> Task[P, R]:
     """``task`` with the retry policy at this run's ECAUTO_RETRY_BASE_DELAY_SECONDS (Prefect fixes
     a task's delays when it is defined: a setting read at run time is applied here)."""
     options = api_retries(task.retries, settings.retry_base_delay_seconds)
-    return task.with_options(**options)  # type: ignore[return-value]
+    return task.with_options(**options)
 
 
 def engine_for(database_url: str) -> sa.Engine:

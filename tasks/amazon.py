@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
 from prefect.transactions import get_transaction
 
 from ecauto_lib.amazon.client import GET_ITEM_OFFERS_BATCH, SpApiClient
@@ -40,8 +43,8 @@ def cache_ttls(policy: SyncPolicy) -> dict[str, timedelta]:
     return {OFFERS_CACHE: policy.stock_ttl, CATALOG_CACHE: policy.info_ttl}
 
 
-def _batch_key(prefix: str):
-    def key(context, parameters) -> str:  # noqa: ANN001 - Prefect's callback signature
+def _batch_key(prefix: str) -> Callable[[TaskRunContext, dict[str, Any]], str]:
+    def key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
         text = "|".join([parameters["scope"], parameters["versions"], ",".join(parameters["asins"])])
         return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 

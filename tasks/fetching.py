@@ -22,7 +22,7 @@ from prefect.futures import PrefectFuture
 from ecauto_lib.amazon.client import GET_ITEM_OFFERS, SEARCH_CATALOG_ITEMS, SpApiClient
 from ecauto_lib.config import Settings
 from ecauto_lib.connect import seller_scope
-from ecauto_lib.fetching import FetchCall, FetchPolicy, FetchResult, Lanes
+from ecauto_lib.fetching import FetchCall, FetchPolicy, FetchResult, Handle, Lanes
 from tasks._common import answers, with_retry_policy
 from tasks.amazon import (
     CATALOG_CACHE,
@@ -113,6 +113,7 @@ class PrefectSubmitter:
 
     def submit(self, call: FetchCall) -> PrefectHandle:
         asins = list(call.asins)
+        future: PrefectFuture[Any]
         if call.operation == SEARCH_CATALOG_ITEMS:
             future = self.catalog_task.submit(
                 self.client, asins, scope=self.scope, versions=self._versions(asins)
@@ -136,7 +137,7 @@ class PrefectSubmitter:
             )
         return PrefectHandle(future, self._notify)
 
-    def wait_any(self, handles: Sequence[PrefectHandle]) -> list[PrefectHandle]:  # type: ignore[override]
+    def wait_any(self, handles: Sequence[Handle]) -> list[Handle]:
         with self._changed:
             while not (done := [h for h in handles if h.done()]):
                 self._changed.wait()

@@ -67,7 +67,7 @@ def hold_risky(
     releasable: list[HeldChange] | None = None,
 ) -> PricingPlan:
     """Hold big price moves and circuit-breaker volumes for review (``--confirm`` releases those stored)."""
-    per_account = listings.groupby("account_id").size().to_dict()
+    per_account = {str(account_id): int(n) for account_id, n in listings.groupby("account_id").size().items()}
     outcome = hold_risky_changes(plan.changes, per_account, policies, releasable=releasable or ())
     logger = get_run_logger()
     if len(outcome.held):

@@ -58,9 +58,11 @@ def record_held_changes(
 ) -> None:
     """Store this run's holds in place of those it decided on (see ecauto_lib.db.held)."""
     touched = [
-        (r.account_id, int(r.base_item_id), r.field)
+        (account_id, int(item_id), field)
         for frame in (plan.changes, plan.held, plan.released)
-        for r in frame[["account_id", "base_item_id", "field"]].itertuples(index=False)
+        for account_id, item_id, field in frame[["account_id", "base_item_id", "field"]].itertuples(
+            index=False, name=None
+        )
     ]
     held.record_held(
         engine_for(database_url),
