@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -24,7 +24,8 @@ from ecauto_lib.domain import ItemStock, ListingRow, Variation
 from ecauto_lib.listings_import import KnownListing, plan_listing_import
 
 # Columns of load_listings(), in order, with their pandas dtypes.
-LISTING_DTYPES: dict[str, str] = {
+ListingDtype = Literal["int64", "Int64", "str", "boolean", "datetime64[ns, UTC]"]
+LISTING_DTYPES: dict[str, ListingDtype] = {
     "listing_id": "int64",
     "account_id": "str",
     "asin": "str",

@@ -28,7 +28,10 @@ def start_run(engine: sa.Engine, *, mode: str, accounts: Sequence[str], started_
                 started_at=started_at, mode=mode, accounts=",".join(accounts), status="running"
             )
         )
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        if key is None:  # only for an executemany or a RETURNING insert, neither of which this is
+            raise RuntimeError("the database gave no id for the new run")
+        return int(key[0])
 
 
 def finish_run(
