@@ -228,15 +228,16 @@ def unauthorised(report: RunReport, names: dict[str, str]) -> list[AlertEvent]:
             f"このショップへの反映は止まっています (pushes stopped; {waiting} 件の変更が未送信 deferred)。"
             f"{todo}"
         )
+        shop_name = names.get(account_id, account_id)
         payload = {
             "account_id": account_id,
-            "shop": names.get(account_id, account_id),
+            "shop": shop_name,
             "reason": str(reason.kind),
             "deferred": waiting,
             "command": command,
             "message": message,
         }
-        events.append(AlertEvent(SHOP_UNAUTHORISED, shop_resource(account_id, payload["shop"]), payload))
+        events.append(AlertEvent(SHOP_UNAUTHORISED, shop_resource(account_id, shop_name), payload))
     return events
 
 

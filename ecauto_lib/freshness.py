@@ -128,7 +128,8 @@ def _by_value(
     )
     counts = history.set_index("asin")
     window = timedelta(days=HISTORY_DAYS)
-    listed_at = per_asin["listed_at"].fillna(now - window).clip(lower=now - window)
+    # pandas-stubs declares no Timestamp bound for clip (pandas takes one)
+    listed_at = per_asin["listed_at"].fillna(now - window).clip(lower=now - window)  # type: ignore[call-overload]
     exposure = ((now - listed_at) / pd.Timedelta(hours=1)).clip(lower=0.0)
     counts = counts.reindex(per_asin.index)
     kinds = ("sell_outs", "restocks", "price_moves")
@@ -141,7 +142,8 @@ def _by_value(
         )
     }
     fetched_at = stale["price_fetched_at"] if mode is SyncMode.PRICE else stale["stock_fetched_at"]
-    age = ((now - fetched_at) / pd.Timedelta(hours=1)).where(fetched_at.notna())
+    # pandas-stubs declares no Series[Any] / Timedelta (pandas divides timedeltas by one)
+    age = ((now - fetched_at) / pd.Timedelta(hours=1)).where(fetched_at.notna())  # type: ignore[operator]
     # Every per-ASIN value aligned with ``stale`` as plain lists: one pass, no lookups per row.
     order_index = pd.Index(stale["asin"])
     aligned = per_asin.reindex(order_index)
