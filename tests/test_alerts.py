@@ -83,7 +83,9 @@ def test_a_breaker_trip_is_one_event_naming_the_shop_the_counts_and_the_release_
     assert f"{NAME_2} ({SHOP_2})" in trip.message and "非公開 (hide) 5件" in trip.message
     # in a deployment run the release is the deployment's parameter
     deployed = run_events(report, fetch_failed_pct=20, deployment="stock-every-15-min")
-    assert "prefect deployment run 'ecauto-sync/stock-every-15-min' --param confirm=true" in deployed[1].message
+    assert (
+        "prefect deployment run 'ecauto-sync/stock-every-15-min' --param confirm=true" in deployed[1].message
+    )
     assert deployed[0].resource["ecauto.deployment"] == "stock-every-15-min"
 
 
