@@ -37,6 +37,7 @@ from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement, failed_push
 from ecauto_lib.report import FetchSummary, RunReport, conclude, summarise
+from ecauto_lib.report.terminal import fit_to_width
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
 from tasks._common import describe, engine_for
 from tasks.alerts import announce
@@ -46,7 +47,7 @@ from tasks.fetching import fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
 from tasks.listings import check_secrets, load_listings, load_variations, prepare_database
 from tasks.pricing import compute_changes, hold_risky, keep_above_floor, top_up_stock
-from tasks.report import publish_report
+from tasks.report import load_titles, publish_report, release_hint
 from tasks.states import exit_code_flow
 from tasks.store import (
     finish_run_record,
@@ -70,7 +71,14 @@ def sync(
     settings = with_budget(load_settings(), budget_minutes)
     sync_mode = SyncMode(mode)
     selected = settings.select_accounts(accounts)
-    report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=utc_now(), confirmed=confirm)
+    report = RunReport(
+        mode=sync_mode.value,
+        dry_run=dry_run,
+        started_at=utc_now(),
+        confirmed=confirm,
+        release_hint=release_hint(),
+        max_delivery_hours=settings.policy.max_delivery_hours,
+    )
 
     prepare_database(settings.database_url, dry_run=dry_run)
     check_secrets(settings, [a.id for a in selected])
@@ -145,6 +153,7 @@ def _pipeline(
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
     report.lwa_secret = check_lwa_secret(settings)
     summarise(report, selected, current, fetch_failures, plan, results)
+    report.titles = load_titles(settings.database_url, report)
     markdown = publish_report(report)
     announce(report, settings)
     get_run_logger().info(
@@ -458,7 +467,7 @@ def run(options: Options) -> int:
         print(f"設定エラー / configuration error: {result['error']}", file=sys.stderr)
         return int(result["exit_code"])
     print()
-    print(result["report"])
+    print(fit_to_width(result["report"]))  # the terminal's 80 columns; the artifact keeps it whole
     if options.dry_run:
         order = result.get("refresh_order") or []
         print()

@@ -426,8 +426,11 @@ def test_a_worker_runs_the_stock_deployment_against_the_simulator(deployed, tmp_
         assert {"sync-summary", "sync-changes"} <= set(by_key)
         changes = json.loads(by_key["sync-changes"].data)
         assert {(c["asin"], c["field"], c["new_value"], c["result"]) for c in changes} == {
-            (asin, "visible", int(value), "pushed") for asin, value in expected.items()
+            (asin, "visible", int(value), "反映済 (pushed)") for asin, value in expected.items()
         }
+        # A deployment run names its own way to release held changes: the parameter, not the flag.
+        summary = by_key["sync-summary"].data
+        assert "`confirm=true` releases" in summary and "sync.py --confirm" not in summary
         # The simulator saw exactly those BASE edits, and no catalog call (stock mode).
         item_asin = {
             int(item["item_id"]): asin

@@ -16,6 +16,8 @@ from ecauto_lib.domain import HeldChange, StockSkip
 from ecauto_lib.fetching import FetchResult
 from ecauto_lib.outcome import RunOutcome
 from ecauto_lib.pricing import FlaggedPrice, FloorAction
+from ecauto_lib.report.words import CLI_RELEASE_HINT
+from ecauto_lib.settings_table import default
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, ShopTokenHealth
 
 
@@ -160,6 +162,10 @@ class RunReport:
     blocked: list[ShopBlock] = field(default_factory=list)  # shops whose pushes stopped: BASE refused
     lwa_secret: LwaSecretHealth | None = None
     error: str | None = None  # the run stopped (exit 2): why, naming the setting
+    titles: dict[str, str] = field(default_factory=dict)  # ASIN → product title (the master DB's)
+    # how the seller releases held changes: the CLI flag, or in a deployment run its parameter
+    release_hint: str = CLI_RELEASE_HINT
+    max_delivery_hours: int = default("ECAUTO_MAX_DELIVERY_HOURS")  # for "filtered out" in words
 
     @property
     def exit_code(self) -> int:
