@@ -213,7 +213,7 @@ def observe(
     listings.)"""
     listings = load_listings(settings.database_url, [a.id for a in selected])
     budget = settings.policy.run_budget
-    stale = diff_ttls(
+    candidates = diff_ttls(
         listings,
         settings.policy,
         report.started_at,
@@ -221,8 +221,7 @@ def observe(
         settings.database_url,
         fill=budget > timedelta(0),
     )
-    if limit is not None:
-        stale = stale.head(limit)
+    stale = report.fetch.count_stale(listings, candidates, limit)  # beyond the limit: left for later
 
     observations, infos = fetch_stale(
         settings, listings, stale, report.fetch, dry_run=report.dry_run, started_at=report.started_at
@@ -267,19 +266,16 @@ def fetch_stale(
     dry_run: bool,
     started_at: datetime | None = None,
 ) -> tuple[list[Observation], list[CatalogInfo]]:
-    """One task run per batch of 20: offers for stale price/stock, catalog for stale info.
+    """One task run per batch of 20: offers for stale price/stock, catalog for stale info (``summary``
+    has counted them: ``FetchSummary.count_stale``).
 
     Most valuable first; catalog batches interleaved on their own quota; new sell-outs re-checked
     on getItemOffers as they appear, which refreshes the queue's head when it is idle; no call
     starts after the run's time budget (from ``started_at``) is spent (the policy:
     :mod:`ecauto_lib.fetching`).
     """
-    summary.listings, summary.asins = len(listings), int(listings["asin"].nunique())
-    summary.stale = int(stale["needs_offers"].sum())
     budget = settings.policy.run_budget
     deadline = (started_at or utc_now()) + budget if budget > timedelta(0) else None
-    summary.info_stale = int(stale["needs_info"].sum())
-    summary.fresh = summary.asins - len(stale)
     if not summary.stale and not summary.info_stale:
         return [], []
 

@@ -107,6 +107,7 @@ def _plan():
 def _report(results, *, dry_run=False, observations=()):
     listings, plan = _plan()
     report = RunReport(mode="full", dry_run=dry_run, started_at=T0, run_id=None if dry_run else 3)
+    report.fetch.listings = report.fetch.asins = len(listings)
     report.fetch.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
     summarise(report, SHOPS, listings, list(observations), plan, results)
     return report
@@ -289,3 +290,10 @@ def test_the_terminal_report_fits_80_columns_counting_wide_characters_as_two():
     assert display_width("森のBAZAAR") == 10
     full = render_markdown(report)
     assert "とても長い商品名" * 10 in full  # the artifact keeps the whole title
+
+
+def test_no_listings_is_a_reason_that_says_to_import_them_first():
+    outcome = run_outcome(stopped=None, fetch_failures=0, shops=[shop()], listings=0)
+    assert (outcome.exit_code, outcome.status) == (1, RunStatus.FINISHED_WITH_FAILURES)
+    assert outcome.reasons[0].kind is Attention.NO_LISTINGS
+    assert "flows/import_listings.py" in outcome.reasons[0].detail

@@ -100,6 +100,7 @@ def outcome_of(report: RunReport) -> RunOutcome:
         shops=report.accounts,
         breaker_holds=[(h.account_id, kind) for h in report.held if (kind := breaker_kind(h))],
         refused=refused,
+        listings=report.fetch.listings,
     )
 
 

@@ -123,6 +123,7 @@ def fetch_section(report: RunReport) -> list[str]:
                 ("全ASIN数 (ASINs)", f.asins),
                 ("キャッシュOK (fresh)", f.fresh),
                 ("更新が必要 (stale offers)", f.stale),
+                ("次回以降 (left for later: --limit)", f.left_for_later),
                 ("カタログ更新が必要 (stale catalog info)", f.info_stale),
                 ("SP-API成功 (fetched)", f"**{f.fetched}**"),
                 ("　在庫あり (in stock)", f.in_stock),
