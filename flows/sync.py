@@ -152,7 +152,7 @@ def _pipeline(
 
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
     report.lwa_secret = check_lwa_secret(settings)
-    summarise(report, selected, current, fetch_failures, plan, results)
+    summarise(report, selected, current, fetch_failures, plan, results, settings.guard_policies())
     report.titles = load_titles(settings.database_url, report)
     markdown = publish_report(report)
     announce(report, settings)

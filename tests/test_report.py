@@ -297,3 +297,14 @@ def test_no_listings_is_a_reason_that_says_to_import_them_first():
     assert (outcome.exit_code, outcome.status) == (1, RunStatus.FINISHED_WITH_FAILURES)
     assert outcome.reasons[0].kind is Attention.NO_LISTINGS
     assert "flows/import_listings.py" in outcome.reasons[0].detail
+
+
+def test_the_report_says_when_a_shops_breaker_was_not_armed_and_why():
+    listings, plan = _plan()
+    report = RunReport(mode="full", dry_run=True, started_at=T0)
+    one = listings.head(1)
+    summarise(report, SHOPS, one, [], plan, {}, guards={"a": GuardPolicy()})
+    assert report.accounts[0].breaker_not_armed == (
+        "1 listing: the circuit breaker needs at least 2 affected items, so it cannot trip in this shop"
+    )
+    assert "サーキットブレーカー未作動 (breaker not armed)" in render_markdown(report)

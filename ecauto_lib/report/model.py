@@ -121,6 +121,7 @@ class AccountSummary:
     calls: int = 0  # BASE API calls
     stopped_by: str | None = None
     seconds: float = 0.0
+    breaker_not_armed: str | None = None  # why this shop's circuit breaker cannot trip (small shop)
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,11 @@ def accounts_section(report: RunReport) -> list[str]:
     ]
     lines += budget_notes(report)
     lines += [stopped_line(a) for a in report.accounts if a.stopped_by in STOPPED_TEXT]
+    lines += [
+        f"\nℹ️ {a.account_id}: サーキットブレーカー未作動 (breaker not armed): {a.breaker_not_armed}"
+        for a in report.accounts
+        if a.breaker_not_armed
+    ]
     stock_rows = [(a.account_id, a.in_stock, a.out_of_stock, a.unknown_stock) for a in report.accounts]
     lines += ["", *table(("アカウント", "在庫あり", "在庫切れ・条件外", "不明 (unknown)"), stock_rows)]
     return lines
