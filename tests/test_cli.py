@@ -189,3 +189,41 @@ def test_one_command_encrypts_the_tokens_an_earlier_version_stored_in_plain_text
     wrong = _run([str(ROOT / "flows/encrypt_tokens.py")], tmp_path, {**env, "ECAUTO_SECRET_KEY": other_key})
     assert wrong.returncode == 2 and "does not decrypt the BASE tokens of account shop1" in wrong.stderr
     engine.dispose()
+
+
+def test_the_simulator_writes_an_accounts_file_by_default_and_prints_its_path(tmp_path):
+    """#15 §8: the first run's export lines point at an accounts file that exists, so the next
+    documented command works without finding --accounts-out in docs/sandbox.md."""
+    import os
+    import signal
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecauto_sandbox", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    import threading
+    import time
+
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.rstrip("\n") for line in proc.stdout), daemon=True
+    )
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("export ECAUTO_ACCOUNTS_FILE=") for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, lines
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    path = tmp_path / "data" / "sandbox" / "accounts.json"
+    assert f"# accounts file: {path}" in lines
+    assert f"export ECAUTO_ACCOUNTS_FILE={path}" in lines
+    accounts = json.loads(path.read_text(encoding="utf-8"))["accounts"]
+    assert len(accounts) == 2 and os.stat(path).st_mode & 0o077 == 0  # it holds client secrets
