@@ -23,7 +23,6 @@ from ecauto_sandbox.app import Sandbox
 from ecauto_sandbox.faults import Faults
 from ecauto_sandbox.scenario import Scenario
 
-
 DEFAULT_ACCOUNTS_OUT = Path("data/sandbox/accounts.json")  # under the current directory, like data/master.db
 
 
