@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(require_sp_api=False)
         settings.select_accounts(args.account)
         TokenCipher.of(settings.secret_key)  # the key the BASE tokens are encrypted with is set
-        check_database(settings.database_url)
+        check_database(settings.database_url, create=not args.dry_run)
         result = reconcile(accounts=args.account, dry_run=args.dry_run)
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)

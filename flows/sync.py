@@ -431,7 +431,7 @@ def preflight(options: Options) -> None:
     settings = load_settings()
     settings.select_accounts(options.accounts)
     TokenCipher.of(settings.secret_key)  # the key the BASE tokens are encrypted with is set
-    check_database(settings.database_url)
+    check_database(settings.database_url, create=not options.dry_run)
 
 
 def run(options: Options) -> int:

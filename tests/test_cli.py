@@ -227,3 +227,19 @@ def test_the_simulator_writes_an_accounts_file_by_default_and_prints_its_path(tm
     assert f"export ECAUTO_ACCOUNTS_FILE={path}" in lines
     accounts = json.loads(path.read_text(encoding="utf-8"))["accounts"]
     assert len(accounts) == 2 and os.stat(path).st_mode & 0o077 == 0  # it holds client secrets
+
+
+@pytest.mark.parametrize("script", ["flows/sync.py", "flows/reconcile.py"])
+def test_a_dry_run_on_a_missing_database_names_its_path_and_creates_nothing(tmp_path, accounts, script):
+    """#15 §6: --dry-run writes nothing, not even the DB's directory: a missing one is an error."""
+    missing = tmp_path / "nowhere" / "master.db"
+    env = {
+        **CREDENTIALS,
+        "ECAUTO_ACCOUNTS_FILE": str(accounts),
+        "ECAUTO_SECRET_KEY": KEY,
+        "DATABASE_URL": f"sqlite:///{missing}",
+    }
+    result = _run([str(ROOT / script), "--dry-run"], tmp_path, env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert str(missing) in result.stderr and "--dry-run" in result.stderr
+    assert not (tmp_path / "nowhere").exists()
