@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -39,7 +38,7 @@ from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement, failed_
 from ecauto_lib.report import FetchSummary, RunReport, conclude, summarise
 from ecauto_lib.report.terminal import fit_to_width
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
-from tasks._common import describe, engine_for
+from tasks._common import describe, engine_for, quiet_prefect
 from tasks.alerts import announce
 from tasks.amazon import cache_ttls, prune_fetch_cache
 from tasks.base import check_base_token, push_account, settle_journal, token_health
@@ -475,8 +474,7 @@ def run(options: Options) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    quiet_prefect()
     if options.demo:
         from flows.demo import run_demo
 

@@ -156,8 +156,9 @@ def test_an_excel_csv_in_cp932_is_imported_and_a_bad_line_reported_without_a_tra
     # no traceback of ours (Prefect's temporary server may log its own under load)
     assert "UnicodeDecodeError" not in output and "listings_import.py" not in output, output[-3000:]
     assert result.returncode == 1  # a line was refused
-    assert "listings: 2 new" in output
-    assert "line 3: cannot be read as CP932 or UTF-8" in output
+    # #15 §6: the summary is on stdout, like sync.py's report; no telemetry noise offline
+    assert "listings: 2 new" in result.stdout and "line 3: cannot be read as CP932 or UTF-8" in result.stdout
+    assert "telemetry" not in result.stderr.lower()
 
 
 def test_one_command_encrypts_the_tokens_an_earlier_version_stored_in_plain_text(tmp_path):

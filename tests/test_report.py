@@ -197,7 +197,6 @@ def test_the_changes_table_keeps_its_columns():
     rows = change_table(_report({}, dry_run=True))
     assert list(rows[0]) == [
         "asin",
-        "title",
         "account_id",
         "base_item_id",
         "variation_id",
@@ -206,6 +205,7 @@ def test_the_changes_table_keeps_its_columns():
         "new_value",
         "reason",
         "result",
+        "title",
     ]
     assert rows[0]["result"] == "予定 (planned, dry run)"
 

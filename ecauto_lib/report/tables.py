@@ -19,20 +19,21 @@ Rows = list[dict[str, Any]]
 
 
 def change_table(report: RunReport) -> Rows:
-    """Every change of the run, in ``ChangeRow``'s column order with the product title after the
-    ASIN, reasons and results in words (:mod:`.words`); then the held ones, as 確認待ち (held)."""
+    """Every change of the run, in ``ChangeRow``'s column order, reasons and results in words
+    (:mod:`.words`), the product title last (long: the UI shows the rest first); then the held
+    ones, as 確認待ち (held)."""
     rows = [
         {
-            **_titled(report, c.asin),
             **asdict(c),
             "reason": _words(report, c.reason),
             "result": result_text(c.result),
+            "title": report.titles.get(c.asin, ""),
         }
         for c in report.changes
     ]
     rows += [
         {
-            **_titled(report, h.asin),
+            "asin": h.asin,
             "account_id": h.account_id,
             "base_item_id": h.base_item_id,
             "variation_id": None,
@@ -41,6 +42,7 @@ def change_table(report: RunReport) -> Rows:
             "new_value": h.new_value,
             "reason": _words(report, h.reason),
             "result": GUARD_TEXT[_guard(h)],
+            "title": report.titles.get(h.asin, ""),
         }
         for h in report.held
     ]
@@ -51,7 +53,7 @@ def held_table(report: RunReport) -> Rows:
     """Every change held for review: what, the value held, which guard held it and why."""
     return [
         {
-            **_titled(report, h.asin),
+            "asin": h.asin,
             "account_id": h.account_id,
             "base_item_id": h.base_item_id,
             "field": h.field,
@@ -59,6 +61,7 @@ def held_table(report: RunReport) -> Rows:
             "new_value": h.new_value,
             "guard": _guard(h),
             "reason": _words(report, h.reason),
+            "title": report.titles.get(h.asin, ""),
         }
         for h in report.held
     ]
@@ -66,10 +69,6 @@ def held_table(report: RunReport) -> Rows:
 
 def _guard(held: HeldChange) -> str:
     return "circuit breaker" if breaker_kind(held) else "price move"
-
-
-def _titled(report: RunReport, asin: str) -> dict[str, Any]:
-    return {"asin": asin, "title": report.titles.get(asin, "")}
 
 
 def _words(report: RunReport, reason: str) -> str:

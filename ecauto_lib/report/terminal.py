@@ -12,7 +12,7 @@ import unicodedata
 
 WIDTH = 80
 MIN_COLUMN = 16  # a column is never cut narrower than this: below it the table becomes blocks
-TITLE_HEADER = "商品名 (title)"  # in blocks, a title is cut to TITLE_COLUMNS; other cells to a line
+TITLE_HEADER = "商品名 (title)"  # in blocks, a title is cut to TITLE_COLUMNS; other cells wrap
 TITLE_COLUMNS = 32
 
 
@@ -110,12 +110,12 @@ def fit_table(lines: list[str], width: int) -> list[str]:
 
 
 def _blocks(header: list[str], rows: list[list[str]], width: int) -> list[str]:
-    """Each row as ``- first · header: value · …``, wrapped; a title cut to TITLE_COLUMNS."""
+    """Each row as ``- first · header: value · …``, wrapped; a title cut to TITLE_COLUMNS (the
+    reasons are what the seller acts on: wrapped, never cut)."""
     out: list[str] = []
     for row in rows:
         cells = [
-            truncate(c, TITLE_COLUMNS if h == TITLE_HEADER else width - 8)
-            for h, c in zip(header, row, strict=True)
+            truncate(c, TITLE_COLUMNS) if h == TITLE_HEADER else c for h, c in zip(header, row, strict=True)
         ]
         parts = [cells[0], *(f"{h}: {c}" for h, c in zip(header[1:], cells[1:], strict=True))]
         out += wrap("- " + " · ".join(parts), width, indent="  ")
