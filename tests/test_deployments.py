@@ -278,7 +278,7 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
         "--no-ui",
     ]
     with background(cmd, _base_env(PREFECT_HOME=str(root / "server-home")), logs) as proc:
-        wait_for(lambda: proc.poll() is not None or _healthy(url), 90, "prefect server start", logs)
+        wait_for(lambda: proc.poll() is not None or _healthy(url), 240, "prefect server start", logs)
         assert proc.poll() is None, _tail(logs)
         yield PrefectServer(url, _base_env(PREFECT_HOME=str(root / "client-home"), PREFECT_API_URL=url))
 
