@@ -308,3 +308,10 @@ def test_the_report_says_when_a_shops_breaker_was_not_armed_and_why():
         "1 listing: the circuit breaker needs at least 2 affected items, so it cannot trip in this shop"
     )
     assert "サーキットブレーカー未作動 (breaker not armed)" in render_markdown(report)
+
+
+def test_the_terminal_keeps_a_cells_leading_ideographic_space():
+    from ecauto_lib.report.terminal import fit_table
+
+    lines = fit_table(["| 指標 | 件数 |", "|---|---|", "| 　在庫あり (in stock) | 9 |"], 80)
+    assert lines[2].startswith("| 　在庫あり (in stock) |")

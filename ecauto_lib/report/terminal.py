@@ -137,8 +137,8 @@ def _cells(line: str) -> list[str]:
             cell += char
             escaped = True
         elif char == "|":
-            cells.append(cell.strip())
+            cells.append(cell.strip(" "))  # not str.strip(): a cell may start with an ideographic space
             cell = ""
         else:
             cell += char
-    return [*cells, cell.strip()]
+    return [*cells, cell.strip(" ")]
