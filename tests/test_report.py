@@ -236,7 +236,7 @@ def test_each_change_shows_its_title_and_reasons_and_results_in_japanese():
     assert "未送信 (not sent)" in markdown
     rows = change_table(report)
     assert rows[0]["title"] == "ねこじゃらし 猫用おもちゃ 5本セット"
-    assert rows[0]["reason"].startswith("下限割れ (below floor): BASE ¥2,830")
+    assert rows[0]["reason"].startswith("下限割れ (below floor: BASE ¥2,830")
 
 
 @pytest.mark.parametrize(
@@ -246,6 +246,17 @@ def test_each_change_shows_its_title_and_reasons_and_results_in_japanese():
         ("amazon filtered_out", "48時間以内に発送できる新品の出品なし (filtered_out)"),
         ("amazon back in stock", "在庫復活 (back in stock)"),
         ("amazon ¥5,980 × 1.3", "Amazon価格 ¥5,980 × 掛け率 1.3 (amazon price × markup)"),
+        (
+            "circuit breaker: this run would hide 3 of 5 listings (60% > 30%); nothing of the kind was "
+            "pushed (run with --confirm to release); planned because: amazon out_of_stock",
+            "サーキットブレーカーで確認待ち (circuit breaker: this run would hide 3 of 5 listings "
+            "(60% > 30%); planned because: 在庫切れ (out_of_stock))",
+        ),
+        (
+            "Amazon stock unknown for 25 h (since the last good answer; limit 24 h)",
+            "Amazonの在庫が不明のまま上限を超えたため非公開 "
+            "(Amazon stock unknown for 25 h (since the last good answer; limit 24 h))",
+        ),
         (
             "released with --confirm: amazon out_of_stock",
             "確認により解除 (released with --confirm): 在庫切れ (out_of_stock)",

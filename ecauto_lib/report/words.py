@@ -63,26 +63,25 @@ def reason_text(reason: str, *, max_delivery_hours: int) -> str:
         return text
     if match := _MOVE.match(reason):
         return f"価格変動 {match[1]}% が ±{match[2]}% を超えるため確認待ち (price move)"
-    if match := _UNKNOWN.match(reason):
-        since = "最後の正常な応答から" if "last good answer" in match[2] else "登録以来応答なし、"
-        return f"Amazonの在庫が{since}{match[1]}時間不明 (stock unknown; 上限 {match[3]}時間)"
-    if match := _RESTOCKED.match(reason):
-        return f"{match[1]}BASEで売れて在庫0、Amazonに在庫あり: {match[3]}に補充 (restocked)"
+    if _UNKNOWN.match(reason):
+        return f"Amazonの在庫が不明のまま上限を超えたため非公開 ({reason})"
+    if _RESTOCKED.match(reason):
+        return f"BASEで売れて在庫0、Amazonに在庫ありのため補充 ({reason})"
     if reason.startswith("below floor: "):
-        return "下限割れ (below floor): " + reason.removeprefix("below floor: ").replace(_RELEASE_NOTE, "")
+        return f"下限割れ ({reason.replace(_RELEASE_NOTE, '')})"
     return reason.replace(_RELEASE_NOTE, "")
 
 
 def _breaker_text(rest: str, max_delivery_hours: int) -> str:
+    """``サーキットブレーカーで確認待ち (circuit breaker: this run would hide 3 of 5 listings (60% > 30%);
+    planned because: 在庫切れ (out_of_stock))``: the counts stay in the key term's words."""
     match = _BREAKER.match(rest)
+    head = "サーキットブレーカーで確認待ち (circuit breaker: "
     if match is None:
-        return "サーキットブレーカー (circuit breaker): " + rest.replace(_RELEASE_NOTE, "")
-    kind = "非公開" if match[1] == "hide" else "値下げ"
+        return head + rest.replace(_RELEASE_NOTE, "") + ")"
     why = reason_text(match[6], max_delivery_hours=max_delivery_hours)
-    return (
-        f"サーキットブレーカー (circuit breaker): {match[3]}件中{match[2]}件を{kind} "
-        f"({match[4]}% > {match[5]}%) になるため確認待ち; 理由: {why}"
-    )
+    counts = f"this run would {match[1]} {match[2]} of {match[3]} listings ({match[4]}% > {match[5]}%)"
+    return f"{head}{counts}; planned because: {why})"
 
 
 def result_text(result: str) -> str:
