@@ -327,6 +327,7 @@ ATTENTION_TEXT = {
     "breaker_tripped": "安全装置 (breaker tripped)",
     "needs_reauthorisation": "再認可が必要 (needs re-authorisation)",
     "app_refused": "アプリ拒否 (app refused)",
+    "no_listings": "出品0件 (no listings: run flows/import_listings.py first)",
 }
 
 

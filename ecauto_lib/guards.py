@@ -9,6 +9,7 @@ and nothing changes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 
@@ -104,7 +105,7 @@ def hold_risky_changes(
     - Circuit breaker, per account: if the run would hide more than ``breaker_hide_pct`` of the
       account's listings, or cut more than ``breaker_cut_pct`` of its prices, none of those hides
       (or cuts) is pushed: all are held, with the reason. Only counts of at least
-      ``breaker_min_items`` trip it.
+      :func:`breaker_min_items` trip it (``breaker_min_items``, scaled down in small shops).
     ``policies`` maps account id → its limits (accounts missing from it use the defaults).
 
     ``releasable`` (``--confirm``): the changes an earlier run held (stored in the master DB). A
@@ -144,7 +145,7 @@ def hold_risky_changes(
             limit = getattr(policy, limit_name)
             total = max(1, int(listings_per_account.get(account_id, 0)))
             share = 100 * count / total
-            if count >= policy.breaker_min_items and share > limit:
+            if count >= breaker_min_items(policy, total) and share > limit:
                 tripped = mask & changes["account_id"].eq(account_id)
                 reason[tripped] = (
                     f"{BREAKER_PREFIX}this run would {kind} {count} of {total} listings ({share:.0f}% > {limit:g}%); "
@@ -159,6 +160,35 @@ def hold_risky_changes(
     push.loc[released_mask[~held_mask], "reason"] = RELEASED_PREFIX + push["reason"].astype(str)
     released = changes[released_mask][CHANGE_COLUMNS]
     return GuardOutcome(push, held.reset_index(drop=True), released.reset_index(drop=True))
+
+
+BREAKER_FLOOR_ITEMS = 2  # a single item never trips the breaker (a shop's one sell-out is hidden)
+
+
+def breaker_min_items(policy: GuardPolicy, shop_size: int) -> int:
+    """The fewest affected items that trip a breaker in a shop of ``shop_size`` listings.
+
+    ``breaker_min_items`` (5) keeps a big shop's breaker from tripping on a handful of items, but
+    in a shop of 5 it would let 3 hides of 5 (60 %) through. So the minimum is at most half the
+    shop (rounded up: 3 in a shop of 5), and at least 2 (one item alone never trips it: a
+    one-listing shop's sell-out is hidden), unless the configured minimum is lower still.
+    """
+    return min(policy.breaker_min_items, max(BREAKER_FLOOR_ITEMS, math.ceil(shop_size / 2)))
+
+
+def breaker_not_armed(policy: GuardPolicy, shop_size: int) -> str | None:
+    """Why a shop's circuit breakers cannot trip this run (None when they can), for the report."""
+    limits = (policy.breaker_hide_pct, policy.breaker_cut_pct)
+    if min(limits) >= 100:
+        return f"breaker limits {policy.breaker_hide_pct:g}% / {policy.breaker_cut_pct:g}%: no share of a shop exceeds 100%"
+    needed = breaker_min_items(policy, shop_size)
+    if shop_size < needed:
+        noun = "listing" if shop_size == 1 else "listings"
+        return (
+            f"{shop_size} {noun}: the circuit breaker needs at least {needed} affected items, "
+            "so it cannot trip in this shop"
+        )
+    return None
 
 
 def breaker_kind(held: FieldChange) -> str | None:

@@ -43,6 +43,10 @@ class Attention(StrEnum):
     BREAKER_TRIPPED = "breaker_tripped"  # a shop's circuit breaker held its hides or cuts (part of HELD)
     NEEDS_REAUTHORISATION = "needs_reauthorisation"  # the shop's token is dead: connect_shop
     APP_REFUSED = "app_refused"  # BASE refused the shop's client_id / client_secret (the accounts file)
+    NO_LISTINGS = "no_listings"  # the selected shops have no listings in the master DB: import them
+
+
+NO_LISTINGS_TEXT = "0 listings: run flows/import_listings.py first"
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ def run_outcome(
     shops: Sequence[ShopFacts],
     breaker_holds: Iterable[tuple[str, str]] = (),
     refused: Sequence[ShopRefusal] = (),
+    listings: int | None = None,
 ) -> RunOutcome:
     """The outcome of a run from its facts.
 
@@ -105,9 +110,11 @@ def run_outcome(
     ``fetch_failures``: ASINs without a usable answer; ``shops``: each shop's push counts;
     ``breaker_holds``: ``(account_id, kind)`` of each change a circuit breaker held (kind
     ``hide`` / ``cut``); ``refused``: the shops BASE refused, and those whose token needs
-    re-authorising.
+    re-authorising; ``listings``: how many the run loaded (0: nothing to sync, import first).
     """
     reasons: list[AttentionReason] = []
+    if listings == 0 and stopped is None:
+        reasons.append(AttentionReason(Attention.NO_LISTINGS, 0, detail=NO_LISTINGS_TEXT))
     if stopped is not None:
         reasons.append(AttentionReason(Attention.CREDENTIALS_REFUSED, 1, detail=stopped))
     if fetch_failures:

@@ -78,6 +78,7 @@ class ShopReconciliation:
     scanned: int = 0  # items the page scan returned
     drift: Drift | None = None  # None: skipped, nothing read
     skipped_by: BudgetBlock | None = None  # BASE refused the shop for the day
+    dry_run: bool = False  # nothing repaired: the drift is what a real run would correct
 
     @classmethod
     def skipped(cls, account_id: str, name: str, block: BudgetBlock) -> ShopReconciliation:
@@ -85,8 +86,11 @@ class ShopReconciliation:
 
     @property
     def needs_attention(self) -> bool:
-        """Drift found, a listing that could not be checked, or a shop not read at all (exit 1)."""
-        return self.drift is None or bool(self.drift.count or self.drift.unchecked)
+        """A listing that could not be checked, a shop not read at all, or drift repaired (exit 1);
+        in a dry run drift alone is the answer asked for, not trouble (exit 0)."""
+        if self.drift is None or self.drift.unchecked:
+            return True
+        return bool(self.drift.count) and not self.dry_run
 
     def counts(self) -> dict[str, Any]:
         if self.drift is None:
@@ -113,10 +117,14 @@ class ShopReconciliation:
             )
             return f"{head}: skipped, {why}"
         d = self.drift
+        corrected, delisted = (
+            ("would be corrected", "would be delisted") if self.dry_run else ("corrected", "")
+        )
+        gone = f"{len(d.deleted)} gone from BASE" + (f" ({len(d.deleted)} {delisted})" if delisted else "")
         return (
             f"{head}: {d.checked} listings checked against {self.scanned} items, {len(d.corrections)} values "
-            f"corrected; {d.missing} missing from the scan, checked with items/detail: {len(d.deleted)} gone "
-            f"from BASE, {len(d.still_there)} still there, {len(d.unchecked)} not answered (left listed)"
+            f"{corrected}; {d.missing} missing from the scan, checked with items/detail: {gone}, "
+            f"{len(d.still_there)} still there, {len(d.unchecked)} not answered (left listed)"
         )
 
     def rows(self) -> list[dict[str, Any]]:

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from ecauto_lib.amazon.lwa import LWA_ROTATION_HELP
 from ecauto_lib.base.auth import NeedsAuthorisationError, connect_command
+from ecauto_lib.base.budget import JST
 from ecauto_lib.config import AccountConfig
 from ecauto_lib.domain import BaseShop, TokenRecord
 from ecauto_lib.errors import AuthError
@@ -226,8 +227,13 @@ def _lifetime_state(left: timedelta, warning: timedelta) -> TokenState:
 
 
 def _minute(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+    """A time as the seller reads it, in Japan time (the DB keeps UTC)."""
+    return _jst(value).strftime("%Y-%m-%d %H:%M JST") if value else "-"
 
 
 def _day(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else "-"
+    return _jst(value).strftime("%Y-%m-%d") if value else "-"
+
+
+def _jst(value: datetime) -> datetime:
+    return value.astimezone(JST) if value.tzinfo is not None else value.replace(tzinfo=UTC).astimezone(JST)

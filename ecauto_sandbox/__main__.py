@@ -4,8 +4,8 @@
     python -m ecauto_sandbox --scenario generated --asins 10000 --shops 3 --seed 7 --speed 100 \\
         --accounts-out /tmp/sandbox-accounts.json
 
-Prints the ``export ...`` lines that point the pipeline at it (and writes the accounts file when
-asked). The credentials are fake, made for this sandbox only.
+Writes the accounts file (``--accounts-out``, default ``data/sandbox/accounts.json``), prints
+its path and the ``export ...`` lines that point the pipeline at both. The credentials are fake, made for this sandbox only.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from pathlib import Path
 from ecauto_sandbox.app import Sandbox
 from ecauto_sandbox.faults import Faults
 from ecauto_sandbox.scenario import Scenario
+
+DEFAULT_ACCOUNTS_OUT = Path("data/sandbox/accounts.json")  # under the current directory, like data/master.db
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -40,7 +42,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--log-limit", type=int, default=50_000, help="request-log entries kept (oldest dropped)"
     )
-    parser.add_argument("--accounts-out", type=Path, help="write the BASE accounts JSON file here")
+    parser.add_argument(
+        "--accounts-out",
+        type=Path,
+        default=DEFAULT_ACCOUNTS_OUT,
+        help=f"write the BASE accounts JSON file here (default: {DEFAULT_ACCOUNTS_OUT}, made 0600)",
+    )
     return parser.parse_args(argv)
 
 
@@ -69,16 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with sandbox as sb:
         env = sb.env()
-        if args.accounts_out:
-            args.accounts_out.parent.mkdir(parents=True, exist_ok=True)
-            args.accounts_out.write_text(
-                json.dumps(sb.accounts_config(), ensure_ascii=False, indent=2) + "\n"
-            )
-            env["ECAUTO_ACCOUNTS_FILE"] = str(args.accounts_out)
+        accounts_file = args.accounts_out.resolve()
+        accounts_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        accounts_file.touch(mode=0o600)  # it holds the simulated shops' client secrets
+        accounts_file.chmod(0o600)
+        accounts_file.write_text(json.dumps(sb.accounts_config(), ensure_ascii=False, indent=2) + "\n")
+        env["ECAUTO_ACCOUNTS_FILE"] = str(accounts_file)
         print(
             f"# ecauto sandbox ({scenario.name}) at {sb.url}, speed {sb.speed:g}; Ctrl-C to stop", flush=True
         )
         print(f"# admin: {sb.url}/_sandbox/state   (fake credentials: for this sandbox only)", flush=True)
+        print(f"# accounts file: {accounts_file}", flush=True)
         print("\n".join(export_lines(env)), flush=True)
         try:
             while not stop.wait(0.5):

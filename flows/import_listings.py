@@ -20,6 +20,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python flows/import_listings.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from prefect import get_run_logger
 
 from ecauto_lib.config import load_settings
 from ecauto_lib.errors import ConfigError
@@ -29,6 +30,7 @@ from ecauto_lib.listings_import import (
     listings_from_base_items,
     listings_from_csv,
 )
+from tasks._common import quiet_prefect
 from tasks.listings import check_secrets, fetch_shop_items, prepare_database, register_listings
 from tasks.states import exit_code_flow
 
@@ -44,6 +46,7 @@ def import_listings(
     settings = load_settings(require_sp_api=False)
     prepare_database(settings.database_url, dry_run=False)
     parsed = ParsedListings()
+    lines: list[str] = []  # the summary: logged, and printed on stdout by main()
     if source == "csv":
         if not csv_path:
             raise ConfigError("--csv", "a file path is required")
@@ -54,7 +57,7 @@ def import_listings(
         for account in selected:
             items = fetch_shop_items(settings, account)
             found = listings_from_base_items(account.id, items)
-            print(
+            lines.append(
                 f"{account.id} ({account.name}): {len(items)} items, {len(found.rows)} with an ASIN, "
                 f"{found.skipped} without"
             )
@@ -64,15 +67,17 @@ def import_listings(
             parsed.isbns += found.isbns
     result = register_listings(settings.database_url, parsed.rows)
     problems = parsed.problems + result.conflicts
-    print(
+    lines.append(
         f"listings: {result.inserted} new, {result.updated} updated, {result.unchanged} unchanged, "
         f"{len(problems)} refused"
     )
-    for problem in problems:
-        print(f"  refused: {problem}")
-    for note in parsed.isbns:  # ten digits are a book only when the ISBN-10 check digit holds
-        print(f"  ISBN: {note}")
+    lines += [f"  refused: {problem}" for problem in problems]
+    # ten digits are a book only when the ISBN-10 check digit holds
+    lines += [f"  ISBN: {note}" for note in parsed.isbns]
+    for line in lines:
+        get_run_logger().info("%s", line)
     return {
+        "summary": "\n".join(lines),
         "inserted": result.inserted,
         "updated": result.updated,
         "unchanged": result.unchanged,
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.encoding and not args.csv:
         parser.error("--encoding applies to --csv only")
+    quiet_prefect()
     try:
         from ecauto_lib.db import check_database
         from ecauto_lib.db.tokens import TokenCipher
@@ -122,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)
         return 2
+    print(result["summary"])
     return int(result["exit_code"])
 
 

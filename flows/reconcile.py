@@ -8,8 +8,10 @@ the reason ``drift``). A listing the page scan did not show is looked up with it
 delisted. Each repair is reported, with how many listings were looked up. A shop BASE refused for
 the day (day_api_limit) is skipped until its reset. A repair takes the shops' locks, as a sync
 does, so it never writes beside a sync pushing the same shop (a dry run writes nothing and takes
-none). Exit codes: 0 no drift, 1 drift found (and repaired unless --dry-run), a listing that could
-not be checked, or a shop skipped; 2 configuration; 3 another run holds one of the shops.
+none). It ends with one line per shop on stdout. Exit codes: 0 no drift, or a dry run that found
+only drift (it says what it would correct); 1 drift repaired, a listing that could not be checked,
+or a shop skipped; 2 configuration (a dry run on a missing database too); 3 another run holds one
+of the shops.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python flows/reconcile.py` from a checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from ecauto_lib.config import AccountConfig, Settings, load_settings
 from ecauto_lib.db.locks import AlreadyRunningError, account_locks
 from ecauto_lib.errors import ConfigError
 from ecauto_lib.reconcile import ShopReconciliation
-from tasks._common import engine_for
+from tasks._common import engine_for, quiet_prefect
 from tasks.listings import check_secrets, fetch_shop_items, load_listings, prepare_database
 from tasks.reconcile import base_budget_block, repair_drift
 from tasks.states import exit_code_flow
@@ -59,11 +62,16 @@ def _reconcile(settings: Settings, selected: tuple[AccountConfig, ...], dry_run:
         else:
             items = fetch_shop_items(settings, account)
             drift = repair_drift(settings, account, listings, items, dry_run=dry_run)
-            outcomes.append(ShopReconciliation(account.id, account.name, scanned=len(items), drift=drift))
-        print(outcomes[-1].describe())
+            outcomes.append(
+                ShopReconciliation(account.id, account.name, scanned=len(items), drift=drift, dry_run=dry_run)
+            )
+        get_run_logger().info("%s", outcomes[-1].describe())
     rows = [row for outcome in outcomes for row in outcome.rows()]
     create_table_artifact(
-        key="reconcile-drift", table=rows, description="Drift between the DB and BASE, repaired"
+        key="reconcile-drift",
+        table=rows,
+        description="Drift between the DB and BASE, "
+        + ("found (dry run: not repaired)" if dry_run else "repaired"),
     )
     return {
         "accounts": {o.account_id: o.counts() for o in outcomes},
@@ -78,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--account", action="append", metavar="ID", help="only this account (repeatable)")
     parser.add_argument("--dry-run", action="store_true", help="report the drift, repair nothing")
     args = parser.parse_args(argv)
+    quiet_prefect()
     try:
         from ecauto_lib.db import check_database
         from ecauto_lib.db.tokens import TokenCipher
@@ -85,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(require_sp_api=False)
         settings.select_accounts(args.account)
         TokenCipher.of(settings.secret_key)  # the key the BASE tokens are encrypted with is set
-        check_database(settings.database_url)
+        check_database(settings.database_url, create=not args.dry_run)
         result = reconcile(accounts=args.account, dry_run=args.dry_run)
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)
@@ -93,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except AlreadyRunningError as exc:
         print(f"実行中 / already running: {exc}", file=sys.stderr)
         return 3
+    print(result["report"])
     return int(result["exit_code"])
 
 

@@ -6,7 +6,8 @@
 
 ``prefect.yaml`` stays the one source of truth for names, entrypoints, parameters, cron
 schedules, time zones and per-deployment concurrency limits; this module reads it and hands every
-deployment to :func:`prefect.serve`. The process runs until interrupted; on SIGTERM/Ctrl-C
+deployment to :func:`prefect.serve`. It refuses (exit 2) when ``prefect deploy`` has put deployments
+of the same names in a work pool: one path owns the names, never both. The process runs until interrupted; on SIGTERM/Ctrl-C
 Prefect pauses the served schedules. A real Prefect server is required: on the temporary server
 Prefect starts when ``PREFECT_API_URL`` is unset it refuses to schedule anything.
 """
@@ -29,6 +30,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.schedules import Cron, Schedule
 
 from ecauto_lib.errors import ConfigError
+from tasks._common import quiet_prefect
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -185,6 +187,41 @@ def require_prefect_server() -> str:
     return url
 
 
+def work_pool_twins(deployments: list[RunnerDeployment]) -> list[str]:
+    """The deployments of the same names ``prefect deploy`` put in a work pool, as
+    ``flow/name (work pool 'pool')``: serving would take them over (see :func:`refuse_twins`)."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    twins = []
+    with get_client(sync_client=True) as client:
+        for deployment in deployments:
+            name = f"{deployment.flow_name}/{deployment.name}"
+            try:
+                existing = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            if existing.work_pool_name:
+                twins.append(f"{name} (work pool '{existing.work_pool_name}')")
+    return twins
+
+
+def refuse_twins(twins: list[str]) -> None:
+    """Serving a deployment a worker owns re-registers it without its code storage (its runs then
+    crash: "Downloading flow code from storage at None") and pauses it when serving stops, which
+    the worker inherits. The two paths do not share names: ConfigError naming them and the ways out."""
+    if twins:
+        raise ConfigError(
+            "--serve",
+            "these deployments already belong to a work pool (prefect deploy): "
+            + ", ".join(twins)
+            + ". Serving them here would take them over from the worker (their runs would crash) and "
+            "pause them when serving stops. Run them with the worker (`PROJECT_DIR=$PWD prefect worker "
+            "start --pool ecauto-process`), or delete them first to serve instead "
+            "(`prefect deployment delete FLOW/NAME`, each).",
+        )
+
+
 def serve_deployments(path: str | Path = DEFAULT_PATH, *, limit: int | None = 1) -> None:
     """Serve every deployment of ``path`` until interrupted (blocks).
 
@@ -200,6 +237,7 @@ def serve_deployments(path: str | Path = DEFAULT_PATH, *, limit: int | None = 1)
     specs = read_deployment_specs(source)
     os.chdir(source.parent)
     deployments = runner_deployments(specs, source.parent)
+    refuse_twins(work_pool_twins(deployments))
     print(f"serving {len(deployments)} deployments from {source} on {api_url}")
     serve(*deployments, limit=limit)
 
@@ -217,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         help="runs at once across all deployments (default 1; 0: no limit)",
     )
     args = parser.parse_args(argv)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    quiet_prefect()
     try:
         serve_deployments(args.path, limit=args.limit or None)
     except ConfigError as exc:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -37,8 +36,9 @@ from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement, failed_push
 from ecauto_lib.report import FetchSummary, RunReport, conclude, summarise
+from ecauto_lib.report.terminal import fit_to_width
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
-from tasks._common import describe, engine_for
+from tasks._common import describe, engine_for, quiet_prefect
 from tasks.alerts import announce
 from tasks.amazon import cache_ttls, prune_fetch_cache
 from tasks.base import check_base_token, push_account, settle_journal, token_health
@@ -46,7 +46,7 @@ from tasks.fetching import fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
 from tasks.listings import check_secrets, load_listings, load_variations, prepare_database
 from tasks.pricing import compute_changes, hold_risky, keep_above_floor, top_up_stock
-from tasks.report import publish_report
+from tasks.report import load_titles, publish_report, release_hint
 from tasks.states import exit_code_flow
 from tasks.store import (
     finish_run_record,
@@ -70,7 +70,14 @@ def sync(
     settings = with_budget(load_settings(), budget_minutes)
     sync_mode = SyncMode(mode)
     selected = settings.select_accounts(accounts)
-    report = RunReport(mode=sync_mode.value, dry_run=dry_run, started_at=utc_now(), confirmed=confirm)
+    report = RunReport(
+        mode=sync_mode.value,
+        dry_run=dry_run,
+        started_at=utc_now(),
+        confirmed=confirm,
+        release_hint=release_hint(),
+        max_delivery_hours=settings.policy.max_delivery_hours,
+    )
 
     prepare_database(settings.database_url, dry_run=dry_run)
     check_secrets(settings, [a.id for a in selected])
@@ -144,7 +151,8 @@ def _pipeline(
 
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
     report.lwa_secret = check_lwa_secret(settings)
-    summarise(report, selected, current, fetch_failures, plan, results)
+    summarise(report, selected, current, fetch_failures, plan, results, settings.guard_policies())
+    report.titles = load_titles(settings.database_url, report)
     markdown = publish_report(report)
     announce(report, settings)
     get_run_logger().info(
@@ -204,7 +212,7 @@ def observe(
     listings.)"""
     listings = load_listings(settings.database_url, [a.id for a in selected])
     budget = settings.policy.run_budget
-    stale = diff_ttls(
+    candidates = diff_ttls(
         listings,
         settings.policy,
         report.started_at,
@@ -212,8 +220,7 @@ def observe(
         settings.database_url,
         fill=budget > timedelta(0),
     )
-    if limit is not None:
-        stale = stale.head(limit)
+    stale = report.fetch.count_stale(listings, candidates, limit)  # beyond the limit: left for later
 
     observations, infos = fetch_stale(
         settings, listings, stale, report.fetch, dry_run=report.dry_run, started_at=report.started_at
@@ -258,19 +265,16 @@ def fetch_stale(
     dry_run: bool,
     started_at: datetime | None = None,
 ) -> tuple[list[Observation], list[CatalogInfo]]:
-    """One task run per batch of 20: offers for stale price/stock, catalog for stale info.
+    """One task run per batch of 20: offers for stale price/stock, catalog for stale info (``summary``
+    has counted them: ``FetchSummary.count_stale``).
 
     Most valuable first; catalog batches interleaved on their own quota; new sell-outs re-checked
     on getItemOffers as they appear, which refreshes the queue's head when it is idle; no call
     starts after the run's time budget (from ``started_at``) is spent (the policy:
     :mod:`ecauto_lib.fetching`).
     """
-    summary.listings, summary.asins = len(listings), int(listings["asin"].nunique())
-    summary.stale = int(stale["needs_offers"].sum())
     budget = settings.policy.run_budget
     deadline = (started_at or utc_now()) + budget if budget > timedelta(0) else None
-    summary.info_stale = int(stale["needs_info"].sum())
-    summary.fresh = summary.asins - len(stale)
     if not summary.stale and not summary.info_stale:
         return [], []
 
@@ -426,7 +430,7 @@ def preflight(options: Options) -> None:
     settings = load_settings()
     settings.select_accounts(options.accounts)
     TokenCipher.of(settings.secret_key)  # the key the BASE tokens are encrypted with is set
-    check_database(settings.database_url)
+    check_database(settings.database_url, create=not options.dry_run)
 
 
 def run(options: Options) -> int:
@@ -458,7 +462,7 @@ def run(options: Options) -> int:
         print(f"設定エラー / configuration error: {result['error']}", file=sys.stderr)
         return int(result["exit_code"])
     print()
-    print(result["report"])
+    print(fit_to_width(result["report"]))  # the terminal's 80 columns; the artifact keeps it whole
     if options.dry_run:
         order = result.get("refresh_order") or []
         print()
@@ -470,8 +474,7 @@ def run(options: Options) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    quiet_prefect()
     if options.demo:
         from flows.demo import run_demo
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -19,6 +20,7 @@ from ecauto_lib.settings_table import default
 
 __all__ = [
     "Answers",
+    "quiet_prefect",
     "answers",
     "api_retries",
     "describe",
@@ -28,6 +30,15 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def quiet_prefect() -> None:
+    """Prefect settings every command line sets unless the seller did: no usage telemetry from
+    Prefect's temporary server (offline it logs an error per attempt), and time for that server to
+    start on a busy machine. Called by each flow's ``main`` before the first flow run."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
 
 _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()

@@ -6,8 +6,11 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from ecauto_lib.db.titles import product_titles
 from ecauto_lib.report import RunReport, render_markdown
 from ecauto_lib.report.tables import change_table, flagged_and_failed_table, held_table
+from ecauto_lib.report.words import CLI_RELEASE_HINT, DEPLOYMENT_RELEASE_HINT
+from tasks._common import engine_for
 
 SUMMARY, CHANGES, HELD, FLAGGED_AND_FAILED = (
     "sync-summary",
@@ -15,6 +18,21 @@ SUMMARY, CHANGES, HELD, FLAGGED_AND_FAILED = (
     "sync-held",
     "sync-flagged-and-failed",
 )
+
+
+def release_hint() -> str:
+    """How this run's seller releases held changes: in a deployment run its parameter
+    (``confirm=true``), else the command line's ``--confirm``."""
+    from prefect.runtime import deployment
+
+    return DEPLOYMENT_RELEASE_HINT if deployment.id else CLI_RELEASE_HINT
+
+
+@task(name="load-titles", cache_policy=NO_CACHE)
+def load_titles(database_url: str, report: RunReport) -> dict[str, str]:
+    """The product titles of the run's changed and held items (the master DB's catalog facts)."""
+    asins = [c.asin for c in report.changes] + [h.asin for h in report.held]
+    return product_titles(engine_for(database_url), asins) if asins else {}
 
 
 @task(name="publish-report", cache_policy=NO_CACHE)

@@ -156,8 +156,9 @@ def test_an_excel_csv_in_cp932_is_imported_and_a_bad_line_reported_without_a_tra
     # no traceback of ours (Prefect's temporary server may log its own under load)
     assert "UnicodeDecodeError" not in output and "listings_import.py" not in output, output[-3000:]
     assert result.returncode == 1  # a line was refused
-    assert "listings: 2 new" in output
-    assert "line 3: cannot be read as CP932 or UTF-8" in output
+    # #15 §6: the summary is on stdout, like sync.py's report; no telemetry noise offline
+    assert "listings: 2 new" in result.stdout and "line 3: cannot be read as CP932 or UTF-8" in result.stdout
+    assert "telemetry" not in result.stderr.lower()
 
 
 def test_one_command_encrypts_the_tokens_an_earlier_version_stored_in_plain_text(tmp_path):
@@ -189,3 +190,57 @@ def test_one_command_encrypts_the_tokens_an_earlier_version_stored_in_plain_text
     wrong = _run([str(ROOT / "flows/encrypt_tokens.py")], tmp_path, {**env, "ECAUTO_SECRET_KEY": other_key})
     assert wrong.returncode == 2 and "does not decrypt the BASE tokens of account shop1" in wrong.stderr
     engine.dispose()
+
+
+def test_the_simulator_writes_an_accounts_file_by_default_and_prints_its_path(tmp_path):
+    """#15 §8: the first run's export lines point at an accounts file that exists, so the next
+    documented command works without finding --accounts-out in docs/sandbox.md."""
+    import os
+    import signal
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecauto_sandbox", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    import threading
+    import time
+
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(line.rstrip("\n") for line in proc.stdout), daemon=True
+    )
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("export ECAUTO_ACCOUNTS_FILE=") for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, lines
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    path = tmp_path / "data" / "sandbox" / "accounts.json"
+    assert f"# accounts file: {path}" in lines
+    assert f"export ECAUTO_ACCOUNTS_FILE={path}" in lines
+    accounts = json.loads(path.read_text(encoding="utf-8"))["accounts"]
+    assert len(accounts) == 2 and os.stat(path).st_mode & 0o077 == 0  # it holds client secrets
+
+
+@pytest.mark.parametrize("script", ["flows/sync.py", "flows/reconcile.py"])
+def test_a_dry_run_on_a_missing_database_names_its_path_and_creates_nothing(tmp_path, accounts, script):
+    """#15 §6: --dry-run writes nothing, not even the DB's directory: a missing one is an error."""
+    missing = tmp_path / "nowhere" / "master.db"
+    env = {
+        **CREDENTIALS,
+        "ECAUTO_ACCOUNTS_FILE": str(accounts),
+        "ECAUTO_SECRET_KEY": KEY,
+        "DATABASE_URL": f"sqlite:///{missing}",
+    }
+    result = _run([str(ROOT / script), "--dry-run"], tmp_path, env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert str(missing) in result.stderr and "--dry-run" in result.stderr
+    assert not (tmp_path / "nowhere").exists()

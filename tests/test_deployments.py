@@ -278,7 +278,7 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
         "--no-ui",
     ]
     with background(cmd, _base_env(PREFECT_HOME=str(root / "server-home")), logs) as proc:
-        wait_for(lambda: proc.poll() is not None or _healthy(url), 90, "prefect server start", logs)
+        wait_for(lambda: proc.poll() is not None or _healthy(url), 240, "prefect server start", logs)
         assert proc.poll() is None, _tail(logs)
         yield PrefectServer(url, _base_env(PREFECT_HOME=str(root / "client-home"), PREFECT_API_URL=url))
 
@@ -426,8 +426,11 @@ def test_a_worker_runs_the_stock_deployment_against_the_simulator(deployed, tmp_
         assert {"sync-summary", "sync-changes"} <= set(by_key)
         changes = json.loads(by_key["sync-changes"].data)
         assert {(c["asin"], c["field"], c["new_value"], c["result"]) for c in changes} == {
-            (asin, "visible", int(value), "pushed") for asin, value in expected.items()
+            (asin, "visible", int(value), "反映済 (pushed)") for asin, value in expected.items()
         }
+        # A deployment run names its own way to release held changes: the parameter, not the flag.
+        summary = by_key["sync-summary"].data
+        assert "`confirm=true` releases" in summary and "sync.py --confirm" not in summary
         # The simulator saw exactly those BASE edits, and no catalog call (stock mode).
         item_asin = {
             int(item["item_id"]): asin
@@ -521,3 +524,48 @@ def test_two_workers_share_the_sp_api_quota_and_keep_the_db_consistent(deployed,
         assert sent and max(sent.values()) == 1  # no doubled pushes
         history = rows(postgres_url, "select count(*) from change_history")[0][0]
         assert history == len(sent)  # every push recorded once
+
+
+@pytest.mark.flow
+def test_serve_refuses_to_take_over_the_work_pool_deployments(deployed, tmp_path):
+    """#15 §7: after `prefect deploy --all`, `sync.py --serve` would re-register the same names
+    without code storage (their runs crash: "Downloading flow code from storage at None") and
+    pause them on shutdown, for the worker too. It refuses, naming them, and changes nothing."""
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_DIR / "flows" / "sync.py"), "--serve"],
+        env=deployed.env,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "ecauto-sync/stock-every-15-min" in result.stderr and f"work pool '{POOL}'" in result.stderr
+    assert "prefect worker start" in result.stderr
+    with api(deployed) as client:
+        mine = _deployments(client)["ecauto-sync/stock-every-15-min"]
+        assert mine.work_pool_name == POOL and not mine.paused
+
+
+@pytest.mark.flow
+def test_the_worker_stops_cleanly_on_the_signal_docs_deploy_md_gives(deployed, tmp_path):
+    """#15 §7: docs/deploy.md's systemd unit stops the worker with KillSignal=SIGINT (KillMode=mixed:
+    the main process only); Prefect's worker then stops polling and exits, well within the unit's
+    TimeoutStopSec when no run is in progress."""
+    doc = (PROJECT_DIR / "docs" / "deploy.md").read_text(encoding="utf-8")
+    assert "KillSignal=SIGINT" in doc and "KillMode=mixed" in doc and "TimeoutStopSec=" in doc
+    log = tmp_path / "worker.log"
+    cmd = [PREFECT, "worker", "start", "--pool", POOL, "--name", "stop-test"]
+    with api(deployed) as client, background(cmd, deployed.env, log) as proc:
+        wait_for(
+            lambda: any(w.name == "stop-test" for w in client.read_workers_for_work_pool(POOL)),
+            90,
+            "the worker's first heartbeat",
+            log,
+        )
+        proc.send_signal(signal.SIGINT)  # the main process only, as KillMode=mixed sends it
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the worker ignored SIGINT for 30 s\n{_tail(log)}")
+    assert code in (0, 130, -signal.SIGINT), _tail(log)

@@ -72,7 +72,7 @@ def test_reconcile_sees_a_sale_and_stock_only_tops_up_to_the_shop_quantity_dry_r
         sb.clear_requests()
         dry = sync(mode="stock", dry_run=True)
         assert not calls(sb, "itemsEdit") and dry["accounts"][SHOP2]["restocks"] == 1
-        assert "restocked to 3" in dry["report"] and "planned (dry run)" in dry["report"]
+        assert "restocked to 3" in dry["report"] and "予定 (planned, dry run)" in dry["report"]
         result = sync(mode="stock")
         assert edits(sb)[(SHOP2, ice)] == [{"stock": "3"}]
         assert sb.item(SHOP2, ice)["stock"] == 3 and result["accounts"][SHOP2]["restocked"] == 1

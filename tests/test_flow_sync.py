@@ -611,3 +611,24 @@ def test_twenty_cheap_slow_offers_in_front_of_a_buyable_one_never_hide_the_item(
                 assert stored[asin][0] == "unknown" and "lowest 20" in stored[asin][3]
         assert summary_priced == 10
         assert {s for a, (_, s, _, _) in stored.items() if a not in crowded} <= {"offer", None}
+
+
+def test_a_limited_run_reports_the_asins_beyond_the_limit_as_left_for_later(tmp_path, sqlite_url):
+    """#15 §4: on a new DB, --limit 3 fetches 3 and says the other 8 wait for a later run, not that
+    they are fresh (キャッシュOK)."""
+    with marketplace(tmp_path, sqlite_url, Scenario.demo()):
+        import_listings(source="base")
+        result = sync(dry_run=True, limit=3)
+        fetch = result["fetch"]
+        assert (fetch["asins"], fetch["fresh"], fetch["stale"], fetch["left_for_later"]) == (11, 0, 3, 8)
+        assert "| 次回以降 (left for later: --limit) | 8 |" in result["report"]
+        assert "| キャッシュOK (fresh) | 0 |" in result["report"]
+
+
+def test_a_sync_with_no_listings_says_to_import_them_first_and_needs_attention(tmp_path, sqlite_url):
+    with marketplace(tmp_path, sqlite_url, Scenario.demo()):
+        result = sync()
+        assert result["exit_code"] == 1
+        assert result["attention"][0]["kind"] == "no_listings"
+        assert "0 listings: run flows/import_listings.py first" in result["report"]
+        assert "完了 ✅" not in result["report"]

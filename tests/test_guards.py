@@ -1,5 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ecauto_lib.domain import HeldChange, Observation, Outcome
 from ecauto_lib.guards import merge_rechecks, sell_outs_to_recheck
 from ecauto_lib.pricing import field_changes
@@ -88,7 +90,7 @@ def test_circuit_breaker_holds_every_hide_of_an_account_that_would_hide_too_much
 def test_breaker_limits_per_account_and_minimum_count():
     hides = [["a", f"B00000000{i}", i, "visible", 1, 0, "r"] for i in range(4)]
     changes = changes_frame(hides)
-    push, held, _ = astuple_outcome(hold_risky_changes(changes, {"a": 4}, {}))  # 100%, but 4 < 5 items
+    push, held, _ = astuple_outcome(hold_risky_changes(changes, {"a": 10}, {}))  # 40%, but 4 < 5 items
     assert held.empty
     strict = {"a": GuardPolicy(breaker_min_items=1, breaker_hide_pct=50)}
     push, held, _ = astuple_outcome(hold_risky_changes(changes, {"a": 4}, strict))
@@ -101,3 +103,33 @@ def test_breaker_on_price_cuts():
     assert len(held) == 5 and held["reason"].iloc[0].startswith(
         "circuit breaker: this run would cut the price of 5"
     )
+
+
+@pytest.mark.parametrize(
+    ("shop_size", "hides", "held_count"),
+    [
+        (5, 3, 3),  # 60 % of a 5-listing shop: held (the fixed minimum of 5 let it through)
+        (5, 1, 0),  # 20 %: under the share
+        (3, 2, 2),  # 67 % of 3
+        (2, 1, 0),  # 50 %, but one item: the breaker needs 2
+        (1, 1, 0),  # a one-listing shop: never armed (its one sell-out is hidden)
+        (100, 31, 31),  # a big shop: the configured minimum (5) holds as before
+    ],
+)
+def test_the_breaker_minimum_scales_down_to_the_shop_size(shop_size, hides, held_count):
+    changes = changes_frame([["a", f"B{i:09d}", i, "visible", 1, 0, "r"] for i in range(hides)])
+    _, held, _ = astuple_outcome(hold_risky_changes(changes, {"a": shop_size}, {}))
+    assert len(held) == held_count
+
+
+def test_the_breaker_says_when_it_cannot_trip_and_why():
+    from ecauto_lib.guards import breaker_min_items, breaker_not_armed
+
+    policy = GuardPolicy()  # 30 %, at least 5 items
+    assert [breaker_min_items(policy, n) for n in (1, 2, 3, 5, 10, 17, 100)] == [2, 2, 2, 3, 5, 5, 5]
+    assert breaker_not_armed(policy, 100) is None and breaker_not_armed(policy, 5) is None
+    assert breaker_not_armed(policy, 1) == (
+        "1 listing: the circuit breaker needs at least 2 affected items, so it cannot trip in this shop"
+    )
+    off = GuardPolicy(breaker_hide_pct=100, breaker_cut_pct=100)
+    assert "100%" in (breaker_not_armed(off, 50) or "")

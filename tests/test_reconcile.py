@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -173,3 +174,22 @@ def test_reconcile_checks_what_a_shifting_scan_missed_and_delists_only_what_base
         assert delisted == [(deleted,)]  # the starting code also delisted the skipped item
         assert result["exit_code"] == 1
         assert "2 missing from the scan, checked with items/detail" in result["report"]
+
+
+def test_a_dry_run_says_what_it_would_correct_and_drift_alone_needs_no_attention():
+    """#15 §6: reconcile --dry-run reports the drift as what it *would* repair; finding drift is
+    its job, so it exits 0 unless a listing could not be checked (or a shop was skipped)."""
+    from ecauto_lib.domain import PushedChange
+    from ecauto_lib.reconcile import Drift, ShopReconciliation
+
+    change = PushedChange(
+        "a", "B000000001", 1, "price", 1000, 1200, "drift", datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    drift = Drift("a", corrections=[change], deleted=[ScanMiss("B000000002", 2)], checked=2)
+    dry = ShopReconciliation("a", "森のBAZAAR", scanned=1, drift=drift, dry_run=True)
+    assert not dry.needs_attention
+    assert "1 values would be corrected" in dry.describe() and "1 would be delisted" in dry.describe()
+    real = replace(dry, dry_run=False)
+    assert real.needs_attention and "1 values corrected" in real.describe()
+    unchecked = replace(dry, drift=replace(drift, unchecked=[ScanMiss("B000000003", 3, "timeout")]))
+    assert unchecked.needs_attention

@@ -107,6 +107,7 @@ def _plan():
 def _report(results, *, dry_run=False, observations=()):
     listings, plan = _plan()
     report = RunReport(mode="full", dry_run=dry_run, started_at=T0, run_id=None if dry_run else 3)
+    report.fetch.listings = report.fetch.asins = len(listings)
     report.fetch.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
     summarise(report, SHOPS, listings, list(observations), plan, results)
     return report
@@ -166,7 +167,7 @@ def test_the_markdown_has_each_section_in_order_with_the_release_command():
         "## 下限割れ非公開 (below the floor, not public until the price is in place: 1)",
         "## 確認待ち (held for review: 6; release with `python flows/sync.py --confirm`)",
     ]
-    assert "DRY RUN" in markdown and "| B000000001 | a | 1000 | visible | 公開 | 非公開 |" in markdown
+    assert "DRY RUN" in markdown and "| B000000001 | - | a | 1000 | visible | 公開 | 非公開 |" in markdown
     assert "**完了・一部失敗 ⚠️ (finished with item failures)**" in markdown
 
 
@@ -187,7 +188,7 @@ def test_held_changes_have_a_table_of_their_own_with_the_guard_that_held_each():
     assert [(r["asin"], r["field"], r["new_value"], r["guard"]) for r in rows] == [
         ("B000000001", "price", 5200, "price move")
     ] + [(f"B00000001{i}", "visible", 0, "circuit breaker") for i in range(5)]
-    assert rows[0]["reason"].startswith("price move 84% exceeds ±30%")
+    assert rows[0]["reason"] == "価格変動 84% が ±30% を超えるため確認待ち (price move)"
     kinds = [r["kind"] for r in flagged_and_failed_table(report)]
     assert kinds == ["below floor"]  # the held changes are in sync-held only
 
@@ -204,8 +205,9 @@ def test_the_changes_table_keeps_its_columns():
         "new_value",
         "reason",
         "result",
+        "title",
     ]
-    assert rows[0]["result"] == "planned (dry run)"
+    assert rows[0]["result"] == "予定 (planned, dry run)"
 
 
 def test_the_readme_names_every_kind_of_attention():
@@ -213,3 +215,114 @@ def test_the_readme_names_every_kind_of_attention():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert [kind for kind in Attention if f"`{kind}`" not in readme] == []
+
+
+# -- what the seller reads: Japan time, titles, Japanese words, 80 columns (#15 §3) -------------
+
+
+def test_times_are_shown_in_japan_time_while_the_record_stays_utc():
+    report = _report({})
+    markdown = render_markdown(report)
+    assert "| 開始時刻 (started) | 2026-11-29 12:00:00 JST |" in markdown
+    assert report.started_at.utcoffset().total_seconds() == 0  # the run record's time: UTC
+
+
+def test_each_change_shows_its_title_and_reasons_and_results_in_japanese():
+    report = _report({})
+    report.titles = {"B000000001": "ねこじゃらし 猫用おもちゃ 5本セット"}
+    markdown = render_markdown(report)
+    assert "ねこじゃらし 猫用おもちゃ 5本セット" in markdown
+    assert "在庫切れ (out_of_stock)" in markdown and "amazon out_of_stock" not in markdown
+    assert "未送信 (not sent)" in markdown
+    rows = change_table(report)
+    assert rows[0]["title"] == "ねこじゃらし 猫用おもちゃ 5本セット"
+    assert rows[0]["reason"].startswith("下限割れ (below floor: BASE ¥2,830")
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("amazon out_of_stock", "在庫切れ (out_of_stock)"),
+        ("amazon filtered_out", "48時間以内に発送できる新品の出品なし (filtered_out)"),
+        ("amazon back in stock", "在庫復活 (back in stock)"),
+        ("amazon ¥5,980 × 1.3", "Amazon価格 ¥5,980 × 掛け率 1.3 (amazon price × markup)"),
+        (
+            "circuit breaker: this run would hide 3 of 5 listings (60% > 30%); nothing of the kind was "
+            "pushed (run with --confirm to release); planned because: amazon out_of_stock",
+            "サーキットブレーカーで確認待ち (circuit breaker: this run would hide 3 of 5 listings "
+            "(60% > 30%); planned because: 在庫切れ (out_of_stock))",
+        ),
+        (
+            "Amazon stock unknown for 25 h (since the last good answer; limit 24 h)",
+            "Amazonの在庫が不明のまま上限を超えたため非公開 "
+            "(Amazon stock unknown for 25 h (since the last good answer; limit 24 h))",
+        ),
+        (
+            "released with --confirm: amazon out_of_stock",
+            "確認により解除 (released with --confirm): 在庫切れ (out_of_stock)",
+        ),
+    ],
+)
+def test_reasons_read_in_japanese_with_the_english_key_term(reason, words):
+    from ecauto_lib.report.words import reason_text
+
+    assert reason_text(reason, max_delivery_hours=48) == words
+
+
+def test_held_changes_are_in_the_changes_table_marked_held_and_not_left_out():
+    report = _report({})
+    held = [r for r in change_table(report) if r["result"].startswith("確認待ち")]
+    assert [(r["asin"], r["field"]) for r in held] == [("B000000001", "price")] + [
+        (f"B00000001{i}", "visible") for i in range(5)
+    ]
+    assert held[1]["result"] == "確認待ち (held: circuit breaker)"
+    assert "確認待ち 6件" in render_markdown(report)  # the changes section says where they are
+
+
+def test_the_release_hint_names_the_deployment_parameter_in_a_deployment_run():
+    report = _report({})
+    assert "`python flows/sync.py --confirm`" in render_markdown(report)
+    report.release_hint = "confirm=true"
+    markdown = render_markdown(report)
+    assert "`confirm=true`" in markdown and "--confirm`" not in markdown
+    assert "--confirm" not in " ".join(r["reason"] for r in held_table(report))
+
+
+def test_the_terminal_report_fits_80_columns_counting_wide_characters_as_two():
+    from ecauto_lib.report import render_terminal
+    from ecauto_lib.report.terminal import display_width
+
+    report = _report({})
+    report.titles = {"B000000001": "とても長い商品名" * 10}
+    text = render_terminal(report, width=80)
+    too_wide = [line for line in text.splitlines() if display_width(line) > 80]
+    assert too_wide == []
+    assert "とても長い商品名とても" in text and "…" in text  # the title, cut
+    assert display_width("森のBAZAAR") == 10
+    full = render_markdown(report)
+    assert "とても長い商品名" * 10 in full  # the artifact keeps the whole title
+
+
+def test_no_listings_is_a_reason_that_says_to_import_them_first():
+    outcome = run_outcome(stopped=None, fetch_failures=0, shops=[shop()], listings=0)
+    assert (outcome.exit_code, outcome.status) == (1, RunStatus.FINISHED_WITH_FAILURES)
+    assert outcome.reasons[0].kind is Attention.NO_LISTINGS
+    assert "flows/import_listings.py" in outcome.reasons[0].detail
+
+
+def test_the_report_says_when_a_shops_breaker_was_not_armed_and_why():
+    listings, plan = _plan()
+    report = RunReport(mode="full", dry_run=True, started_at=T0)
+    one = listings.head(1)
+    summarise(report, SHOPS, one, [], plan, {}, guards={"a": GuardPolicy()})
+    assert report.accounts[0].breaker_not_armed == (
+        "1 listing: the circuit breaker needs at least 2 affected items, so it cannot trip in this shop"
+    )
+    assert "サーキットブレーカー未作動 (breaker not armed)" in render_markdown(report)
+
+
+def test_the_terminal_keeps_a_cells_leading_ideographic_space():
+    from ecauto_lib.report.terminal import fit_table
+
+    lines = fit_table(["| 指標 | 件数 |", "|---|---|", "| 　在庫あり (in stock) | 9 |"], 80)
+    assert lines[2].startswith("| 　在庫あり (in stock) |")

@@ -227,11 +227,12 @@ def safe_url(url: str) -> str:
         return "<unparseable URL>"
 
 
-def check_database(url: str) -> None:
+def check_database(url: str, *, create: bool = True) -> None:
     """Connect once to ``url`` and run ``SELECT 1``.
 
     Raises :class:`ConfigError` naming ``DATABASE_URL`` and what failed; the message never
-    contains the password.
+    contains the password. With ``create=False`` (a dry run) a SQLite file that does not exist is
+    an error naming its path: neither it nor its directory is created.
     """
     try:
         sa_url = sa.make_url(url)
@@ -239,6 +240,14 @@ def check_database(url: str) -> None:
         raise ConfigError(
             "DATABASE_URL", "not a valid SQLAlchemy URL (e.g. sqlite:///data/master.db)"
         ) from None
+    path = sqlite_file(sa_url)
+    if not create and path is not None and not path.is_file():
+        missing = "" if path.parent.is_dir() else f" (nor its directory {path.parent})"
+        raise ConfigError(
+            "DATABASE_URL",
+            f"{path} does not exist{missing}; --dry-run creates nothing: run once without --dry-run "
+            "(or python flows/import_listings.py) to create the database",
+        )
     shown = sa_url.render_as_string(hide_password=True)
     try:
         engine = make_engine(url, poolclass=sa.pool.NullPool)

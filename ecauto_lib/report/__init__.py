@@ -6,7 +6,7 @@ printed in the terminal, kept as the run record's counts, and stored as Prefect 
 
 from ecauto_lib.report.build import conclude, summarise
 from ecauto_lib.report.model import AccountSummary, ChangeRow, Failure, FetchSummary, RunReport
-from ecauto_lib.report.render import STATUS_TEXT, render_markdown
+from ecauto_lib.report.render import STATUS_TEXT, render_markdown, render_terminal
 
 __all__ = [
     "STATUS_TEXT",
@@ -17,5 +17,6 @@ __all__ = [
     "RunReport",
     "conclude",
     "render_markdown",
+    "render_terminal",
     "summarise",
 ]

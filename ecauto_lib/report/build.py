@@ -9,7 +9,7 @@ import pandas as pd
 
 from ecauto_lib.clock import utc_now
 from ecauto_lib.domain import ITEM_FIELDS, FieldChange, Observation, Outcome
-from ecauto_lib.guards import breaker_kind
+from ecauto_lib.guards import GuardPolicy, breaker_kind, breaker_not_armed
 from ecauto_lib.outcome import RunOutcome, ShopRefusal, run_outcome
 from ecauto_lib.pricing import PricingPlan
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult
@@ -27,12 +27,14 @@ def summarise(
     observations: Sequence[Observation],
     plan: PricingPlan,
     results: Mapping[str, PushResult],
+    guards: Mapping[str, GuardPolicy] | None = None,
 ) -> None:
     """Fill the report's per-account numbers, change table, failures and outcome.
 
     ``accounts`` are the run's AccountConfig values; ``current`` the listings with this run's
     observations folded in; ``observations`` this run's observations (only the errors are read:
-    the flow passes just those); ``results`` the push outcome per account (empty in a dry run).
+    the flow passes just those); ``results`` the push outcome per account (empty in a dry run);
+    ``guards`` each shop's guard limits (the report says when a shop's breaker cannot trip).
     """
     results_of = _results_by_change(results)
     default = DRY_RUN_RESULT if report.dry_run else NOT_SENT
@@ -64,7 +66,10 @@ def summarise(
     ]
     for account in accounts:
         result = results.get(account.id, PushResult(account_id=account.id))
-        report.accounts.append(account_summary(account, current, plan, result))
+        summary = account_summary(account, current, plan, result)
+        policy = (guards or {}).get(account.id, GuardPolicy())
+        summary.breaker_not_armed = breaker_not_armed(policy, summary.listings) if summary.listings else None
+        report.accounts.append(summary)
         report.failures += [
             Failure(
                 asin=f.asin,
@@ -100,6 +105,7 @@ def outcome_of(report: RunReport) -> RunOutcome:
         shops=report.accounts,
         breaker_holds=[(h.account_id, kind) for h in report.held if (kind := breaker_kind(h))],
         refused=refused,
+        listings=report.fetch.listings,
     )
 
 

@@ -12,10 +12,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pandas as pd
+
 from ecauto_lib.domain import HeldChange, StockSkip
 from ecauto_lib.fetching import FetchResult
-from ecauto_lib.outcome import RunOutcome
+from ecauto_lib.outcome import NO_LISTINGS_TEXT, RunOutcome
 from ecauto_lib.pricing import FlaggedPrice, FloorAction
+from ecauto_lib.report.words import CLI_RELEASE_HINT
+from ecauto_lib.settings_table import default
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, ShopTokenHealth
 
 
@@ -26,7 +30,8 @@ class FetchSummary:
     listings: int = 0  # listings loaded (all accounts)
     asins: int = 0  # unique ASINs among them
     fresh: int = 0  # nothing to fetch (キャッシュOK)
-    stale: int = 0  # offers needed
+    stale: int = 0  # offers needed, and fetched this run
+    left_for_later: int = 0  # stale, but beyond --limit: a later run fetches them (次回以降)
     info_stale: int = 0  # catalog info needed
     batches: int = 0
     cached_batches: int = 0  # answered from Prefect's task cache (a rerun after a crash)
@@ -47,6 +52,17 @@ class FetchSummary:
     @property
     def failed(self) -> int:
         return sum(self.errors.values())
+
+    def count_stale(self, listings: pd.DataFrame, stale: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+        """Count the TTL diff (``stale``: one row per stale ASIN, most urgent first) and return the
+        rows this run fetches: at most ``limit``; the rest are left for later, not fresh."""
+        fetched = stale if limit is None else stale.head(limit)
+        self.listings, self.asins = len(listings), int(listings["asin"].nunique())
+        self.stale = int(fetched["needs_offers"].sum())
+        self.info_stale = int(fetched["needs_info"].sum())
+        self.left_for_later = len(stale) - len(fetched)
+        self.fresh = self.asins - len(stale)
+        return fetched
 
     def add_fetch(self, fetched: FetchResult) -> None:
         """Count what a fetch gave (ecauto_lib.fetching)."""
@@ -105,6 +121,7 @@ class AccountSummary:
     calls: int = 0  # BASE API calls
     stopped_by: str | None = None
     seconds: float = 0.0
+    breaker_not_armed: str | None = None  # why this shop's circuit breaker cannot trip (small shop)
 
 
 @dataclass(frozen=True)
@@ -160,6 +177,10 @@ class RunReport:
     blocked: list[ShopBlock] = field(default_factory=list)  # shops whose pushes stopped: BASE refused
     lwa_secret: LwaSecretHealth | None = None
     error: str | None = None  # the run stopped (exit 2): why, naming the setting
+    titles: dict[str, str] = field(default_factory=dict)  # ASIN → product title (the master DB's)
+    # how the seller releases held changes: the CLI flag, or in a deployment run its parameter
+    release_hint: str = CLI_RELEASE_HINT
+    max_delivery_hours: int = default("ECAUTO_MAX_DELIVERY_HOURS")  # for "filtered out" in words
 
     @property
     def exit_code(self) -> int:
@@ -174,7 +195,8 @@ class RunReport:
     def notices(self) -> list[str]:
         """What the seller must act on, one sentence each (blocked shops, tokens, LWA secret)."""
         blocked = {b.account_id for b in self.blocked}
-        notes = [b.message for b in self.blocked]
+        notes = [f"出品が0件です / {NO_LISTINGS_TEXT}"] if self.fetch.listings == 0 and not self.error else []
+        notes += [b.message for b in self.blocked]
         notes += [m for h in self.tokens if h.account_id not in blocked and (m := h.message())]
         if self.lwa_secret is not None and (m := self.lwa_secret.message()):
             notes.append(m)

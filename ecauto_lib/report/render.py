@@ -15,6 +15,8 @@ from ecauto_lib.base.budget import DAY_LIMIT, JST, next_daily_reset
 from ecauto_lib.outcome import RunStatus
 from ecauto_lib.pricing import FLOOR_HIDDEN, FLOOR_KEPT_HIDDEN
 from ecauto_lib.report.model import AccountSummary, RunReport
+from ecauto_lib.report.terminal import WIDTH, fit_to_width
+from ecauto_lib.report.words import reason_text, result_text
 from ecauto_lib.token_health import health_table
 
 STATUS_TEXT = {
@@ -57,6 +59,12 @@ def render_markdown(report: RunReport) -> str:
         failures_section,
     )
     return "\n".join(line for section in sections for line in section(report)) + "\n"
+
+
+def render_terminal(report: RunReport, width: int = WIDTH) -> str:
+    """The run summary for a terminal: the same sections, every line within ``width`` columns
+    (long titles and reasons cut with …; the artifacts keep them whole)."""
+    return fit_to_width(render_markdown(report), width)
 
 
 def header(report: RunReport) -> list[str]:
@@ -115,6 +123,7 @@ def fetch_section(report: RunReport) -> list[str]:
                 ("全ASIN数 (ASINs)", f.asins),
                 ("キャッシュOK (fresh)", f.fresh),
                 ("更新が必要 (stale offers)", f.stale),
+                ("次回以降 (left for later: --limit)", f.left_for_later),
                 ("カタログ更新が必要 (stale catalog info)", f.info_stale),
                 ("SP-API成功 (fetched)", f"**{f.fetched}**"),
                 ("　在庫あり (in stock)", f.in_stock),
@@ -186,13 +195,18 @@ def accounts_section(report: RunReport) -> list[str]:
         "価格保留 = price outside bounds "
         "(flagged, not pushed), 下限割れ非公開 = not public below the floor (Amazon × (1 + min margin) + yen: "
         "hidden, or kept hidden, until its price is in place), "
-        "確認待ち = held for review (big move / circuit breaker; `--confirm` releases), "
+        f"確認待ち = held for review (big move / circuit breaker; `{report.release_hint}` releases), "
         "延期 = not sent: the BASE hourly or daily limit or a BASE outage (first when BASE takes calls again), "
         "or the shop needs re-authorising, 削除済 = gone from BASE (delisted). In a dry run the planned counts are shown "
         "in brackets.)_",
     ]
     lines += budget_notes(report)
     lines += [stopped_line(a) for a in report.accounts if a.stopped_by in STOPPED_TEXT]
+    lines += [
+        f"\nℹ️ {a.account_id}: サーキットブレーカー未作動 (breaker not armed): {a.breaker_not_armed}"
+        for a in report.accounts
+        if a.breaker_not_armed
+    ]
     stock_rows = [(a.account_id, a.in_stock, a.out_of_stock, a.unknown_stock) for a in report.accounts]
     lines += ["", *table(("アカウント", "在庫あり", "在庫切れ・条件外", "不明 (unknown)"), stock_rows)]
     return lines
@@ -229,21 +243,32 @@ def tokens_section(report: RunReport) -> list[str]:
 
 
 def changes_section(report: RunReport) -> list[str]:
-    if not report.changes:
+    if not report.changes and not report.held:
         return []
     lines = titled_table(
         f"## 変更一覧 (changes, {len(report.changes)})",
-        ("ASIN", "アカウント", "item", "項目", "変更前", "変更後", "理由", "結果"),
+        (
+            "ASIN",
+            "商品名 (title)",
+            "アカウント",
+            "item",
+            "項目",
+            "変更前",
+            "変更後",
+            "理由 (reason)",
+            "結果 (result)",
+        ),
         [
             (
                 c.asin,
+                report.titles.get(c.asin, "-"),
                 c.account_id,
                 item_text(c.base_item_id, c.variation_id),
                 c.field,
                 value_text(c.field, c.old_value),
                 value_text(c.field, c.new_value),
-                c.reason,
-                c.result,
+                words(report, c.reason),
+                result_text(c.result),
             )
             for c in report.changes[:CHANGES_SHOWN]
         ],
@@ -251,7 +276,18 @@ def changes_section(report: RunReport) -> list[str]:
     if len(report.changes) > CHANGES_SHOWN:
         more = len(report.changes) - CHANGES_SHOWN
         lines.append(f"… and {more} more (see the `sync-changes` table artifact)")
+    if report.held:
+        lines += [
+            "",
+            f"_確認待ち {len(report.held)}件は送信していません (held for review, not sent): "
+            "下の「確認待ち」と `sync-held` にあります; `sync-changes` lists them as 確認待ち (held)._",
+        ]
     return lines
+
+
+def words(report: RunReport, reason: str) -> str:
+    """A reason as the seller reads it (:mod:`ecauto_lib.report.words`)."""
+    return reason_text(reason, max_delivery_hours=report.max_delivery_hours)
 
 
 def flagged_section(report: RunReport) -> list[str]:
@@ -261,7 +297,13 @@ def flagged_section(report: RunReport) -> list[str]:
         f"## 価格保留 (prices flagged, not pushed: {len(report.flagged)})",
         ("ASIN", "アカウント", "Amazon価格", "計算価格", "理由"),
         [
-            (r.asin, r.account_id, f"¥{r.amazon_price_yen:,}", f"¥{r.computed_price:,}", r.reason)
+            (
+                r.asin,
+                r.account_id,
+                f"¥{r.amazon_price_yen:,}",
+                f"¥{r.computed_price:,}",
+                words(report, r.reason),
+            )
             for r in report.flagged[:ROWS_SHOWN]
         ],
     )
@@ -294,7 +336,7 @@ def below_floor_section(report: RunReport) -> list[str]:
                 value_text("price", r.base_price),
                 value_text("price", r.floor_price),
                 FLOOR_ACTION_TEXT.get(r.action, r.action),
-                r.reason,
+                words(report, r.reason),
             )
             for r in report.below_floor[:ROWS_SHOWN]
         ],
@@ -305,17 +347,18 @@ def held_section(report: RunReport) -> list[str]:
     if not report.held:
         return []
     return titled_table(
-        f"## 確認待ち (held for review: {len(report.held)}; release with `python flows/sync.py --confirm`)",
-        ("ASIN", "アカウント", "item", "項目", "変更前", "変更後", "理由"),
+        f"## 確認待ち (held for review: {len(report.held)}; release with `{report.release_hint}`)",
+        ("ASIN", "商品名 (title)", "アカウント", "item", "項目", "変更前", "変更後", "理由 (reason)"),
         [
             (
                 r.asin,
+                report.titles.get(r.asin, "-"),
                 r.account_id,
                 r.base_item_id,
                 r.field,
                 value_text(r.field, r.old_value),
                 value_text(r.field, r.new_value),
-                r.reason,
+                words(report, r.reason),
             )
             for r in report.held[:ROWS_SHOWN]
         ],
@@ -345,12 +388,13 @@ def titled_table(heading: str, header: tuple[str, ...], rows: list[tuple[Any, ..
 
 def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
     return lines
 
 
 def fmt_time(value: datetime | None) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if value else "-"
+    """A time as the seller reads it: Japan time (the run record keeps UTC)."""
+    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST") if value else "-"
 
 
 def item_text(base_item_id: int, variation_id: int | None) -> str:
