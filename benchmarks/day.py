@@ -298,8 +298,8 @@ def _runs_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(invocation: Invocation, root: Path) -> dict[str, Any]:
+    from benchmarks.parts.common import Workspace
     from benchmarks.prefect_server import PrefectServer
-    from benchmarks.run import Workspace
 
     space = Workspace(root)
     space.server = PrefectServer(root / "prefect-server")

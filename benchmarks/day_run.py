@@ -268,7 +268,7 @@ def run_day(
     config: DayConfig, market: str, design: Design, root: Path, space: Any, say: Any = print
 ) -> dict[str, Any]:
     """One day: returns the raw material of the figures (truth, BASE changes, calls, runs, costs)."""
-    from benchmarks.run import quiet_simulator_gc
+    from benchmarks.parts.common import quiet_simulator_gc
     from ecauto_sandbox import Sandbox, Scenario
     from ecauto_sandbox.market import MarketModel, MarketRunner, plan_market, prepare
     from ecauto_sandbox.quotas import client_rates

@@ -17,6 +17,7 @@ import pytest
 from benchmarks import metrics, run
 from benchmarks.baseline import SEED_ASIN_PER_SECOND
 from benchmarks.instant import InstantSpApi, Shares, build_templates, synthetic_listings, template_for
+from benchmarks.parts import pipeline
 from benchmarks.probes import PhaseClock, Probe, installed
 from benchmarks.report import evaluate_targets, render
 from benchmarks.staleness import StalenessSetup, simulate
@@ -219,7 +220,7 @@ def test_pipeline_summary_splits_the_flow_wall_into_api_bound_and_local_time():
         },
         "missing_probes": [],
     }
-    summary = run.summarise_pipeline(
+    summary = pipeline.summarise_pipeline(
         run.BenchConfig(speed=speed),
         worker_output,
         records,
