@@ -11,6 +11,7 @@ secret: shop ids and names, counts, BASE's error codes and commands to run.
 * ``ecauto.sync.finished``: every run (resource ``ecauto.sync.<mode>``; the shops related);
 * ``ecauto.breaker.tripped``: a shop's circuit breaker held its hides or price cuts;
 * ``ecauto.changes.held``: other changes held for review (a price move beyond the ±limit);
+  both only when the run holds something no earlier run held (a hold made again is not news);
 * ``ecauto.shop.unauthorised``: BASE refused a shop's token (or its app): ``connect_shop``;
 * ``ecauto.token.expiring``: a shop's refresh token lapses within 7 days (``days_left``; full
   syncs only, the nightly one on the schedule, so it is one reminder a day);
@@ -164,7 +165,8 @@ def breaker_and_held(report: RunReport, names: dict[str, str], confirm: str) -> 
         if reason.account_id is not None:
             trips.setdefault(reason.account_id, {})[reason.detail] = reason.count
     for account_id, total in held.items():
-        if not total:
+        new = report.newly_held(account_id)
+        if not total or new == 0:  # nothing held, or only what an earlier run held and told
             continue
         shop = _shop(account_id, names)
         resource = shop_resource(account_id, names.get(account_id, account_id))
@@ -184,6 +186,7 @@ def breaker_and_held(report: RunReport, names: dict[str, str], confirm: str) -> 
                 "kinds": dict(sorted(kinds.items())),
                 "tripped": tripped,
                 "held": total,
+                "new": total if new is None else new,
                 "command": confirm,
                 "message": message,
             }
@@ -198,6 +201,7 @@ def breaker_and_held(report: RunReport, names: dict[str, str], confirm: str) -> 
             "account_id": account_id,
             "shop": names.get(account_id, account_id),
             "held": total,
+            "new": total if new is None else new,
             "command": confirm,
             "message": message,
         }

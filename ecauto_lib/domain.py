@@ -310,5 +310,15 @@ class HeldChange(FieldChange):
     """A change the guards held for review: one field of one item, the value held, and why.
 
     Stored in the master DB (``held_changes``) so that ``--confirm`` releases exactly these: a
-    change is identified by ``account_id``, ``base_item_id``, ``field`` and ``new_value``.
+    change is identified by its :attr:`key` (:data:`HELD_KEY`).
     """
+
+    @property
+    def key(self) -> HeldKey:
+        """What identifies a held change: shop, item, field and the value held."""
+        return (self.account_id, self.base_item_id, self.field, self.new_value)
+
+
+HeldKey = tuple[str, int, str, int]
+HELD_KEY = ["account_id", "base_item_id", "field", "new_value"]
+"""The columns of :attr:`HeldChange.key`, in its order."""

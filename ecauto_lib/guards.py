@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from ecauto_lib.domain import CHANGE_COLUMNS, FieldChange, HeldChange, Observation, Outcome
+from ecauto_lib.domain import CHANGE_COLUMNS, HELD_KEY, FieldChange, HeldChange, Observation, Outcome
 from ecauto_lib.settings_table import default
 
 
@@ -77,8 +77,6 @@ def merge_rechecks(first: Iterable[Observation], second: Iterable[Observation]) 
 # Price and volume guards (vectorised on the planned changes)
 # --------------------------------------------------------------------------------------------
 
-# What identifies a held change for --confirm: the shop, the item, the field and the value.
-HELD_KEY = ["account_id", "base_item_id", "field", "new_value"]
 RELEASED_PREFIX = "released with --confirm: "
 BREAKER_PREFIX = "circuit breaker: "  # the reason of every change a circuit breaker held
 
@@ -202,7 +200,7 @@ def _matches(changes: pd.DataFrame, stored: Collection[HeldChange]) -> pd.Series
     """True for each change equal to a stored one by :data:`HELD_KEY`."""
     if not stored:
         return pd.Series(False, index=changes.index)
-    keys = {(h.account_id, h.base_item_id, h.field, h.new_value) for h in stored}
+    keys = {h.key for h in stored}
     mine = (
         changes[HELD_KEY]
         .astype({"base_item_id": "int64", "new_value": "int64"})

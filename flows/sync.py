@@ -133,13 +133,16 @@ def _pipeline(
         return stop_run(settings, selected, report, exc)
 
     account_ids = [a.id for a in selected]
-    held_before = load_held_changes(settings.database_url, account_ids) if report.confirmed else None
+    held_before = load_held_changes(settings.database_url, account_ids)
+    report.already_held = frozenset(h.key for h in held_before)  # a hold made again is not news
     variations, variation_states = load_variations(settings.database_url, account_ids, current)
     markups = {a.id: a.markup for a in selected}
     plan = compute_changes(current, settings.policy, markups, sync_mode, report.started_at)
     quantities = {a.id: a.stock_quantity for a in selected}
     plan = top_up_stock(plan, current, quantities, variations, variation_states, sync_mode)
-    plan = hold_risky(plan, current, settings.guard_policies(), releasable=held_before)
+    plan = hold_risky(
+        plan, current, settings.guard_policies(), releasable=held_before if report.confirmed else None
+    )
     plan = keep_above_floor(plan, current, settings.policy)
     if not dry_run:
         record_held_changes(settings.database_url, plan, sync_mode, account_ids, report.run_id)

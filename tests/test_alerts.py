@@ -34,6 +34,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from ecauto_lib.alerts import EVENTS, attention_text, run_events
+from ecauto_lib.domain import HeldChange
 from ecauto_lib.outcome import Attention, AttentionReason, RunOutcome, RunStatus
 from ecauto_lib.report.model import AccountSummary, RunReport
 from ecauto_lib.token_health import ShopTokenHealth, TokenState
@@ -87,6 +88,26 @@ def test_a_breaker_trip_is_one_event_naming_the_shop_the_counts_and_the_release_
         "prefect deployment run 'ecauto-sync/stock-every-15-min' --param confirm=true" in deployed[1].message
     )
     assert deployed[0].resource["ecauto.deployment"] == "stock-every-15-min"
+
+
+def test_changes_held_again_by_the_next_run_are_not_told_again_a_new_one_is():
+    """A hold stays until it is released, so every run holds it again: the seller is told once,
+    and again only when a run holds something that was not held before (naming the total)."""
+    hold = HeldChange(SHOP_1, "B000000001", 101, "price", 1000, 2000, "move +100%")
+    report = _report(held=[hold], already_held=frozenset({hold.key}))
+    report.accounts[0].held = 1
+    report.outcome = RunOutcome(
+        1, RunStatus.FINISHED_WITH_FAILURES, (AttentionReason(Attention.HELD, 1, SHOP_1),)
+    )
+    assert [e.event for e in run_events(report, fetch_failed_pct=20)] == ["ecauto.sync.finished"]
+    newer = HeldChange(SHOP_1, "B000000002", 102, "price", 1000, 2100, "move +110%")
+    report.held, report.accounts[0].held = [hold, newer], 2
+    held = [e for e in run_events(report, fetch_failed_pct=20) if e.event == "ecauto.changes.held"]
+    assert len(held) == 1 and held[0].payload["held"] == 2 and held[0].payload["new"] == 1
+    # the same item held at another value is new too (the seller has not seen that value)
+    report.held = [HeldChange(SHOP_1, "B000000001", 101, "price", 1000, 2500, "move +150%")]
+    report.accounts[0].held = 1
+    assert [e.event for e in run_events(report, fetch_failed_pct=20)][1:] == ["ecauto.changes.held"]
 
 
 def test_each_kind_of_trouble_is_its_own_event_and_a_healthy_run_only_says_it_finished():

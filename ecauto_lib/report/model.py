@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ecauto_lib.domain import HeldChange, StockSkip
+from ecauto_lib.domain import HeldChange, HeldKey, StockSkip
 from ecauto_lib.fetching import FetchResult
 from ecauto_lib.outcome import NO_LISTINGS_TEXT, RunOutcome
 from ecauto_lib.pricing import FlaggedPrice, FloorAction
@@ -168,6 +168,8 @@ class RunReport:
     changes: list[ChangeRow] = field(default_factory=list)  # every change planned/pushed
     flagged: list[FlaggedPrice] = field(default_factory=list)
     held: list[HeldChange] = field(default_factory=list)
+    # the holds stored before this run (None: not read): a hold made again is not news
+    already_held: frozenset[HeldKey] | None = None
     below_floor: list[FloorAction] = field(default_factory=list)
     stock_skipped: list[StockSkip] = field(default_factory=list)  # variations not topped up
     failures: list[Failure] = field(default_factory=list)
@@ -185,6 +187,12 @@ class RunReport:
     @property
     def exit_code(self) -> int:
         return self.outcome.exit_code
+
+    def newly_held(self, account_id: str) -> int | None:
+        """How many of the shop's holds this run made that were not stored before (None: unknown)."""
+        if self.already_held is None:
+            return None
+        return sum(1 for h in self.held if h.account_id == account_id and h.key not in self.already_held)
 
     def needs_reauthorisation(self) -> list[str]:
         """Shops that need ``flows/connect_shop.py`` before BASE accepts them (again)."""
