@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import requests
 import sqlalchemy as sa
 from prefect import State, Task
 from prefect.client.schemas.objects import TaskRun
+from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
 from prefect.tasks import exponential_backoff
 
 from ecauto_lib.config import Settings
@@ -36,8 +38,17 @@ def quiet_prefect() -> None:
     """Prefect settings every command line sets unless the seller did: no usage telemetry from
     Prefect's temporary server (offline it logs an error per attempt), and time for that server to
     start on a busy machine. Called by each flow's ``main`` before the first flow run."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # the server's own process reads it
+    if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in os.environ:
+        return
+    # This process read its settings when Prefect was imported, so the environment alone is too late
+    # for the wait on the temporary server (it stayed at Prefect's 20 s): set it for the rest of the
+    # command (entered for good: a command line runs one main).
+    os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "90"
+    _QUIET.enter_context(temporary_settings(updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 90}))
+
+
+_QUIET = ExitStack()
 
 
 _engines: dict[str, sa.Engine] = {}

@@ -275,5 +275,5 @@ def test_status_prints_every_shops_token_health(tmp_path, capsys):
         assert code == 0
         lines = [line for line in out.splitlines() if line.startswith("| base_account")]
         assert len(lines) == 2 and all("| 30 | OK |" in line for line in lines)
-        assert "森のBAZAAR" in lines[0] and "UTC" in lines[0]
+        assert "森のBAZAAR" in lines[0] and "JST" in lines[0]  # the seller's time (#15 §3)
         no_secret_in([out], sb, env["DATABASE_URL"])

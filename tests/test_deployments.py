@@ -124,10 +124,8 @@ def test_serve_reads_the_same_deployments_as_prefect_deploy(monkeypatch):
     built = runner_deployments(specs, PROJECT_DIR)
     for d, runner in zip(model.deployments, built, strict=True):
         assert (runner.name, runner.entrypoint, runner.parameters) == (d.name, d.entrypoint, d.parameters)
-        [schedule] = runner.schedules
-        assert (schedule.schedule.cron, schedule.schedule.timezone) == (
-            d.schedules[0].cron,
-            d.schedules[0].timezone,
+        assert sorted((s.schedule.cron, s.schedule.timezone) for s in runner.schedules) == sorted(
+            (s.cron, s.timezone) for s in d.schedules
         )
         assert runner.concurrency_limit == d.concurrency_limit.limit
         assert runner.concurrency_options.collision_strategy.value == d.concurrency_limit.collision_strategy
@@ -297,9 +295,10 @@ def _deployments(client: Any) -> dict[str, Any]:
 
 
 def _assert_matches_yaml(deployment: Any, spec: Any) -> None:
-    [schedule] = deployment.schedules
-    assert schedule.active
-    assert (schedule.schedule.cron, schedule.schedule.timezone) == (spec.schedules[0].cron, "Asia/Tokyo")
+    assert deployment.schedules and all(s.active for s in deployment.schedules)
+    assert sorted((s.schedule.cron, s.schedule.timezone) for s in deployment.schedules) == sorted(
+        (s.cron, "Asia/Tokyo") for s in spec.schedules
+    )
     assert deployment.parameters == spec.parameters
     assert deployment.entrypoint == spec.entrypoint
     assert deployment.global_concurrency_limit.limit == 1
@@ -338,9 +337,9 @@ def test_served_deployments_carry_the_yaml_schedules_and_pause_on_shutdown(prefe
             name = key.split("/", 1)[1].removesuffix("-served")
             spec = specs[name]
             assert deployment.parameters == spec.parameters
-            assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [
+            assert sorted((s.schedule.cron, s.schedule.timezone) for s in deployment.schedules) == sorted(
                 (s.cron, "Asia/Tokyo") for s in spec.schedules
-            ]
+            )
             assert deployment.global_concurrency_limit.limit == 1
             assert deployment.work_pool_name is None and not deployment.paused
         wait_for(lambda: "scheduled flow runs" in log.read_text(errors="replace"), 30, "the runner", log)
@@ -417,7 +416,7 @@ def test_a_worker_runs_the_stock_deployment_against_the_simulator(deployed, tmp_
 
             run = wait_for(finished, 75, "the flow run to finish", worker_log)
             assert run.state.is_completed(), f"{run.state}\n{_tail(worker_log)}"
-            assert run.parameters == {"mode": "stock", "dry_run": False}
+            assert run.parameters == {"mode": "stock", "dry_run": False, "budget_minutes": 12}
             artifacts = client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
             )

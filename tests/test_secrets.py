@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,7 +118,8 @@ def test_no_secret_in_logs_parameters_artifacts_reports_or_run_records(tmp_path,
         )
         for r in rows(sqlite_url, sql)
     ]
-    channels |= prefect_records(started)
+    # Prefect ships logs in the background: wait (with a deadline) until the last run's are stored.
+    channels |= wait_for_records(started, "Prefect logs", "LWA_CLIENT_SECRET")
     channels["files written"] = files_written(tmp_path, started)
 
     # Each place was really captured: it holds what the day must have put there.
@@ -155,6 +157,16 @@ def leaked_in(secrets: set[str], texts: list[str]) -> list[str]:
         for s in secrets
         if s and any(form in haystack for form in {s, quote(s, safe=""), quote_plus(s), json.dumps(s)[1:-1]})
     )
+
+
+def wait_for_records(since: datetime, place: str, marker: str, seconds: float = 60) -> dict[str, list[str]]:
+    """:func:`prefect_records` once ``marker`` has reached ``place`` (or the deadline has passed)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        records = prefect_records(since)
+        if any(marker in text for text in records[place]) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.5)
 
 
 def prefect_records(since: datetime) -> dict[str, list[str]]:
