@@ -239,38 +239,10 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def alert_server(tmp_path_factory) -> Iterator[Any]:
     """`prefect server start` (as tests/test_deployments.py does), its UI URL set for the links."""
-    from tests.test_deployments import (
-        PREFECT,
-        PrefectServer,
-        _base_env,
-        _free_port,
-        _healthy,
-        _tail,
-        background,
-        wait_for,
-    )
+    from tests.test_deployments import running_prefect_server
 
-    root = tmp_path_factory.mktemp("alerts-server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    logs = root / "server.log"
-    cmd = [
-        PREFECT,
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-scheduler",
-        "--no-ui",
-    ]
-    env = _base_env(PREFECT_HOME=str(root / "server-home"), PREFECT_UI_URL=f"http://127.0.0.1:{port}")
-    with background(cmd, env, logs) as proc:
-        # a loaded 2-core machine can take minutes to migrate a fresh server database
-        wait_for(lambda: proc.poll() is not None or _healthy(url), 240, "prefect server start", logs)
-        assert proc.poll() is None, _tail(logs)
-        yield PrefectServer(url, _base_env(PREFECT_HOME=str(root / "client-home"), PREFECT_API_URL=url))
+    with running_prefect_server(tmp_path_factory.mktemp("alerts-server"), ui_links=True) as server:
+        yield server
 
 
 SECRET_ENV = ("CHATWORK_API_TOKEN",)

@@ -257,10 +257,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
-    """`prefect server start` on a free port with its own PREFECT_HOME; stopped afterwards."""
-    root = tmp_path_factory.mktemp("prefect-server")
+@contextmanager
+def running_prefect_server(root: Path, *, ui_links: bool = False) -> Iterator[PrefectServer]:
+    """`prefect server start` on a free port with its own PREFECT_HOME under ``root``; stopped
+    afterwards. ``ui_links``: the server knows its UI URL (for links in notifications)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     logs = root / "server.log"
@@ -275,10 +275,19 @@ def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
         "--no-scheduler",
         "--no-ui",
     ]
-    with background(cmd, _base_env(PREFECT_HOME=str(root / "server-home")), logs) as proc:
+    extra = {"PREFECT_UI_URL": f"http://127.0.0.1:{port}"} if ui_links else {}
+    with background(cmd, _base_env(PREFECT_HOME=str(root / "server-home"), **extra), logs) as proc:
+        # a loaded 2-core machine can take minutes to migrate a fresh server database
         wait_for(lambda: proc.poll() is not None or _healthy(url), 240, "prefect server start", logs)
         assert proc.poll() is None, _tail(logs)
         yield PrefectServer(url, _base_env(PREFECT_HOME=str(root / "client-home"), PREFECT_API_URL=url))
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory) -> Iterator[PrefectServer]:
+    """A `prefect server start` for this module."""
+    with running_prefect_server(tmp_path_factory.mktemp("prefect-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
