@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         help="runs at once across all deployments (default 1; 0: no limit)",
     )
     args = parser.parse_args(argv)
-    quiet_prefect()
+    quiet_prefect(one_shot=False)
     try:
         serve_deployments(args.path, limit=args.limit or None)
     except ConfigError as exc:

@@ -34,11 +34,19 @@ __all__ = [
 T = TypeVar("T")
 
 
-def quiet_prefect() -> None:
+def quiet_prefect(*, one_shot: bool = True) -> None:
     """Prefect settings every command line sets unless the seller did: no usage telemetry from
     Prefect's temporary server (offline it logs an error per attempt), and time for that server to
-    start on a busy machine. Called by each flow's ``main`` before the first flow run."""
+    start on a busy machine. Called by each flow's ``main`` before the first flow run.
+
+    A ``one_shot`` command (everything but ``flows/serve.py``) also keeps the temporary server's own
+    log at CRITICAL: Prefect stops that server the moment the command's flow ends, and a write it
+    was flushing at that moment is cancelled and logged as an ERROR traceback on the seller's
+    terminal, after a run that had ended cleanly. What went wrong in a run reaches the seller through
+    the client and the report, not the server's log; a long-lived served loop keeps it."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # the server's own process reads it
+    if one_shot:
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")  # the server's process reads it
     if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in os.environ:
         return
     # This process read its settings when Prefect was imported, so the environment alone is too late
