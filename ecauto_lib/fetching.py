@@ -29,6 +29,9 @@ through getItemOffersBatch too (with its retries). A re-check is always a fresh 
 
 **A run's time budget** (``deadline``): no call starts after it; what the queue still holds is
 left for the next run (counted as ``unfetched``), so a run never overlaps the next scheduled one.
+The budget is the whole run's: :func:`fetch_deadline` stops the fetch early enough to leave what
+followed the last fetch of a run of the same mode (pricing, pushes, the record), never more than
+half the budget (:data:`MIN_FETCH_SHARE`).
 
 **Every lane full** (``single_refreshes``): while no re-check needs getItemOffers, it refreshes
 the queue's head while it holds more than one batch call's ASINs, :data:`RECHECK_CHUNK` ASINs a
@@ -45,7 +48,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ecauto_lib.amazon.client import GET_ITEM_OFFERS, GET_ITEM_OFFERS_BATCH, SEARCH_CATALOG_ITEMS, Operation
@@ -55,6 +58,23 @@ from ecauto_lib.domain import CatalogInfo, Observation
 from ecauto_lib.errors import CredentialsRefusedError, describe
 from ecauto_lib.freshness import batches
 from ecauto_lib.guards import merge_rechecks, sell_outs_to_recheck
+
+MIN_FETCH_SHARE = 0.5  # of a run's time budget, the fetch always gets at least this much
+
+
+def fetch_deadline(started_at: datetime, budget: timedelta, reserve: timedelta | None) -> datetime | None:
+    """When a budgeted run starts its last SP-API call: the budget (from ``started_at``) less
+    ``reserve``, the time the last run of its mode went on after its fetch (None: no such run, the
+    whole budget), which never takes more than ``1 - MIN_FETCH_SHARE`` of it. None: no budget.
+
+    Why: the budget is there so a run ends before the next scheduled one starts; a run that stops
+    fetching at the budget and then prices, pushes and records ends after it, and the next run is
+    cancelled (the day benchmark saw every other 15-minute run go that way)."""
+    if budget <= timedelta(0):
+        return None
+    keep = min(max(reserve or timedelta(0), timedelta(0)), budget * (1 - MIN_FETCH_SHARE))
+    return started_at + budget - keep
+
 
 WINDOW = 8  # calls in flight at once (twice the flow's 4 worker threads)
 RECHECK_CHUNK = 5  # ASINs per getItemOffers re-check call run (10 s of its quota)

@@ -30,8 +30,10 @@ from ecauto_lib.clock import utc_now
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import sp_api_client
 from ecauto_lib.db.locks import AlreadyRunningError, LockHolder, account_locks
+from ecauto_lib.db.runs import last_tail
 from ecauto_lib.domain import CatalogInfo, ItemUpdate, Observation, Outcome
 from ecauto_lib.errors import ConfigError, CredentialsRefusedError
+from ecauto_lib.fetching import fetch_deadline
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement, failed_push
@@ -226,7 +228,13 @@ def observe(
     stale = report.fetch.count_stale(listings, candidates, limit)  # beyond the limit: left for later
 
     observations, infos = fetch_stale(
-        settings, listings, stale, report.fetch, dry_run=report.dry_run, started_at=report.started_at
+        settings,
+        listings,
+        stale,
+        report.fetch,
+        dry_run=report.dry_run,
+        started_at=report.started_at,
+        mode=sync_mode,
     )
     if not report.dry_run:
         # quote(): Prefect would otherwise walk every element looking for futures (19 s at 100k).
@@ -267,33 +275,48 @@ def fetch_stale(
     *,
     dry_run: bool,
     started_at: datetime | None = None,
+    mode: SyncMode = SyncMode.FULL,
 ) -> tuple[list[Observation], list[CatalogInfo]]:
     """One task run per batch of 20: offers for stale price/stock, catalog for stale info (``summary``
     has counted them: ``FetchSummary.count_stale``).
 
     Most valuable first; catalog batches interleaved on their own quota; new sell-outs re-checked
     on getItemOffers as they appear, which refreshes the queue's head when it is idle; no call
-    starts after the run's time budget (from ``started_at``) is spent (the policy:
-    :mod:`ecauto_lib.fetching`).
+    starts after the run's time budget (from ``started_at``) is spent, less what followed the
+    fetch in the last run of ``mode`` (the policy: :mod:`ecauto_lib.fetching`).
     """
-    budget = settings.policy.run_budget
-    deadline = (started_at or utc_now()) + budget if budget > timedelta(0) else None
     if not summary.stale and not summary.info_stale:
         return [], []
 
     logger = get_run_logger()
+    started_at = started_at or utc_now()
+    budget = settings.policy.run_budget
+    reserve = last_tail(engine_for(settings.database_url), mode.value) if budget > timedelta(0) else None
+    deadline = fetch_deadline(started_at, budget, reserve)
+    if deadline is not None:
+        kept = (started_at + budget - deadline).total_seconds()
+        logger.info(
+            "time budget %.1f min: no SP-API call after %s (%.0f s kept for pricing, pushes and the"
+            " record, as the last %s run needed)",
+            budget.total_seconds() / 60,
+            deadline.isoformat(timespec="seconds"),
+            kept,
+            mode.value,
+        )
     started = datetime.now(UTC)
     client = sp_api_client(settings, engine=None if dry_run else engine_for(settings.database_url))
     client.auth.access_token()  # the seller's LWA credentials, before any task (a refusal stops the run)
     stored_states = dict(zip(listings["asin"], listings["stock_state"], strict=True))
     # What is loaded now lives through the fetch: keep the collector from re-scanning it (a full
-    # collection mid-fetch is a pause that can push a paced call past its slot).
-    gc.collect()
+    # collection mid-fetch is a pause that can push a paced call past its slot). No collection
+    # first: it costs a pause as long as the one it avoids (0.4 s in a long-lived process such as
+    # the test suite's), and the few cycles frozen with the rest are collected after the fetch.
     gc.freeze()
     try:
         fetched = fetch_offers_and_catalog(settings, client, stale, stored_states, deadline)
     finally:
         gc.unfreeze()
+        summary.ended_after_seconds = (utc_now() - started_at).total_seconds()
     observations, infos = fetched.observations, fetched.infos
     summary.add_fetch(fetched)
     summary.throttled = sum(int(s.get("throttled", 0)) for s in client.stats.values())

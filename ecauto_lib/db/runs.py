@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,3 +71,21 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def last_tail(engine: sa.Engine, mode: str) -> timedelta | None:
+    """How long the last finished run of ``mode`` went on after its fetch ended (its length less
+    ``counts["fetch"]["ended_after_seconds"]``); None when no recent run of it recorded a fetch."""
+    query = (
+        sa.select(runs.c.started_at, runs.c.finished_at, runs.c.counts)
+        .where(runs.c.mode == mode, runs.c.finished_at.is_not(None))
+        .order_by(runs.c.id.desc())
+        .limit(10)
+    )
+    with engine.connect() as conn:
+        for started_at, finished_at, counts in conn.execute(query):
+            ended_after = ((counts or {}).get("fetch") or {}).get("ended_after_seconds")
+            if isinstance(ended_after, int | float):
+                length = (finished_at - started_at).total_seconds()
+                return timedelta(seconds=max(0.0, length - float(ended_after)))
+    return None

@@ -44,6 +44,7 @@ class FetchSummary:
     catalog_failed: int = 0
     throttled: int = 0  # 429s received (each retried)
     seconds: float = 0.0
+    ended_after_seconds: float | None = None  # from the run's start to the fetch's end (None: no fetch)
 
     @property
     def fetched(self) -> int:
