@@ -18,11 +18,13 @@ from benchmarks import metrics, run
 from benchmarks.baseline import SEED_ASIN_PER_SECOND
 from benchmarks.instant import InstantSpApi, Shares, build_templates, synthetic_listings, template_for
 from benchmarks.parts import pipeline
+from benchmarks.prefect_server import PREFECT_DB_TEMPLATE
 from benchmarks.probes import PhaseClock, Probe, installed
 from benchmarks.report import evaluate_targets, render
 from benchmarks.staleness import StalenessSetup, simulate
 from ecauto_lib.amazon.offers import observation_from_item
 from ecauto_lib.domain import Outcome
+from tests.prefect_home import migrated_prefect_db
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -39,7 +41,8 @@ def record(t: float, operation: str, *, status: int = 200, speed: float = 1.0, *
     )
 
 
-def test_quick_run_writes_every_field_of_the_parts_it_ran(tmp_path):
+def test_quick_run_writes_every_field_of_the_parts_it_ran(tmp_path, monkeypatch):
+    monkeypatch.setenv(PREFECT_DB_TEMPLATE, str(migrated_prefect_db()))
     out = tmp_path / "bench.json"
     before = dict(os.environ)
     code = run.main(
@@ -380,9 +383,10 @@ def test_day_designs_scale_every_duration_setting_by_the_time_scale():
 
 
 @pytest.mark.flow
-def test_day_benchmark_runs_a_small_day_through_the_real_flows_and_scores_it(tmp_path):
+def test_day_benchmark_runs_a_small_day_through_the_real_flows_and_scores_it(tmp_path, monkeypatch):
     from benchmarks import day
 
+    monkeypatch.setenv(PREFECT_DB_TEMPLATE, str(migrated_prefect_db()))
     out = tmp_path / "day.json"
     before = dict(os.environ)
     code = day.main(

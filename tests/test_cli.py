@@ -11,6 +11,7 @@ import pytest
 
 from ecauto_lib.config import SyncMode
 from flows.sync import parse_args
+from tests.prefect_home import migrated_prefect_home
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +41,7 @@ def _run(args, tmp_path, env_extra):
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_HOME": str(migrated_prefect_home(tmp_path / "prefect")),
         **env_extra,
     }
     return subprocess.run(

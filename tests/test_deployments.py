@@ -32,6 +32,7 @@ import yaml
 
 from ecauto_lib.errors import ConfigError
 from flows.serve import read_deployment_specs, require_prefect_server, runner_deployments
+from tests.prefect_home import migrated_prefect_home
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PREFECT_YAML = PROJECT_DIR / "prefect.yaml"
@@ -276,7 +277,8 @@ def running_prefect_server(root: Path, *, ui_links: bool = False) -> Iterator[Pr
         "--no-ui",
     ]
     extra = {"PREFECT_UI_URL": f"http://127.0.0.1:{port}"} if ui_links else {}
-    with background(cmd, _base_env(PREFECT_HOME=str(root / "server-home"), **extra), logs) as proc:
+    home = migrated_prefect_home(root / "server-home")
+    with background(cmd, _base_env(PREFECT_HOME=str(home), **extra), logs) as proc:
         # a loaded 2-core machine can take minutes to migrate a fresh server database
         wait_for(lambda: proc.poll() is not None or _healthy(url), 240, "prefect server start", logs)
         assert proc.poll() is None, _tail(logs)

@@ -14,6 +14,7 @@ from ecauto_sandbox import Scenario
 from flows.import_listings import import_listings
 from flows.sync import parse_args, run
 from tests.marketplace import calls, last_run, marketplace
+from tests.prefect_home import migrated_prefect_home
 
 pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -37,7 +38,7 @@ def test_a_retired_lwa_secret_stops_the_run_from_the_command_line(tmp_path, sqli
             env={
                 "PATH": "/usr/bin:/bin",
                 "HOME": str(tmp_path),
-                "PREFECT_HOME": str(tmp_path / "prefect"),
+                "PREFECT_HOME": str(migrated_prefect_home(tmp_path / "prefect")),
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",  # a loaded 2-core machine
                 "DATABASE_URL": sqlite_url,
