@@ -25,6 +25,7 @@ from pathlib import Path
 import requests
 
 PREFECT_DB_TEMPLATE = "ECAUTO_BENCH_PREFECT_DB"
+PREFECT_DB_NAME = "prefect.db"  # the name Prefect gives its SQLite database in PREFECT_HOME
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -105,8 +106,8 @@ class PrefectServer:
         """Start the server and wait until ``/api/health`` answers; records the start-up time."""
         self.home.mkdir(parents=True, exist_ok=True)
         template = os.environ.get(PREFECT_DB_TEMPLATE)
-        if template and not (self.home / "prefect.db").exists():
-            shutil.copyfile(template, self.home / "prefect.db")  # the name Prefect gives it in PREFECT_HOME
+        if template and not (self.home / PREFECT_DB_NAME).exists():
+            shutil.copyfile(template, self.home / PREFECT_DB_NAME)
         env = {**os.environ, **prefect_environment(self.home)}
         env.pop("PREFECT_API_URL", None)
         log = open(self.home / "server.log", "wb")  # noqa: SIM115 - closed with the process

@@ -17,7 +17,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-_DB = "prefect.db"  # the name Prefect gives its SQLite database in PREFECT_HOME
+from benchmarks.prefect_server import PREFECT_DB_NAME as _DB
+
 _template: Path | None = None
 _lock = threading.Lock()
 

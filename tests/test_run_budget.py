@@ -83,7 +83,9 @@ def test_a_run_that_fetched_nothing_gives_no_tail(engine):
 
 @pytest.mark.flow
 @pytest.mark.usefixtures("prefect_harness")
-def test_a_budgeted_run_records_when_its_fetch_ended_and_the_next_one_reads_it(tmp_path, sqlite_url):
+def test_a_budgeted_run_records_when_its_fetch_ended_and_the_next_run_completes_with_that_tail(
+    tmp_path, sqlite_url
+):
     with marketplace(tmp_path, sqlite_url, extra_env={"ECAUTO_STOCK_TTL_HOURS": "0"}):
         import_listings(source="base")
         sync(mode="stock", budget_minutes=1)
