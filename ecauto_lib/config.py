@@ -130,6 +130,9 @@ class SyncPolicy:
     # A run's time budget (timedelta(0): none): the fetch starts no call after it, and spends it
     # on the most valuable ASINs once the stale ones are done (issue #17 §2).
     run_budget: timedelta = default("ECAUTO_RUN_BUDGET_MINUTES")
+    # In a budgeted run, price and push what is confirmed this often while the fetch goes on
+    # (timedelta(0): once, after the fetch): a long run is a served loop (issue #17 §2).
+    push_every: timedelta = default("ECAUTO_PUSH_EVERY_MINUTES")
     value_order: bool = default("ECAUTO_VALUE_ORDER")  # by value (ecauto_lib.value), else oldest first
     markup: Decimal = default("ECAUTO_MARKUP")  # default for accounts that set none
     rounding_yen: int = default("ECAUTO_PRICE_ROUNDING_YEN")  # new prices are rounded half-up to this unit

@@ -83,6 +83,9 @@ RECHECK_QUEUE = 10  # re-check ASINs submitted to getItemOffers and not yet answ
 # answered, at most: ASINs not yet handed to a lane stay in the queue, where the idle lane can take
 # them, and a call submitted before the deadline starts at most BATCH_AHEAD spacings after it.
 BATCH_AHEAD = 3
+# getItemOffers refresh calls in flight at once: two, so one call run's own overhead (~0.1 s of
+# Prefect's bookkeeping) overlaps the other's paced wait and the lane stays full.
+SINGLE_AHEAD = 2
 
 
 # -- the protocol ---------------------------------------------------------------------------------
@@ -183,17 +186,36 @@ class WorkQueue:
         self._offer_batches = -(-len(self._offers) // self._offer_lane.per_call)
         self._sent = 0
         self._catalog_next = False
+        # Taken off the queue since the last :meth:`mark` (rounds): offer and catalog ASINs.
+        self.taken: set[str] = set()
+        self.taken_info: set[str] = set()
 
     def __bool__(self) -> bool:
         return bool(self._offers or self._info)
 
     def take_offers(self, n: int) -> list[str]:
         """The next ``n`` offer ASINs (most urgent first), off the queue."""
-        return [self._offers.popleft() for _ in range(min(n, len(self._offers)))]
+        taken = [self._offers.popleft() for _ in range(min(n, len(self._offers)))]
+        self.taken.update(taken)
+        return taken
+
+    def mark(self, handed: set[str], handed_info: set[str]) -> None:
+        """A round has been handed these answers: what stays taken is what is still in flight
+        (or answered and waiting), which a fresher order from that round must skip."""
+        self.taken -= handed
+        self.taken_info -= handed_info
+
+    def replace(self, offer_asins: Sequence[str], info_asins: Sequence[str], *, skip: set[str]) -> None:
+        """A fresher order (a round's): what is left to fetch becomes ``offer_asins`` and
+        ``info_asins``, less ``skip`` (in flight, or answered and not handed over yet)."""
+        self._offers = deque(a for a in offer_asins if a not in skip and a not in self.taken)
+        self._info = deque(a for a in info_asins if a not in self.taken_info)
+        self._offer_batches = self._sent + -(-len(self._offers) // self._offer_lane.per_call)
 
     def put_back(self, asins: Sequence[str]) -> None:
         """``asins`` back at the queue's front (in their order): asked again first."""
         self._offers.extendleft(reversed(asins))
+        self.taken.difference_update(asins)
 
     @property
     def offers_left(self) -> int:
@@ -206,6 +228,7 @@ class WorkQueue:
                 chunk = [
                     self._info.popleft() for _ in range(min(self._catalog_lane.per_call, len(self._info)))
                 ]
+                self.taken_info.update(chunk)
                 return FetchCall(self._catalog_lane.operation, tuple(chunk))
             if not self._offers:
                 return None
@@ -233,11 +256,41 @@ class FetchResult:
     catalog_failed: int = 0  # catalog ASINs whose batch failed after its retries
     unfetched: int = 0  # offer ASINs the run's time budget left for the next run
     single_refreshed: int = 0  # offer ASINs getItemOffers refreshed while no re-check needed it
+    handed_over: int = (
+        0  # observations handed to the run's rounds as the fetch went on (not in ``observations``)
+    )
 
 
 class _Counts:
     def __init__(self) -> None:
-        self.batches = self.cached = self.catalog_failed = self.single_refreshed = 0
+        self.batches = self.cached = self.catalog_failed = self.single_refreshed = self.handed_over = 0
+
+
+class Rounds(Protocol):
+    """A fetch that pushes as it goes (a long run: ``push_every_minutes``) hands what is answered
+    and confirmed to its rounds, which write, price and push it elsewhere (the flow's side
+    thread) while the fetch goes on, then give the queue a fresher order."""
+
+    def due(self) -> bool:
+        """Time to hand over (False while the last round is still being processed)."""
+        ...
+
+    def hand_over(self, observations: list[Observation], infos: list[CatalogInfo]) -> None:
+        """Start a round with these answers (new sell-outs re-checked); returns at once."""
+        ...
+
+    def fresh_order(self) -> tuple[list[str], list[str]] | None:
+        """The order the last round computed (offer ASINs, catalog ASINs), once; None: none new."""
+        ...
+
+    def wait(self) -> None:
+        """Until the round in progress (if any) has ended."""
+        ...
+
+    def wait_until_due(self, deadline: datetime | None) -> bool:
+        """Until the round in progress has ended and the next is due (True), or ``deadline``
+        has passed first (False). The fetch waits so when its queue has run dry."""
+        ...
 
 
 class FetchPolicy:
@@ -255,12 +308,14 @@ class FetchPolicy:
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
         deadline: datetime | None = None,
         single_refreshes: bool = False,
+        rounds: Rounds | None = None,
     ) -> None:
         self.submitter, self.lanes, self.window, self.now = submitter, lanes, window, now
-        self.deadline, self.single_refreshes = deadline, single_refreshes
+        self.deadline, self.single_refreshes, self.rounds = deadline, single_refreshes, rounds
         self.stored_states, self.recheck_sell_outs = stored_states, recheck_sell_outs
         self.log = logger or logging.getLogger(__name__)
         self._counts = _Counts()
+        self._kept: tuple[list[Observation], list[CatalogInfo]] = ([], [])
 
     def fetch(self, offer_asins: Sequence[str], info_asins: Sequence[str]) -> FetchResult:
         """Fetch offers for ``offer_asins`` and catalog facts for ``info_asins``, in their order.
@@ -272,21 +327,27 @@ class FetchPolicy:
         observations: list[Observation] = []
         infos: list[CatalogInfo] = []
         queue = WorkQueue(offer_asins, info_asins, self.lanes)
-        work = self._windowed(queue, rechecks.idle)
-        try:
-            for call, handle in work:
-                if call.operation == self.lanes.catalog.operation:
-                    infos.extend(self.catalog_answers(call, handle))
-                elif call.operation == self.lanes.single.operation:
-                    found = self.refresh_answers(call, handle, queue)
-                    observations.extend(found)
-                    rechecks.add(found)
-                else:
-                    found = self.offer_answers(call, handle)
-                    observations.extend(found)
-                    rechecks.add(found)
-        finally:
-            work.close()  # a refusal stops the fetch: calls not started yet are cancelled
+        while True:
+            work = self._windowed(queue, rechecks.idle)
+            try:
+                for call, handle in work:
+                    if call.operation == self.lanes.catalog.operation:
+                        infos.extend(self.catalog_answers(call, handle))
+                    elif call.operation == self.lanes.single.operation:
+                        found = self.refresh_answers(call, handle, queue)
+                        observations.extend(found)
+                        rechecks.add(found)
+                    else:
+                        found = self.offer_answers(call, handle)
+                        observations.extend(found)
+                        rechecks.add(found)
+                    if self.rounds is not None:
+                        observations, infos = self._next_round(queue, rechecks, observations, infos)
+            finally:
+                work.close()  # a refusal stops the fetch: calls not started yet are cancelled
+            if not self._refilled(queue, rechecks, observations, infos):
+                break
+            observations, infos = self._kept
         second = rechecks.finish()
         if second:
             observations = merge_rechecks(observations, second)
@@ -301,7 +362,51 @@ class FetchPolicy:
             catalog_failed=counts.catalog_failed,
             unfetched=queue.offers_left,
             single_refreshed=counts.single_refreshed,
+            handed_over=counts.handed_over,
         )
+
+    def _next_round(
+        self,
+        queue: WorkQueue,
+        rechecks: SellOutRechecks,
+        observations: list[Observation],
+        infos: list[CatalogInfo],
+    ) -> tuple[list[Observation], list[CatalogInfo]]:
+        """Take the last round's fresher order; when a round is due, hand it what is answered and
+        confirmed (a new sell-out waits for its re-check). Returns what stays for later rounds."""
+        assert self.rounds is not None
+        order = self.rounds.fresh_order()
+        if order is not None:
+            queue.replace(*order, skip=rechecks.waiting())
+        if not self.rounds.due():
+            return observations, infos
+        ready, kept = rechecks.settle(observations)
+        if ready or infos:
+            self.rounds.hand_over(ready, infos)
+            self._counts.handed_over += len(ready)
+            queue.mark({o.asin for o in ready}, {i.asin for i in infos})
+            return kept, []
+        return observations, infos
+
+    def _refilled(
+        self,
+        queue: WorkQueue,
+        rechecks: SellOutRechecks,
+        observations: list[Observation],
+        infos: list[CatalogInfo],
+    ) -> bool:
+        """The queue ran dry before the deadline in a run with rounds: wait for the next round,
+        hand it what is answered, and go on with the order a round computes (every ASIN, the
+        most valuable first). False: no rounds, out of time, or nothing left to fetch."""
+        self._kept = observations, infos
+        if self.rounds is None or self.out_of_time() or not self.rounds.wait_until_due(self.deadline):
+            return False
+        self._kept = self._next_round(queue, rechecks, observations, infos)
+        if not queue:  # no order yet: the round just handed over computes one
+            self.rounds.wait()
+            if (order := self.rounds.fresh_order()) is not None:
+                queue.replace(*order, skip=rechecks.waiting())
+        return bool(queue) and not self.out_of_time()
 
     def out_of_time(self) -> bool:
         """The run's time budget is spent: no more calls start."""
@@ -339,7 +444,7 @@ class FetchPolicy:
             self.single_refreshes
             and queue.offers_left > self.lanes.batch.per_call  # more than the next batch call takes
             and single_idle()
-            and not any(c.operation == single for c, _ in queued)
+            and sum(c.operation == single for c, _ in queued) < SINGLE_AHEAD
         ):
             self._refreshes = getattr(self, "_refreshes", 0) + 1
             return FetchCall(single, tuple(queue.take_offers(RECHECK_CHUNK)), f"refresh {self._refreshes}")
@@ -418,6 +523,27 @@ class SellOutRechecks:
         while len(self.pending) >= RECHECK_CHUNK and self._waiting() + RECHECK_CHUNK <= RECHECK_QUEUE:
             self._send_single(self.pending[:RECHECK_CHUNK])
             self.pending = self.pending[RECHECK_CHUNK:]
+        if self.pending and self._waiting() == 0:  # fewer than a chunk, and the lane has none waiting
+            self._send_single(self.pending)
+            self.pending = []
+
+    def waiting(self) -> set[str]:
+        """ASINs whose re-check has not answered yet (pending, sent, or to be asked again)."""
+        sent = {a for call, h in self.sent for a in call.asins}
+        return set(self.pending) | set(self.unanswered) | sent
+
+    def settle(self, observations: list[Observation]) -> tuple[list[Observation], list[Observation]]:
+        """For a round: ``observations`` split into those ready (their re-check answers merged in,
+        taken off) and those still waiting for a re-check. A re-check getItemOffers did not answer
+        is asked again on it (``finish`` sends what is left through getItemOffersBatch)."""
+        self._collect_answered()
+        waiting = self.waiting()
+        ready = merge_rechecks([o for o in observations if o.asin not in waiting], self.answers)
+        self.answers = []
+        if self.unanswered:
+            self.pending = self.unanswered + self.pending
+            self.unanswered = []
+        return ready, [o for o in observations if o.asin in waiting]
 
     def idle(self) -> bool:
         """No re-check waits for getItemOffers (none pending, none sent and not answered)."""

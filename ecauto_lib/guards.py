@@ -96,6 +96,7 @@ def hold_risky_changes(
     policies: Mapping[str, GuardPolicy],
     *,
     releasable: Collection[HeldChange] = (),
+    earlier: Mapping[tuple[str, str], int] | None = None,
 ) -> GuardOutcome:
     """Split planned changes into pushed, held for review and released.
 
@@ -110,6 +111,10 @@ def hold_risky_changes(
     change the guards hold now is released when it matches one of them by shop, item, field and
     value: the value is recomputed from the current Amazon price, so a match is still valid.
     Everything else meets every guard as in any run.
+
+    ``earlier``: what earlier rounds of the same run pushed, per (account id, ``"hide"`` or
+    ``"cut"``): a run that pushes as it goes counts its breaker over the whole run, as a run
+    that pushes once does.
     """
     empty = pd.DataFrame(columns=CHANGE_COLUMNS)
     if changes.empty:
@@ -132,13 +137,14 @@ def hold_risky_changes(
 
     hides = changes["field"].eq("visible") & changes["new_value"].eq(0)
     cuts = is_price & (changes["new_value"] < old).fillna(False).astype(bool)
-    for kind, mask, limit_name in (
-        ("hide", hides, "breaker_hide_pct"),
-        ("cut the price of", cuts, "breaker_cut_pct"),
+    for kind, short, mask, limit_name in (
+        ("hide", "hide", hides, "breaker_hide_pct"),
+        ("cut the price of", "cut", cuts, "breaker_cut_pct"),
     ):
         counts = changes[mask].groupby("account_id").size()
-        for key, count in counts.items():
+        for key, now in counts.items():
             account_id = str(key)  # the groupby key: an account_id
+            count = int(now) + (earlier or {}).get((account_id, short), 0)
             policy = limit_of[account_id]
             limit = getattr(policy, limit_name)
             total = max(1, int(listings_per_account.get(account_id, 0)))

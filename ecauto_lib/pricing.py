@@ -499,3 +499,32 @@ def item_updates(changes: pd.DataFrame) -> list[ItemUpdate]:
         ItemUpdate(account_id, asin, item_id, new, old, reasons)
         for (account_id, item_id), (asin, new, old, reasons) in grouped.items()
     ]
+
+
+def merge_plans(plans: Sequence[PricingPlan]) -> PricingPlan:
+    """The plans of a run's rounds as one, for its report: every change any round planned (a
+    change planned again, unchanged, once: its last attempt), every price flagged and every floor
+    action; what is held is the last round's (each round plans every listing, so its holds are
+    the run's)."""
+    if not plans:
+        raise ValueError("no plan to merge")
+    if len(plans) == 1:
+        return plans[0]
+
+    def union(frames: list[pd.DataFrame], key: list[str]) -> pd.DataFrame:
+        kept = [f for f in frames if not f.empty]
+        if not kept:
+            return frames[-1]
+        merged = pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0]
+        return merged.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
+
+    change_key = ["account_id", "base_item_id", "field", "new_value"]
+    last = plans[-1]
+    return replace(
+        last,
+        changes=union([p.changes for p in plans], change_key),
+        released=union([p.released for p in plans], change_key),
+        flagged=union([p.flagged for p in plans], ["account_id", "base_item_id"]),
+        below_floor=union([p.below_floor for p in plans], ["account_id", "base_item_id"]),
+        variation_stock=tuple(dict.fromkeys(t for p in plans for t in p.variation_stock)),
+    )

@@ -409,3 +409,32 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
+
+
+def merge_push_results(rounds: Sequence[Mapping[str, PushResult]]) -> dict[str, PushResult]:
+    """Per shop, what a run's rounds pushed, as one result for its report: everything pushed and
+    delisted, the calls and seconds added up, the first stop (later rounds send that shop
+    nothing); an item that failed and was pushed in a later round is not a failure; what is
+    deferred is what the shop's last round left."""
+    merged: dict[str, PushResult] = {}
+    for results in rounds:
+        for account_id, result in results.items():
+            before = merged.get(account_id)
+            if before is None:
+                merged[account_id] = result
+                continue
+            pushed_items = {c.base_item_id for c in result.pushed}
+            merged[account_id] = PushResult(
+                account_id,
+                pushed=before.pushed + result.pushed,
+                failed=[f for f in before.failed if f.base_item_id not in pushed_items] + result.failed,
+                deferred=result.deferred,
+                delisted=before.delisted + result.delisted,
+                calls=before.calls + result.calls,
+                stopped_by=before.stopped_by or result.stopped_by,
+                stop_reason=before.stop_reason if before.stopped_by else result.stop_reason,
+                seconds=before.seconds + result.seconds,
+                seen_stock={**before.seen_stock, **result.seen_stock},
+                deferred_stock=result.deferred_stock,
+            )
+    return merged

@@ -285,6 +285,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ECAUTO_MAX_STOCK_AGE_TTLS", "3", number(1, 100), "policy.max_stock_age_ttls"),
     # A run starts no SP-API call after this many minutes and fills them (0: no budget, stale only)
     Setting("ECAUTO_RUN_BUDGET_MINUTES", "0", minutes(24 * 60), "policy.run_budget"),
+    # A budgeted run prices and pushes what it has confirmed every this many minutes while its
+    # fetch goes on (0: once, after the fetch)
+    Setting("ECAUTO_PUSH_EVERY_MINUTES", "0", minutes(24 * 60), "policy.push_every"),
     # Order refreshes by the harm a stale answer can do (false: oldest first, as before #17)
     Setting("ECAUTO_VALUE_ORDER", "true", flag, "policy.value_order", blank_is_unset=True),
     Setting("ECAUTO_PRICE_ROUNDING_YEN", "10", truncated(1, 10_000), "policy.rounding_yen"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
 from ecauto_lib.connect import sp_api_client
 from ecauto_lib.db.locks import AlreadyRunningError, LockHolder, account_locks
 from ecauto_lib.db.runs import last_tail
-from ecauto_lib.domain import CatalogInfo, ItemUpdate, Observation, Outcome
+from ecauto_lib.domain import CatalogInfo, HeldChange, ItemUpdate, Observation, Outcome
 from ecauto_lib.errors import ConfigError, CredentialsRefusedError
 from ecauto_lib.fetching import fetch_deadline
 from ecauto_lib.observations import apply_catalog, apply_observations
@@ -39,6 +40,7 @@ from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement, failed_push
 from ecauto_lib.report import FetchSummary, RunReport, conclude, summarise
 from ecauto_lib.report.terminal import fit_to_width
+from ecauto_lib.rounds import RoundsSoFar, SideRounds
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
 from tasks._common import describe, engine_for, quiet_prefect
 from tasks.alerts import announce
@@ -67,9 +69,10 @@ def sync(
     limit: int | None = None,
     confirm: bool = False,
     budget_minutes: float | None = None,
+    push_every_minutes: float | None = None,
 ) -> dict:
     """Load listings → diff TTLs → fetch stale ASINs → compute changes → push to BASE → record and report."""
-    settings = with_budget(load_settings(), budget_minutes)
+    settings = with_budget(load_settings(), budget_minutes, push_every_minutes)
     sync_mode = SyncMode(mode)
     selected = settings.select_accounts(accounts)
     report = RunReport(
@@ -107,14 +110,22 @@ def sync(
         return result
 
 
-def with_budget(settings: Settings, budget_minutes: float | None) -> Settings:
-    """``settings`` with the run's time budget (a deployment's ``budget_minutes``; None: the
-    setting ECAUTO_RUN_BUDGET_MINUTES)."""
-    if budget_minutes is None:
-        return settings
-    if not 0 <= budget_minutes <= 24 * 60:
-        raise ConfigError("budget_minutes", f"must be between 0 and 1440, got {budget_minutes}")
-    policy = replace(settings.policy, run_budget=timedelta(minutes=budget_minutes))
+def with_budget(
+    settings: Settings, budget_minutes: float | None, push_every_minutes: float | None = None
+) -> Settings:
+    """``settings`` with the run's time budget and how often it pushes as it goes (a deployment's
+    ``budget_minutes`` and ``push_every_minutes``; None: the settings ECAUTO_RUN_BUDGET_MINUTES
+    and ECAUTO_PUSH_EVERY_MINUTES)."""
+    policy = settings.policy
+    for name, value, attribute in (
+        ("budget_minutes", budget_minutes, "run_budget"),
+        ("push_every_minutes", push_every_minutes, "push_every"),
+    ):
+        if value is None:
+            continue
+        if not 0 <= value <= 24 * 60:
+            raise ConfigError(name, f"must be between 0 and 1440, got {value}")
+        policy = replace(policy, **{attribute: timedelta(minutes=value)})
     return replace(settings, policy=policy)
 
 
@@ -129,30 +140,21 @@ def _pipeline(
 ) -> dict:
     """The steps of one run (a dry run computes everything and writes nothing)."""
     dry_run = report.dry_run
+    held_before = load_held_changes(settings.database_url, [a.id for a in selected])
+    report.already_held = frozenset(h.key for h in held_before)  # a hold made again is not news
+    so_far = RoundsSoFar()
+
+    def plan_and_push(current: pd.DataFrame, now: datetime) -> None:
+        push_round(
+            settings, sync_mode, selected, report, current, now, held_before, settled or {}, holder, so_far
+        )
+
     try:
-        current, fetch_failures, queue = observe(settings, sync_mode, selected, report, limit)
+        current, fetch_failures, queue = observe(settings, sync_mode, selected, report, limit, plan_and_push)
     except CredentialsRefusedError as exc:
         return stop_run(settings, selected, report, exc)
-
-    account_ids = [a.id for a in selected]
-    held_before = load_held_changes(settings.database_url, account_ids)
-    report.already_held = frozenset(h.key for h in held_before)  # a hold made again is not news
-    variations, variation_states = load_variations(settings.database_url, account_ids, current)
-    markups = {a.id: a.markup for a in selected}
-    plan = compute_changes(current, settings.policy, markups, sync_mode, report.started_at)
-    quantities = {a.id: a.stock_quantity for a in selected}
-    plan = top_up_stock(plan, current, quantities, variations, variation_states, sync_mode)
-    plan = hold_risky(
-        plan, current, settings.guard_policies(), releasable=held_before if report.confirmed else None
-    )
-    plan = keep_above_floor(plan, current, settings.policy)
-    if not dry_run:
-        record_held_changes(settings.database_url, plan, sync_mode, account_ids, report.run_id)
-    results = (
-        {}
-        if dry_run
-        else push_changes(settings, selected, plan, report.run_id, report.blocked, settled or {}, holder)
-    )
+    plan_and_push(current, report.started_at if not so_far.plans else utc_now())
+    plan, results = so_far.merged()
 
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
     report.lwa_secret = check_lwa_secret(settings)
@@ -170,6 +172,46 @@ def _pipeline(
     if dry_run:
         result["refresh_order"] = refresh_order_lines(queue)
     return result
+
+
+def push_round(
+    settings: Settings,
+    sync_mode: SyncMode,
+    selected: tuple[AccountConfig, ...],
+    report: RunReport,
+    current: pd.DataFrame,
+    now: datetime,
+    held_before: list[HeldChange],
+    settled: dict[str, Settlement],
+    holder: LockHolder | None,
+    so_far: RoundsSoFar,
+) -> None:
+    """Compute changes → top up stock → hold risky ones → keep above the floor → record holds →
+    push to BASE. A run's last step, or one of its rounds (the guards and BASE's hourly budget
+    count what earlier rounds pushed; a shop stopped in one is sent nothing more)."""
+    account_ids = [a.id for a in selected]
+    variations, variation_states = load_variations(settings.database_url, account_ids, current)
+    markups = {a.id: a.markup for a in selected}
+    plan = compute_changes(current, settings.policy, markups, sync_mode, now)
+    quantities = {a.id: a.stock_quantity for a in selected}
+    plan = top_up_stock(plan, current, quantities, variations, variation_states, sync_mode)
+    plan = hold_risky(
+        plan,
+        current,
+        settings.guard_policies(),
+        releasable=held_before if report.confirmed else None,
+        earlier=so_far.breaker_counts(),
+    )
+    plan = keep_above_floor(plan, current, settings.policy)
+    if report.dry_run:
+        so_far.add(plan, {})
+        return
+    record_held_changes(settings.database_url, plan, sync_mode, account_ids, report.run_id)
+    budgets = {a: replace(s, calls=s.calls + so_far.calls(a)) for a, s in settled.items()}
+    results = push_changes(
+        settings, selected, plan, report.run_id, report.blocked, budgets, holder, so_far.stopped()
+    )
+    so_far.add(plan, results)
 
 
 def refresh_order_lines(queue: pd.DataFrame) -> list[str]:
@@ -209,13 +251,16 @@ def observe(
     selected: tuple[AccountConfig, ...],
     report: RunReport,
     limit: int | None,
+    plan_and_push: Callable[[pd.DataFrame, datetime], None] | None = None,
 ) -> tuple[pd.DataFrame, list[Observation], pd.DataFrame]:
     """Load listings → diff TTLs → fetch what is stale → store it; returns the listings as now
     observed, the observations that failed (for the report) and the run's queue (its order and
-    reasons). (A function of its own so the
+    reasons). A budgeted run with ``push_every`` hands ``plan_and_push`` a round of what it has
+    confirmed as it goes (:func:`fetch_rounds`). (A function of its own so the
     loaded frame, the observations and the catalog facts are freed once folded in: ~60 MB at 100k
     listings.)"""
-    listings = load_listings(settings.database_url, [a.id for a in selected])
+    account_ids = [a.id for a in selected]
+    listings = load_listings(settings.database_url, account_ids)
     budget = settings.policy.run_budget
     candidates = diff_ttls(
         listings,
@@ -227,6 +272,9 @@ def observe(
     )
     stale = report.fetch.count_stale(listings, candidates, limit)  # beyond the limit: left for later
 
+    rounds = None
+    if plan_and_push is not None and not report.dry_run and budget > timedelta(0):
+        rounds = fetch_rounds(settings, account_ids, sync_mode, report.fetch, plan_and_push)
     observations, infos = fetch_stale(
         settings,
         listings,
@@ -235,13 +283,52 @@ def observe(
         dry_run=report.dry_run,
         started_at=report.started_at,
         mode=sync_mode,
+        rounds=rounds,
     )
     if not report.dry_run:
         # quote(): Prefect would otherwise walk every element looking for futures (19 s at 100k).
         write_observations(settings.database_url, quote(observations), quote(infos))
     failures = [o for o in observations if o.outcome == Outcome.ERROR]
     queue = stale[["asin", "needs_offers", "reason"]]
+    if rounds is not None and rounds.count:  # BASE and the DB have moved on since the load
+        return load_listings(settings.database_url, account_ids), rounds.failures + failures, queue
     return apply_catalog(apply_observations(listings, observations), infos), failures, queue
+
+
+class FetchRounds(SideRounds):
+    """The rounds of a run that pushes as it goes, and the failed observations they saw."""
+
+    failures: list[Observation]
+
+
+def fetch_rounds(
+    settings: Settings,
+    account_ids: list[str],
+    mode: SyncMode,
+    summary: FetchSummary,
+    plan_and_push: Callable[[pd.DataFrame, datetime], None],
+) -> FetchRounds | None:
+    """Every ``push_every`` (None: not set), a round on a side thread: store what is confirmed →
+    load listings → plan and push → diff TTLs again, for the fetch's fresher order."""
+    every = settings.policy.push_every
+    if every <= timedelta(0):
+        return None
+
+    def round_of(observations: list[Observation], infos: list[CatalogInfo]) -> tuple[list[str], list[str]]:
+        write_observations(settings.database_url, quote(observations), quote(infos))
+        summary.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
+        rounds.failures += [o for o in observations if o.outcome == Outcome.ERROR]
+        now = utc_now()
+        current = load_listings(settings.database_url, account_ids)
+        plan_and_push(current, now)
+        fresh = diff_ttls(current, settings.policy, now, mode, settings.database_url, fill=True)
+        return fresh.loc[fresh["needs_offers"], "asin"].tolist(), fresh.loc[
+            fresh["needs_info"], "asin"
+        ].tolist()
+
+    rounds = FetchRounds(every, round_of)
+    rounds.failures = []
+    return rounds
 
 
 def check_base_tokens(settings: Settings, accounts: tuple[AccountConfig, ...]) -> list[ShopBlock]:
@@ -276,6 +363,7 @@ def fetch_stale(
     dry_run: bool,
     started_at: datetime | None = None,
     mode: SyncMode = SyncMode.FULL,
+    rounds: SideRounds | None = None,
 ) -> tuple[list[Observation], list[CatalogInfo]]:
     """One task run per batch of 20: offers for stale price/stock, catalog for stale info (``summary``
     has counted them: ``FetchSummary.count_stale``).
@@ -283,7 +371,9 @@ def fetch_stale(
     Most valuable first; catalog batches interleaved on their own quota; new sell-outs re-checked
     on getItemOffers as they appear, which refreshes the queue's head when it is idle; no call
     starts after the run's time budget (from ``started_at``) is spent, less what followed the
-    fetch in the last run of ``mode`` (the policy: :mod:`ecauto_lib.fetching`).
+    fetch in the last run of ``mode`` (the policy: :mod:`ecauto_lib.fetching`). With ``rounds``,
+    what is confirmed goes to a round every ``push_every`` while the fetch goes on; returns what
+    no round took.
     """
     if not summary.stale and not summary.info_stale:
         return [], []
@@ -313,17 +403,25 @@ def fetch_stale(
     # the test suite's), and the few cycles frozen with the rest are collected after the fetch.
     gc.freeze()
     try:
-        fetched = fetch_offers_and_catalog(settings, client, stale, stored_states, deadline)
+        fetched = fetch_offers_and_catalog(settings, client, stale, stored_states, deadline, rounds)
     finally:
         gc.unfreeze()
         summary.ended_after_seconds = (utc_now() - started_at).total_seconds()
+        if rounds is not None:
+            rounds.wait()  # the round in progress ends before the last one starts
     observations, infos = fetched.observations, fetched.infos
     summary.add_fetch(fetched)
     summary.throttled = sum(int(s.get("throttled", 0)) for s in client.stats.values())
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
+    if rounds is not None and rounds.count:
+        logger.info(
+            "%d rounds priced and pushed %d ASINs' answers as the fetch went on",
+            rounds.count,
+            fetched.handed_over,
+        )
     logger.info(
         "fetched %d ASINs in %.1f s (%d errors; %d 429s, each retried or its re-check left to a batch)",
-        len(observations),
+        len(observations) + fetched.handed_over,
         summary.seconds,
         summary.failed,
         summary.throttled,
@@ -339,10 +437,12 @@ def push_changes(
     blocked: list[ShopBlock],
     settled: dict[str, Settlement],
     holder: LockHolder | None = None,
+    stopped: Mapping[str, PushResult] | None = None,
 ) -> dict[str, PushResult]:
     """One task per shop, in parallel; each shop's updates in plan order (deferred ones first),
     within what settling its journal left of the hourly budget, then its variations' top-ups. A
-    ``blocked`` shop sends nothing: its updates are reported as not sent (deferred)."""
+    ``blocked`` shop sends nothing: its updates are reported as not sent (deferred); nor does a
+    shop whose push ``stopped`` in an earlier round of the run (for the same reason)."""
     by_account: dict[str, list[ItemUpdate]] = {}
     for update in item_updates(plan.changes):
         by_account.setdefault(update.account_id, []).append(update)
@@ -357,6 +457,15 @@ def push_changes(
                 stop_reason=block.message,
                 deferred_stock=list(topups.pop(block.account_id, ())),
             )
+    for account_id, earlier in (stopped or {}).items():
+        if account_id not in results and (account_id in by_account or topups.get(account_id)):
+            results[account_id] = PushResult(
+                account_id,
+                deferred=by_account.pop(account_id, []),
+                stopped_by=earlier.stopped_by,
+                stop_reason=earlier.stop_reason,
+                deferred_stock=list(topups.pop(account_id, ())),
+            )
     futures = {
         account.id: push_account.submit(
             settings,
@@ -368,7 +477,7 @@ def push_changes(
             holder,
         )
         for account in accounts
-        if account.id in by_account or topups.get(account.id)
+        if account.id not in results and (account.id in by_account or topups.get(account.id))
     }
     for account_id, future in futures.items():
         result = future.result(raise_on_failure=False)
@@ -393,6 +502,7 @@ class Options:
     confirm: bool = False
     serve: bool = False
     budget_minutes: float | None = None
+    push_every_minutes: float | None = None
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -428,6 +538,13 @@ def parse_args(argv: list[str] | None) -> Options:
         "(default: ECAUTO_RUN_BUDGET_MINUTES; 0: fetch only what is stale)",
     )
     parser.add_argument(
+        "--push-every-minutes",
+        type=float,
+        metavar="P",
+        help="with a time budget: price and push what is confirmed every P minutes while the fetch "
+        "goes on (default: ECAUTO_PUSH_EVERY_MINUTES; 0: once, after the fetch)",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="run against the local simulated marketplace (no credentials needed)",
@@ -442,9 +559,19 @@ def parse_args(argv: list[str] | None) -> Options:
         parser.error("--limit must be 0 or more")
     if args.budget_minutes is not None and not 0 <= args.budget_minutes <= 24 * 60:
         parser.error("--budget-minutes must be between 0 and 1440")
+    if args.push_every_minutes is not None and not 0 <= args.push_every_minutes <= 24 * 60:
+        parser.error("--push-every-minutes must be between 0 and 1440")
     mode = SyncMode.PRICE if args.price_only else SyncMode.STOCK if args.stock_only else SyncMode.FULL
     return Options(
-        mode, args.dry_run, args.account, args.limit, args.demo, args.confirm, args.serve, args.budget_minutes
+        mode,
+        args.dry_run,
+        args.account,
+        args.limit,
+        args.demo,
+        args.confirm,
+        args.serve,
+        args.budget_minutes,
+        args.push_every_minutes,
     )
 
 
@@ -474,6 +601,7 @@ def run(options: Options) -> int:
             limit=options.limit,
             confirm=options.confirm,
             budget_minutes=options.budget_minutes,
+            push_every_minutes=options.push_every_minutes,
         )
     except ConfigError as exc:
         print(f"設定エラー / configuration error: {exc}", file=sys.stderr)

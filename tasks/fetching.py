@@ -22,7 +22,7 @@ from prefect.futures import PrefectFuture
 from ecauto_lib.amazon.client import GET_ITEM_OFFERS, SEARCH_CATALOG_ITEMS, SpApiClient
 from ecauto_lib.config import Settings
 from ecauto_lib.connect import seller_scope
-from ecauto_lib.fetching import FetchCall, FetchPolicy, FetchResult, Handle, Lanes
+from ecauto_lib.fetching import FetchCall, FetchPolicy, FetchResult, Handle, Lanes, Rounds
 from tasks._common import answers, with_retry_policy
 from tasks.amazon import (
     CATALOG_CACHE,
@@ -42,10 +42,11 @@ def fetch_offers_and_catalog(
     stale: pd.DataFrame,
     stored_states: Mapping[str, str],
     deadline: datetime | None = None,
+    rounds: Rounds | None = None,
 ) -> FetchResult:
     """Fetch what ``stale`` marks (``needs_offers``, ``needs_info``), in its order, with new
-    sell-outs re-checked, every offers lane used, no call started after ``deadline`` (the
-    policy: :mod:`ecauto_lib.fetching`)."""
+    sell-outs re-checked, every offers lane used, no call started after ``deadline``, what is
+    confirmed handed to ``rounds`` as it goes (the policy: :mod:`ecauto_lib.fetching`)."""
     policy = FetchPolicy(
         PrefectSubmitter(settings, client, stored_versions(stale)),
         Lanes.paced_by(lambda name: client.pacer(name).rate),
@@ -54,6 +55,7 @@ def fetch_offers_and_catalog(
         logger=get_run_logger(),
         deadline=deadline,
         single_refreshes=deadline is not None,  # a run that fills its budget uses every lane
+        rounds=rounds,
     )
     return policy.fetch(
         stale.loc[stale["needs_offers"], "asin"].tolist(), stale.loc[stale["needs_info"], "asin"].tolist()

@@ -65,10 +65,13 @@ def hold_risky(
     policies: dict[str, GuardPolicy],
     *,
     releasable: list[HeldChange] | None = None,
+    earlier: dict[tuple[str, str], int] | None = None,
 ) -> PricingPlan:
     """Hold big price moves and circuit-breaker volumes for review (``--confirm`` releases those stored)."""
     per_account = {str(account_id): int(n) for account_id, n in listings.groupby("account_id").size().items()}
-    outcome = hold_risky_changes(plan.changes, per_account, policies, releasable=releasable or ())
+    outcome = hold_risky_changes(
+        plan.changes, per_account, policies, releasable=releasable or (), earlier=earlier
+    )
     logger = get_run_logger()
     if len(outcome.held):
         logger.warning("%d changes held for review: %s", len(outcome.held), outcome.held["reason"].iloc[0])

@@ -281,8 +281,13 @@ def test_rechecks_run_beside_the_batch_fetch_in_chunks_never_more_than_the_queue
     result = policy(lanes).fetch(asins(300), [])
     singles = [(t, c) for t, c in lanes.log if c.operation == GET_ITEM_OFFERS]
     last_batch = max(t for t, c in lanes.log if c.label.startswith("batch"))
-    during = [c for t, c in singles if t < last_batch]
-    assert during and all(len(c.asins) == RECHECK_CHUNK for c in during)
+    during = [(t, c) for t, c in singles if t < last_batch]
+    assert during and all(1 <= len(c.asins) <= RECHECK_CHUNK for _, c in during)
+    # a chunk smaller than RECHECK_CHUNK goes only when getItemOffers has nothing waiting: a
+    # sell-out is never kept back for company while the lane is idle
+    for at, call in during:
+        if len(call.asins) < RECHECK_CHUNK:
+            assert not [c for t, c in singles if t < at and _finish(lanes, c) > at]
     # each sell-out re-checked once, on one lane or the other, in the order they were found
     batch_rechecks = [c for c in lanes.calls(BATCH) if c.fresh]
     rechecked = [a for _, c in singles for a in c.asins] + [a for c in batch_rechecks for a in c.asins]
@@ -428,3 +433,90 @@ def test_asins_a_refresh_on_getitemoffers_did_not_answer_go_back_to_the_queue():
     result = clocked(lanes, single_refreshes=True).fetch(asins(100), [])
     assert sorted(o.asin for o in result.observations) == asins(100)
     assert any(a in refused for c in lanes.calls(BATCH) for a in c.asins)
+
+
+# -- a long run that pushes as it goes: rounds (issue #17 §2) ---------------------------------
+
+
+class FakeRounds:
+    """Rounds every ``every`` virtual seconds; each computes a fresher order, as the flow's does
+    from the master DB with every ASIN in it: ``order``, the ASINs answered in a round moved to
+    the back (just fetched: the least to gain), handed back at the next look."""
+
+    def __init__(self, lanes: FakeLanes, every: float, order: list[str]) -> None:
+        self.lanes, self.every, self.order = lanes, every, order
+        self.next_at = every
+        self.handed: list[tuple[float, list[Observation], list[CatalogInfo]]] = []
+        self.ready: tuple[list[str], list[str]] | None = None
+
+    def due(self) -> bool:
+        return self.lanes.now >= self.next_at
+
+    def hand_over(self, observations: list[Observation], infos: list[CatalogInfo]) -> None:
+        self.handed.append((self.lanes.now, list(observations), list(infos)))
+        self.next_at = self.lanes.now + self.every
+        answered = {o.asin for _, obs, _ in self.handed for o in obs}
+        self.ready = ([a for a in self.order if a not in answered] + sorted(answered), [])
+
+    def fresh_order(self) -> tuple[list[str], list[str]] | None:
+        ready, self.ready = self.ready, None
+        return ready
+
+    def wait(self) -> None:
+        pass  # a fake round ends as it is handed over
+
+    def wait_until_due(self, deadline: datetime | None) -> bool:
+        due_at = max(self.lanes.now, self.next_at)
+        if deadline is not None and T0 + timedelta(seconds=due_at) >= deadline:
+            return False
+        self.lanes.now = due_at
+        return True
+
+
+def test_a_long_fetch_hands_each_answer_to_one_round_a_sell_out_only_after_its_recheck():
+    gone = _many_sell_outs()
+    lanes = FakeLanes(answering(gone, again={"B000000011"}))  # one false sell-out
+    rounds = FakeRounds(lanes, every=30.0, order=asins(300))
+    deadline = T0 + timedelta(
+        seconds=110
+    )  # about 270 ASINs' time on both lanes: a round keeps the queue full
+    result = clocked(lanes, single_refreshes=True, rounds=rounds, deadline=deadline).fetch(asins(300), [])
+    handed = [o for _, obs, _ in rounds.handed for o in obs]
+    assert len(rounds.handed) >= 4 and result.handed_over == len(handed)
+    everything = handed + result.observations
+    fetched = [o.asin for o in everything]
+    assert len(fetched) == len(set(fetched)) and fetched  # each answer once: in a round or at the end
+    assert set(fetched) == set(asins(len(fetched)))  # the queue's head, in its order
+    finished = {a: _finish(lanes, c) for _, c in lanes.log if c.fresh for a in c.asins}
+    for at, obs, _ in rounds.handed:
+        for o in obs:
+            if o.asin in gone:  # a new sell-out reaches a round only with its re-check's answer
+                assert finished[o.asin] <= at
+    by_asin = {o.asin: o.outcome for o in everything}
+    assert by_asin["B000000011"] is Outcome.IN_STOCK  # the re-check's answer, not the first
+    sold = {a for a, out in by_asin.items() if out is Outcome.OUT_OF_STOCK}
+    assert sold == (gone & set(fetched)) - {"B000000011"}
+
+
+def test_a_rounds_fresher_order_replaces_the_queue_less_what_is_already_taken():
+    lanes = FakeLanes(answering())
+    newest_first = list(reversed(asins(400)))
+    rounds = FakeRounds(lanes, every=25.0, order=newest_first)
+    result = clocked(lanes, rounds=rounds, deadline=T0 + timedelta(seconds=100)).fetch(asins(400), [])
+    first_round_at = rounds.handed[0][0]
+    after = [c.asins for t, c in lanes.log if t > first_round_at]
+    assert after and after[0][0] == "B000000399"  # the fresher order's head, right after the round
+    fetched = [o.asin for _, obs, _ in rounds.handed for o in obs] + [o.asin for o in result.observations]
+    assert len(fetched) == len(set(fetched))  # nothing taken twice: in flight is skipped
+
+
+def test_a_queue_that_runs_dry_waits_for_the_next_round_and_goes_on_until_the_deadline():
+    lanes = FakeLanes(answering())
+    rounds = FakeRounds(lanes, every=30.0, order=asins(30))
+    deadline = T0 + timedelta(seconds=200)
+    result = clocked(lanes, single_refreshes=True, rounds=rounds, deadline=deadline).fetch(asins(30), [])
+    assert max(t for t, _ in lanes.log) <= 200  # none after the deadline
+    handed = [o.asin for _, obs, _ in rounds.handed for o in obs] + [o.asin for o in result.observations]
+    assert len(handed) >= 5 * 30  # the 30 ASINs again every round (30 s), not once
+    starts = [at for at, _, _ in rounds.handed]
+    assert all(b - a >= 30 for a, b in zip(starts, starts[1:], strict=False))  # rounds keep their pace

@@ -1,0 +1,138 @@
+"""#17 §2: a long run that pushes as it goes (``push_every_minutes``): a served loop whose fetch
+never stops for pricing and pushes.
+
+Each round takes what the fetch has answered and confirmed, stores it, prices every listing,
+pushes, and gives the fetch a fresher order, on a side thread while the SP-API lanes stay busy.
+The rules of a run that pushes once hold over the whole run: a sell-out is re-checked before it
+is hidden, each change is pushed once, the circuit breaker and BASE's hourly budget count every
+round, and the report covers them all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from ecauto_lib.domain import CHANGE_COLUMNS, PushedChange
+from ecauto_lib.guards import GuardPolicy, hold_risky_changes
+from ecauto_lib.pricing import PricingPlan
+from ecauto_lib.push import PushResult
+from ecauto_lib.rounds import RoundsSoFar
+from ecauto_sandbox import Scenario
+from flows.import_listings import import_listings
+from flows.sync import sync
+from tests.marketplace import base_state, marketplace, rows
+
+T0 = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)
+
+
+def _hides(account: str, n: int, start: int = 0) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "account_id": account,
+                "asin": f"B0{i:08d}",
+                "base_item_id": i,
+                "field": "visible",
+                "old_value": 1,
+                "new_value": 0,
+                "reason": "sold out",
+            }
+            for i in range(start, start + n)
+        ],
+        columns=CHANGE_COLUMNS,
+    )
+
+
+def _pushed(account: str, n: int) -> PushResult:
+    return PushResult(
+        account,
+        pushed=[PushedChange(account, f"B0{i:08d}", i, "visible", 1, 0, "sold out", T0) for i in range(n)],
+        calls=n,
+    )
+
+
+def test_the_circuit_breaker_counts_what_earlier_rounds_of_the_run_hid():
+    policy = {"shop": GuardPolicy(breaker_hide_pct=10, breaker_min_items=5)}
+    alone = hold_risky_changes(_hides("shop", 6), {"shop": 100}, policy)
+    assert alone.held.empty  # 6 of 100: under 10 %
+    so_far = RoundsSoFar()
+    so_far.add(PricingPlan(_hides("shop", 6), pd.DataFrame()), {"shop": _pushed("shop", 6)})
+    assert so_far.breaker_counts() == {("shop", "hide"): 6}
+    later = hold_risky_changes(
+        _hides("shop", 6, start=50), {"shop": 100}, policy, earlier=so_far.breaker_counts()
+    )
+    assert len(later.held) == 6 and later.push.empty  # 12 of 100 over the run: tripped
+    assert "would hide 12 of 100" in later.held["reason"].iloc[0]
+
+
+def test_a_run_of_rounds_reports_each_change_once_and_what_its_rounds_spent():
+    so_far = RoundsSoFar()
+    failed_then = PushResult("shop", calls=2, failed=[])
+    so_far.add(PricingPlan(_hides("shop", 2), pd.DataFrame()), {"shop": failed_then})
+    so_far.add(PricingPlan(_hides("shop", 3), pd.DataFrame()), {"shop": _pushed("shop", 3)})
+    plan, results = so_far.merged()
+    assert sorted(plan.changes["base_item_id"]) == [0, 1, 2]  # planned twice, listed once
+    assert results["shop"].calls == 5 and so_far.calls("shop") == 5
+    assert [c.base_item_id for c in results["shop"].pushed] == [0, 1, 2]
+
+
+def test_a_shop_stopped_in_one_round_is_named_for_the_later_ones():
+    so_far = RoundsSoFar()
+    stopped = PushResult("shop", stopped_by="base_outage", stop_reason="BASE answered 5 errors")
+    so_far.add(
+        PricingPlan(_hides("shop", 1), pd.DataFrame()), {"shop": stopped, "other": PushResult("other")}
+    )
+    assert list(so_far.stopped()) == ["shop"]
+    assert so_far.stopped()["shop"].stop_reason == "BASE answered 5 errors"
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_long_run_hides_a_sell_out_while_its_fetch_goes_on(tmp_path, sqlite_url):
+    scenario = Scenario.generate(
+        30, 2, seed=5, out_of_stock_share=0, filtered_share=0, mispriced_share=0, hidden_share=0
+    )
+    with marketplace(tmp_path, sqlite_url, scenario) as sb:
+        import_listings(source="base")
+        first = sync(mode="stock")
+        assert first["exit_code"] == 0 and first["changes"] == 0  # BASE already right
+        gone = sorted(scenario.products)[:2]
+        items = {(s.id, i.item_id) for s in scenario.shops for i in s.items if i.asin in gone}
+        sb.drain_requests()
+        timer = threading.Timer(3.0, lambda: [sb.sell_out(a) for a in gone])
+        timer.start()
+        started = time.monotonic()
+        result = sync(mode="stock", budget_minutes=0.25, push_every_minutes=0.03)
+        ended = time.monotonic()
+        timer.join()
+        log = sb.drain_requests()
+
+    assert result["exit_code"] == 0 and ended - started >= 13  # it used its 15 s
+    hides = [r for r in log if r.operation == "itemsEdit" and r.status == 200]
+    assert {(str(r.shop_id), int(r.response["item"]["item_id"])) for r in hides} == items  # each once
+    assert len(hides) == len(items)
+    for r in hides:  # pushed by a round, long before the fetch ended...
+        assert r.t - started < 11
+        asin = next(
+            a for (shop, item), a in _asins(scenario).items() if item == int(r.response["item"]["item_id"])
+        )
+        rechecks = [q for q in log if q.operation == "getItemOffers" and asin in q.asins and q.t < r.t]
+        assert rechecks  # ...and only after its sell-out was re-checked
+    state = base_state(sb)
+    assert all(not state[key][1] for key in items)
+    offers = [r for r in log if r.operation in ("getItemOffersBatch", "getItemOffers") and r.status == 200]
+    assert sum(len(r.asins) for r in offers) > 2 * len(
+        scenario.products
+    )  # the fetch went on, round after round
+    assert result["changes"] == len(items)  # the report counts every round's changes
+    (row,) = rows(sqlite_url, "select exit_code from runs where mode = 'stock' order by id desc limit 1")
+    assert row[0] == 0
+
+
+def _asins(scenario: Scenario) -> dict[tuple[str, int], str]:
+    return {(s.id, i.item_id): i.asin for s in scenario.shops for i in s.items}
