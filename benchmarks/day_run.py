@@ -49,6 +49,7 @@ def _time_scaled_defaults() -> dict[str, float]:
         "ECAUTO_STOCK_TTL_HOURS": policy.stock_ttl / hour,
         "ECAUTO_TTL_SLACK_MINUTES": policy.ttl_slack / minute,
         "ECAUTO_RUN_BUDGET_MINUTES": policy.run_budget / minute,
+        "ECAUTO_PUSH_EVERY_MINUTES": policy.push_every / minute,
         "ECAUTO_UNKNOWN_HIDE_HOURS": (policy.unknown_hide_after or timedelta(0)) / hour,  # 0: never
         "ECAUTO_RETRY_BASE_DELAY_SECONDS": Settings.__dataclass_fields__["retry_base_delay_seconds"].default,
     }
@@ -56,7 +57,7 @@ def _time_scaled_defaults() -> dict[str, float]:
 
 TIME_SCALED_SETTINGS: dict[str, float] = _time_scaled_defaults()
 # Flow parameters a deployment may set that are durations (divided by the time scale too).
-TIME_SCALED_PARAMETERS = ("budget_minutes",)
+TIME_SCALED_PARAMETERS = ("budget_minutes", "push_every_minutes")
 TODAY_PREFECT_YAML = REPO / "benchmarks" / "today-prefect.yaml"  # the cadence before issue #17
 
 
@@ -100,8 +101,11 @@ DESIGNS: dict[str, Design] = {
     # Today's design, the baseline: the cadence before #17 (hourly stock runs with no budget, price
     # every 4 h) and the oldest-first order; a run with no budget never uses getItemOffers to refresh.
     "today": Design("today", (("ECAUTO_VALUE_ORDER", "false"),), TODAY_PREFECT_YAML),
-    # The product as committed (#17): prefect.yaml's 15-minute grid with a 12-minute budget per run,
-    # every offers lane full, the refresh order by value with the fairness floor.
+    # The first #17 cadence: a 15-minute grid of runs with 12-minute budgets, each pushing once.
+    "grid": Design("grid", (), REPO / "benchmarks" / "grid-prefect.yaml"),
+    # The product as committed (#17): prefect.yaml's served loop (an hourly run fetching for 58
+    # minutes without a pause, pushing every 5), every offers lane full, the refresh order by
+    # value with the fairness floor.
     "fresh": Design("fresh"),
     # The same with the oldest-first order: what ordering by value adds.
     "fresh-age": Design("fresh-age", (("ECAUTO_VALUE_ORDER", "false"),)),
