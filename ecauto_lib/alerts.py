@@ -51,6 +51,10 @@ EVENTS = (
 )
 
 CLI_CONFIRM = "python flows/sync.py --confirm"
+# The deployment a seller runs by hand to release held changes (prefect.yaml): a run of the
+# hourly sync's own deployment would be cancelled while it runs (CANCEL_NEW); this one starts, and
+# if the hourly sync holds the shops it asks that sync to release them in its next round.
+RELEASE_DEPLOYMENT = "sync-once"
 BREAKER_TEXT = {"hide": "非公開 (hide)", "cut": "値下げ (price cut)"}
 DEFERRED_TEXT = {
     "hour_api_limit": "BASE の1時間あたりの API 上限 (hour_api_limit)",
@@ -78,9 +82,10 @@ class AlertEvent:
 
 
 def confirm_command(deployment: str | None, flow_name: str = "ecauto-sync") -> str:
-    """How held changes are released: the CLI flag, or the deployment's parameter in a deployment run."""
+    """How held changes are released: the CLI flag, or (a run of a deployment) a run of
+    :data:`RELEASE_DEPLOYMENT` with the ``confirm`` parameter."""
     if deployment:
-        return f"prefect deployment run '{flow_name}/{deployment}' --param confirm=true"
+        return f"prefect deployment run '{flow_name}/{RELEASE_DEPLOYMENT}' --param confirm=true"
     return CLI_CONFIRM
 
 

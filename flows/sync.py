@@ -56,6 +56,8 @@ from tasks.store import (
     finish_run_record,
     load_held_changes,
     record_held_changes,
+    releasable_held_changes,
+    request_release,
     start_run_record,
     write_observations,
 )
@@ -88,6 +90,22 @@ def sync(
     check_secrets(settings, [a.id for a in selected])
     if dry_run:
         return _pipeline(settings, sync_mode, selected, report, limit)
+    try:
+        return _locked_run(settings, sync_mode, selected, report, limit)
+    except AlreadyRunningError as exc:
+        if not confirm:
+            raise
+        return release_in_running_sync(settings, selected, exc)
+
+
+def _locked_run(
+    settings: Settings,
+    sync_mode: SyncMode,
+    selected: tuple[AccountConfig, ...],
+    report: RunReport,
+    limit: int | None,
+) -> dict:
+    """The run with its shops locked: record → token checks → settle the journal → the pipeline."""
     with account_locks(engine_for(settings.database_url), [a.id for a in selected]) as holder:
         report.run_id = start_run_record(
             settings.database_url, sync_mode.value, [a.id for a in selected], report.started_at
@@ -108,6 +126,28 @@ def sync(
             report.finished_at,
         )
         return result
+
+
+def release_in_running_sync(
+    settings: Settings, selected: tuple[AccountConfig, ...], busy: AlreadyRunningError
+) -> dict:
+    """``--confirm`` found another sync holding the shops (the hourly loop holds them 58 minutes
+    of each hour): ask it to release the held changes in its next round, and say so (exit 0)."""
+    request_release(settings.database_url, [a.id for a in selected])
+    every = settings.policy.push_every
+    when = (
+        f"{every.total_seconds() / 60:g} 分以内 / within {every.total_seconds() / 60:g} min"
+        if every
+        else "次回 / next run"
+    )
+    message = (
+        f"同期の実行中です ({busy.holder}, {busy.since.isoformat(timespec='seconds')} から)。"
+        f"保留中の変更は実行中の同期の次のラウンドで反映されます ({when})。\n"
+        f"A sync is running for {busy.account_id}: its next round (or the next run) releases the "
+        "held changes this --confirm asked for."
+    )
+    get_run_logger().info("%s", message)
+    return {"exit_code": 0, "run_id": None, "report": message, "release_requested": True}
 
 
 def with_budget(
@@ -195,11 +235,14 @@ def push_round(
     plan = compute_changes(current, settings.policy, markups, sync_mode, now)
     quantities = {a.id: a.stock_quantity for a in selected}
     plan = top_up_stock(plan, current, quantities, variations, variation_states, sync_mode)
+    releasable = list(held_before) if report.confirmed else []
+    if not report.dry_run:  # a --confirm that found the shops busy asked this run to release them
+        releasable += releasable_held_changes(settings.database_url, account_ids)
     plan = hold_risky(
         plan,
         current,
         settings.guard_policies(),
-        releasable=held_before if report.confirmed else None,
+        releasable=releasable or None,
         earlier=so_far.breaker_counts(),
     )
     plan = keep_above_floor(plan, current, settings.policy)
@@ -317,6 +360,7 @@ def fetch_rounds(
     def round_of(observations: list[Observation], infos: list[CatalogInfo]) -> tuple[list[str], list[str]]:
         write_observations(settings.database_url, quote(observations), quote(infos))
         summary.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
+        summary.catalog_fetched += len(infos)
         rounds.failures += [o for o in observations if o.outcome == Outcome.ERROR]
         now = utc_now()
         current = load_listings(settings.database_url, account_ids)

@@ -52,6 +52,21 @@ def load_held_changes(database_url: str, account_ids: list[str]) -> list[HeldCha
     return held.load_held(engine_for(database_url), account_ids)
 
 
+@task(name="take-release-requests", cache_policy=NO_CACHE)
+def releasable_held_changes(database_url: str, account_ids: list[str]) -> list[HeldChange]:
+    """The held changes a seller asked to release while a sync held their shops (``--confirm``
+    that found them busy): the requests taken, so this run releases them once."""
+    engine = engine_for(database_url)
+    asked = held.take_release_requests(engine, account_ids)
+    return held.load_held(engine, sorted(asked)) if asked else []
+
+
+@task(name="request-release", cache_policy=NO_CACHE)
+def request_release(database_url: str, account_ids: list[str]) -> None:
+    """Ask the sync holding these shops to release their held changes in its next round."""
+    held.request_release(engine_for(database_url), account_ids, datetime.now(UTC))
+
+
 @task(name="record-held-changes", cache_policy=NO_CACHE)
 def record_held_changes(
     database_url: str, plan: PricingPlan, mode: SyncMode, account_ids: list[str], run_id: int | None

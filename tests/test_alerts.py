@@ -83,11 +83,9 @@ def test_a_breaker_trip_is_one_event_naming_the_shop_the_counts_and_the_release_
     )
     assert f"{NAME_2} ({SHOP_2})" in trip.message and "非公開 (hide) 5件" in trip.message
     # in a deployment run the release is the deployment's parameter
-    deployed = run_events(report, fetch_failed_pct=20, deployment="stock-every-15-min")
-    assert (
-        "prefect deployment run 'ecauto-sync/stock-every-15-min' --param confirm=true" in deployed[1].message
-    )
-    assert deployed[0].resource["ecauto.deployment"] == "stock-every-15-min"
+    deployed = run_events(report, fetch_failed_pct=20, deployment="sync-hourly")
+    assert "prefect deployment run 'ecauto-sync/sync-once' --param confirm=true" in deployed[1].message
+    assert deployed[0].resource["ecauto.deployment"] == "sync-hourly"
 
 
 def test_changes_held_again_by_the_next_run_are_not_told_again_a_new_one_is():

@@ -26,6 +26,7 @@ TABLES = {
     "base_tokens",
     "runs",
     "push_journal",
+    "release_requests",
     "account_locks",
     "quota_buckets",
     "base_budget_blocks",
@@ -58,7 +59,7 @@ def test_upgrade_creates_schema_and_is_idempotent(bare_engine, db_url):
     tables = set(sa.inspect(bare_engine).get_table_names())
     assert tables == TABLES | {"alembic_version"}
     with bare_engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0008"]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == ["0009"]
 
 
 def test_models_match_migrations(bare_engine):

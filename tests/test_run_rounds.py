@@ -10,6 +10,7 @@ round, and the report covers them all.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime
@@ -136,3 +137,60 @@ def test_a_long_run_hides_a_sell_out_while_its_fetch_goes_on(tmp_path, sqlite_ur
 
 def _asins(scenario: Scenario) -> dict[tuple[str, int], str]:
     return {(s.id, i.item_id): i.asin for s in scenario.shops for i in s.items}
+
+
+def test_the_interval_comes_from_the_flag_the_parameter_or_the_setting(tmp_path):
+    from datetime import timedelta
+
+    from ecauto_lib.config import load_settings
+    from ecauto_lib.errors import ConfigError
+    from flows.sync import parse_args, with_budget
+    from tests.test_config import ACCOUNT, env
+
+    assert parse_args(["--budget-minutes", "58", "--push-every-minutes", "5"]).push_every_minutes == 5
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(["--push-every-minutes", "-1"])
+    assert exit_.value.code == 2
+    accounts = tmp_path / "accounts.json"
+    accounts.write_text(json.dumps({"accounts": [ACCOUNT]}), encoding="utf-8")
+    settings = load_settings(env(accounts, ECAUTO_PUSH_EVERY_MINUTES="7"), dotenv_path=None)
+    assert settings.policy.push_every == timedelta(minutes=7)
+    assert with_budget(settings, 58, None).policy.push_every == timedelta(minutes=7)  # the setting
+    assert with_budget(settings, 58, 5).policy.push_every == timedelta(minutes=5)  # the parameter wins
+    with pytest.raises(ConfigError, match="push_every_minutes"):
+        with_budget(settings, 58, 2000)
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_confirm_that_finds_a_sync_running_asks_it_to_release_the_held_changes(tmp_path, sqlite_url):
+    """The hourly loop holds the shops 58 minutes of each hour: --confirm (or sync-once with
+    confirm=true) then records a release request, and the sync holding them releases it."""
+    import sqlalchemy as sa
+
+    from ecauto_lib.db.locks import account_locks
+    from tests.marketplace import item_id_of
+
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        sb.set_price("B07YV55TNL", 4000)  # +84 %: held for review
+        item = item_id_of(sb, "base_account_1", "B07YV55TNL")
+        assert sync()["held"] == 1
+        engine = sa.create_engine(sqlite_url)
+        with account_locks(engine, ["base_account_1", "base_account_2"]):  # an hourly sync runs
+            asked = sync(confirm=True)
+        assert asked["exit_code"] == 0 and asked["release_requested"]
+        assert "next round" in asked["report"] and "保留中の変更" in asked["report"]
+        assert sb.item("base_account_1", item)["price"] == 2830  # nothing pushed by the request
+        assert rows(sqlite_url, "select account_id from release_requests order by 1") == [
+            ("base_account_1",),
+            ("base_account_2",),
+        ]
+        later = sync()  # the sync holding the shops: its next round (here: its push) releases them
+        engine.dispose()
+        assert later["held"] == 0
+        assert (sb.item("base_account_1", item)["price"], sb.item("base_account_1", item)["visible"]) == (
+            5200,
+            1,
+        )
+        assert rows(sqlite_url, "select count(*) from release_requests") == [(0,)]  # taken once

@@ -22,7 +22,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from ecauto_lib.db.engine import begin_write
-from ecauto_lib.db.models import HELD_FIELDS, held_changes
+from ecauto_lib.db.models import HELD_FIELDS, held_changes, release_requests
 from ecauto_lib.domain import CHANGE_COLUMNS, HeldChange
 
 
@@ -105,3 +105,35 @@ def record_held(
         ]
         if rows:
             conn.execute(sa.insert(held_changes), rows)
+
+
+def request_release(engine: sa.Engine, account_ids: Sequence[str], at: datetime) -> None:
+    """Ask whichever sync holds these shops to release their held changes (one request per shop;
+    asking again keeps the first time)."""
+    with begin_write(engine) as conn:
+        have = set(
+            conn.execute(
+                sa.select(release_requests.c.account_id).where(
+                    release_requests.c.account_id.in_(list(account_ids))
+                )
+            ).scalars()
+        )
+        rows = [{"account_id": a, "requested_at": at} for a in account_ids if a not in have]
+        if rows:
+            conn.execute(sa.insert(release_requests), rows)
+
+
+def take_release_requests(engine: sa.Engine, account_ids: Sequence[str]) -> set[str]:
+    """The shops among ``account_ids`` whose held changes a seller asked to release, the requests
+    taken (deleted) in the same transaction, so one run takes each request once."""
+    with begin_write(engine) as conn:
+        asked = set(
+            conn.execute(
+                sa.select(release_requests.c.account_id).where(
+                    release_requests.c.account_id.in_(list(account_ids))
+                )
+            ).scalars()
+        )
+        if asked:
+            conn.execute(sa.delete(release_requests).where(release_requests.c.account_id.in_(sorted(asked))))
+        return asked

@@ -192,6 +192,16 @@ class HeldChangeRow(Base):
     held_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
 
 
+class ReleaseRequest(Base):
+    """A shop's held changes to release, asked for while a sync held the shop (migration 0009):
+    the running sync's next round, or the next run, takes the row and releases them."""
+
+    __tablename__ = "release_requests"
+
+    account_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)
+
+
 class BaseTokenRow(Base):
     """One BASE shop's OAuth pair (secrets: never log or print these columns)."""
 
@@ -328,6 +338,7 @@ runs = _table(Run)
 push_journal = _table(PushJournalEntry)
 account_locks = _table(AccountLock)
 quota_buckets = _table(QuotaBucket)
+release_requests = _table(ReleaseRequest)
 base_budget_blocks = _table(BaseBudgetBlock)
 held_changes = _table(HeldChangeRow)
 metadata = Base.metadata
