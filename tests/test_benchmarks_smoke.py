@@ -328,7 +328,7 @@ def test_seed_model_pushes_what_its_loop_saw_at_the_end_of_each_cycle():
 
 
 def test_day_schedule_reads_the_cadence_from_prefect_yaml():
-    from benchmarks.day_run import DEFAULT_PREFECT_YAML, TODAY_PREFECT_YAML, DayConfig, day_schedule
+    from benchmarks.day_run import DEFAULT_PREFECT_YAML, DESIGNS, TODAY_PREFECT_YAML, DayConfig, day_schedule
 
     config = DayConfig(warmup_hours=0.0)
     runs = day_schedule(TODAY_PREFECT_YAML, config.start_utc(), 24 * 3600.0)  # the baseline's cadence
@@ -345,9 +345,14 @@ def test_day_schedule_reads_the_cadence_from_prefect_yaml():
     assert stock.entrypoint == "flows/sync.py:sync"
 
     now = day_schedule(DEFAULT_PREFECT_YAML, config.start_utc(), 24 * 3600.0)  # the product's: #17
-    assert [r.at for r in now] == pytest.approx([300 + 900 * k for k in range(96)])  # one 15-min grid
-    assert {r.deployment for r in now if r.at / 3600 == pytest.approx(3 + 20 / 60)} == {"full-nightly"}
-    assert all(r.parameters.get("budget_minutes") == 12 for r in now if r.deployment != "reconcile-daily")
+    syncs = [r for r in now if r.deployment == "sync-hourly"]
+    assert [r.at for r in syncs] == pytest.approx([300 + 3600 * k for k in range(24)])  # hourly at :05
+    budgets = [r.parameters["budget_minutes"] for r in syncs]
+    assert budgets == [58, 58, 43] + [58] * 21  # a schedule's own parameters win: 02:05 ends early
+    assert {r.parameters["push_every_minutes"] for r in syncs} == {5}
+    assert [r.at / 3600 for r in now if r.deployment == "reconcile-daily"] == pytest.approx([2 + 50 / 60])
+    grid = day_schedule(DESIGNS["grid"].prefect_yaml, config.start_utc(), 24 * 3600.0)  # the first #17 fix
+    assert [r.at for r in grid] == pytest.approx([300 + 900 * k for k in range(96)])  # one 15-min grid
 
 
 def test_day_designs_scale_every_duration_setting_by_the_time_scale():
@@ -372,11 +377,13 @@ def test_day_designs_scale_every_duration_setting_by_the_time_scale():
         "ECAUTO_VALUE_ORDER": "false"
     }
     assert TIME_SCALED_SETTINGS["ECAUTO_RUN_BUDGET_MINUTES"] == 0.0
+    assert TIME_SCALED_SETTINGS["ECAUTO_PUSH_EVERY_MINUTES"] == 0.0
     from benchmarks.day_run import scaled_parameters
 
-    assert scaled_parameters({"mode": "stock", "budget_minutes": 12}, 30.0) == {
-        "mode": "stock",
+    assert scaled_parameters({"mode": "full", "budget_minutes": 12, "push_every_minutes": 6}, 30.0) == {
+        "mode": "full",
         "budget_minutes": 0.4,
+        "push_every_minutes": 0.2,
     }
     with pytest.raises(ValueError, match="unknown design"):
         Design.parse("nope")

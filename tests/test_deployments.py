@@ -39,7 +39,6 @@ PREFECT_YAML = PROJECT_DIR / "prefect.yaml"
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 TOKYO = ZoneInfo("Asia/Tokyo")
 POOL = "ecauto-process"
-SYNC_MODES = {"stock", "price", "full"}
 
 
 def prefect_yaml() -> Any:
@@ -81,38 +80,49 @@ def test_every_deployment_loads_its_flow_and_validates_its_parameters():
         assert d.work_pool.name == POOL and d.work_pool.work_queue_name == "default", d.name
         assert d.concurrency_limit.limit == 1, d.name
         assert d.concurrency_limit.collision_strategy == "CANCEL_NEW", d.name
-        assert d.schedules and all(s.timezone == "Asia/Tokyo" for s in d.schedules), d.name
+        assert all(s.timezone == "Asia/Tokyo" for s in d.schedules or []), d.name
+        assert bool(d.schedules) == (d.name != "sync-once"), d.name  # sync-once: run by hand
         if flow.name == "ecauto-sync":
             modes.append(params["mode"])
             assert params["accounts"] is None and params["limit"] is None, d.name
+            for schedule in d.schedules or []:  # a schedule's own parameters validate too
+                flow.validate_parameters({**d.parameters, **(schedule.parameters or {})})
         else:
             assert (d.entrypoint, flow.name) == ("flows/reconcile.py:reconcile", "ecauto-reconcile")
-    assert sorted(modes) == sorted(SYNC_MODES)  # each sync mode scheduled exactly once
+    assert modes == ["full", "full"]  # the hourly loop pushes prices and visibility; so does sync-once
 
 
-def test_schedules_in_japan_time_are_staggered_and_reconcile_precedes_the_nightly_full_sync():
+def test_the_hourly_sync_fills_each_hour_and_ends_before_the_next_run_and_the_reconcile():
     day = datetime(2025, 3, 12, tzinfo=TOKYO)
-    starts: dict[str, list[datetime]] = {}
-    budgets = {}
+    runs: list[tuple[datetime, str, dict]] = []  # start, deployment, parameters
     for d in prefect_yaml().deployments:
-        key = d.parameters.get("mode", "reconcile")
-        starts[key] = sorted(t for s in d.schedules for t in fire_times(s.cron, s.timezone, day))
-        budgets[key] = d.parameters.get("budget_minutes")
+        for s in d.schedules or []:
+            for t in fire_times(s.cron, s.timezone, day):
+                runs.append((t, d.name, {**d.parameters, **(s.parameters or {})}))
+    runs.sort(key=lambda r: r[0])
+    syncs = [r for r in runs if r[1] == "sync-hourly"]
+    assert [t.hour for t, _, _ in syncs] == list(range(24)) and {t.minute for t, _, _ in syncs} == {5}
+    (reconcile,) = [t for t, name, _ in runs if name == "reconcile-daily"]
+    assert (reconcile.hour, reconcile.minute) == (2, 50)  # at night, Japan time
+    for (start, _, params), (after, _, _) in zip(runs, runs[1:], strict=False):
+        if "budget_minutes" not in params:
+            continue
+        # the fetch stops at the budget; pricing, the last round and the record follow: 2 minutes
+        # at least before the next run (a later run finding the shops locked is skipped)
+        assert start + timedelta(minutes=params["budget_minutes"] + 2) <= after, (start, after)
+        assert 0 < params["push_every_minutes"] <= 10 < params["budget_minutes"]
+    # the reconcile (reading every BASE item: minutes) has 15 minutes before the 03:05 sync
+    assert reconcile + timedelta(minutes=15) == next(t for t, _, _ in syncs if t > reconcile)
 
-    assert 4 <= len(starts["price"]) <= 8  # every few hours, evenly spaced
-    gaps = {b - a for a, b in zip(starts["price"], starts["price"][1:], strict=False)}
-    assert len(gaps) == 1
-    assert len(starts["full"]) == len(starts["reconcile"]) == 1  # nightly / daily
-    full, reconcile = starts["full"][0], starts["reconcile"][0]
-    assert 0 <= full.hour < 6 and 0 <= reconcile.hour < 6  # at night, Japan time
-    assert reconcile < full
 
-    # every run on one 15-minute grid, each slot taken by exactly one job: stock takes the rest
-    every = sorted((t, kind) for kind, times in starts.items() for t in times)
-    assert len(every) == 96 and len(starts["stock"]) == 96 - len(starts["price"]) - 2
-    assert {b[0] - a[0] for a, b in zip(every, every[1:], strict=False)} == {timedelta(minutes=15)}
-    # a sync's time budget ends its fetch minutes before the next slot (pricing and pushes follow)
-    assert all(budgets[m] is not None and budgets[m] <= 12 for m in ("stock", "price", "full"))
+def test_the_deployment_an_alert_names_for_a_release_is_one_run_by_hand():
+    from ecauto_lib.alerts import RELEASE_DEPLOYMENT, confirm_command
+
+    (once,) = [d for d in prefect_yaml().deployments if d.name == RELEASE_DEPLOYMENT]
+    assert not once.schedules and once.parameters == {"mode": "full", "dry_run": False}
+    assert confirm_command("sync-hourly") == (
+        f"prefect deployment run 'ecauto-sync/{RELEASE_DEPLOYMENT}' --param confirm=true"
+    )
 
 
 def test_serve_reads_the_same_deployments_as_prefect_deploy(monkeypatch):
@@ -125,9 +135,10 @@ def test_serve_reads_the_same_deployments_as_prefect_deploy(monkeypatch):
     built = runner_deployments(specs, PROJECT_DIR)
     for d, runner in zip(model.deployments, built, strict=True):
         assert (runner.name, runner.entrypoint, runner.parameters) == (d.name, d.entrypoint, d.parameters)
-        assert sorted((s.schedule.cron, s.schedule.timezone) for s in runner.schedules) == sorted(
-            (s.cron, s.timezone) for s in d.schedules
+        served = sorted(
+            (s.schedule.cron, s.schedule.timezone, s.parameters or {}) for s in runner.schedules or []
         )
+        assert served == sorted((s.cron, s.timezone, s.parameters or {}) for s in d.schedules or [])
         assert runner.concurrency_limit == d.concurrency_limit.limit
         assert runner.concurrency_options.collision_strategy.value == d.concurrency_limit.collision_strategy
         assert runner.work_pool_name is None  # served deployments need no pool
@@ -418,7 +429,17 @@ def test_a_worker_runs_the_stock_deployment_against_the_simulator(deployed, tmp_
         }
         worker_cmd = [PREFECT, "worker", "start", "--pool", POOL, "--type", "process"]
         with background(worker_cmd, worker_env, worker_log), api(deployed) as client:
-            out = cli(deployed, "deployment", "run", "ecauto-sync/stock-every-15-min")
+            # the hourly loop's deployment, as one stock pass (a seller's run with parameters)
+            out = cli(
+                deployed,
+                "deployment",
+                "run",
+                "ecauto-sync/sync-hourly",
+                "--param",
+                "mode=stock",
+                "--param",
+                "push_every_minutes=0",
+            )
             flow_run_id = uuid.UUID(re.search(r"UUID: ([0-9a-f-]{36})", out).group(1))
 
             def finished() -> Any:
@@ -427,7 +448,12 @@ def test_a_worker_runs_the_stock_deployment_against_the_simulator(deployed, tmp_
 
             run = wait_for(finished, 75, "the flow run to finish", worker_log)
             assert run.state.is_completed(), f"{run.state}\n{_tail(worker_log)}"
-            assert run.parameters == {"mode": "stock", "dry_run": False, "budget_minutes": 12}
+            assert run.parameters == {
+                "mode": "stock",
+                "dry_run": False,
+                "budget_minutes": 58,
+                "push_every_minutes": 0,
+            }
             artifacts = client.read_artifacts(
                 artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
             )
@@ -502,10 +528,13 @@ def test_two_workers_share_the_sp_api_quota_and_keep_the_db_consistent(deployed,
         ):
             runs = []
             for deployment, account in (
-                ("ecauto-sync/full-nightly", "base_account_1"),
-                ("ecauto-sync/stock-every-15-min", "base_account_2"),
+                ("ecauto-sync/sync-once", "base_account_1"),
+                ("ecauto-sync/sync-hourly", "base_account_2"),
             ):
-                out = cli(deployed, "deployment", "run", deployment, "--param", f'accounts=["{account}"]')
+                once = ["--param", "push_every_minutes=0"] if deployment.endswith("hourly") else []
+                out = cli(
+                    deployed, "deployment", "run", deployment, "--param", f'accounts=["{account}"]', *once
+                )
                 runs.append(uuid.UUID(re.search(r"UUID: ([0-9a-f-]{36})", out).group(1)))
 
             def all_finished() -> Any:
@@ -550,10 +579,10 @@ def test_serve_refuses_to_take_over_the_work_pool_deployments(deployed, tmp_path
         timeout=180,
     )
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "ecauto-sync/stock-every-15-min" in result.stderr and f"work pool '{POOL}'" in result.stderr
+    assert "ecauto-sync/sync-hourly" in result.stderr and f"work pool '{POOL}'" in result.stderr
     assert "prefect worker start" in result.stderr
     with api(deployed) as client:
-        mine = _deployments(client)["ecauto-sync/stock-every-15-min"]
+        mine = _deployments(client)["ecauto-sync/sync-hourly"]
         assert mine.work_pool_name == POOL and not mine.paused
 
 

@@ -520,3 +520,13 @@ def test_a_queue_that_runs_dry_waits_for_the_next_round_and_goes_on_until_the_de
     assert len(handed) >= 5 * 30  # the 30 ASINs again every round (30 s), not once
     starts = [at for at, _, _ in rounds.handed]
     assert all(b - a >= 30 for a, b in zip(starts, starts[1:], strict=False))  # rounds keep their pace
+
+
+def test_a_lone_sell_out_is_rechecked_at_once_not_kept_back_for_a_full_chunk():
+    gone = {"B000000003", "B000000004"}  # 2 sell-outs in the first batch, fewer than a chunk
+    lanes = FakeLanes(answering(gone))
+    result = policy(lanes).fetch(asins(300), [])
+    (recheck,) = [(t, c) for t, c in lanes.log if c.operation == GET_ITEM_OFFERS]
+    last_batch = max(t for t, c in lanes.log if c.label.startswith("batch"))
+    assert set(recheck[1].asins) == gone and recheck[0] < last_batch  # while the batch fetch goes on
+    assert result.rechecks == 2

@@ -71,7 +71,7 @@ class FetchSummary:
         self.cached_batches += fetched.cached_batches
         self.rechecks += fetched.rechecks
         self.catalog_failed += fetched.catalog_failed
-        self.catalog_fetched = len(fetched.infos)
+        self.catalog_fetched += len(fetched.infos)
         observations = fetched.observations
         self.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
 
