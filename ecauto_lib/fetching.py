@@ -345,9 +345,10 @@ class FetchPolicy:
                         observations, infos = self._next_round(queue, rechecks, observations, infos)
             finally:
                 work.close()  # a refusal stops the fetch: calls not started yet are cancelled
-            if not self._refilled(queue, rechecks, observations, infos):
+            refilled = self._refilled(queue, rechecks, observations, infos)
+            observations, infos = self._kept  # a round may have taken some, even when out of time
+            if not refilled:
                 break
-            observations, infos = self._kept
         second = rechecks.finish()
         if second:
             observations = merge_rechecks(observations, second)

@@ -338,6 +338,9 @@ def _pct_text(value: Decimal) -> str:
     return format(value.normalize() + 0, "f")
 
 
+FLOOR_REASON_PREFIX = "below floor: "  # the reason of every hide the floor step adds
+
+
 def keep_above_floor(plan: PricingPlan, listings: pd.DataFrame, policy: SyncPolicy) -> PricingPlan:
     """The floor step, after the guards: no item is left (or made) public below its floor.
 
@@ -415,7 +418,7 @@ def _floor_reasons(acted: pd.DataFrame, plan: PricingPlan, policy: SyncPolicy) -
     ):
         base = "BASE price unknown" if pd.isna(base_price) else f"BASE ¥{int(base_price):,}"
         reasons.append(
-            f"below floor: {base} < floor ¥{int(floor_price):,} (amazon ¥{int(amazon_price):,} + {margin}); "
+            f"{FLOOR_REASON_PREFIX}{base} < floor ¥{int(floor_price):,} (amazon ¥{int(amazon_price):,} + {margin}); "
             + why.get((account_id, int(item_id)), "price not pushed this run")
             + "; not public until the price is in place"
         )

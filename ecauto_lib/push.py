@@ -100,6 +100,9 @@ class PushResult:
 
 
 NEEDS_AUTHORISATION = "needs_authorisation"
+# Stops that hold for the rest of a run (its later rounds send the shop nothing): the lock lost,
+# the run's BASE budget spent, the token refused. An outage or BASE's hourly limit is tried again.
+STICKY_STOPS = frozenset({"lock_lost", "budget", NEEDS_AUTHORISATION})
 
 
 def push_updates(
@@ -413,9 +416,10 @@ def _as_int(value: Any) -> int | None:
 
 def merge_push_results(rounds: Sequence[Mapping[str, PushResult]]) -> dict[str, PushResult]:
     """Per shop, what a run's rounds pushed, as one result for its report: everything pushed and
-    delisted, the calls and seconds added up, the first stop (later rounds send that shop
-    nothing); an item that failed and was pushed in a later round is not a failure; what is
-    deferred is what the shop's last round left."""
+    delisted, the calls and seconds added up, the stop that held for the run (else the last
+    round's: an outage a later round got past is not one); an item's failure counts once,
+    its last round's (none if a later round pushed it); what is deferred is what the shop's
+    last round left."""
     merged: dict[str, PushResult] = {}
     for results in rounds:
         for account_id, result in results.items():
@@ -423,16 +427,17 @@ def merge_push_results(rounds: Sequence[Mapping[str, PushResult]]) -> dict[str, 
             if before is None:
                 merged[account_id] = result
                 continue
-            pushed_items = {c.base_item_id for c in result.pushed}
+            later = {c.base_item_id for c in result.pushed} | {f.base_item_id for f in result.failed}
+            sticky = before if before.stopped_by in STICKY_STOPS else None
             merged[account_id] = PushResult(
                 account_id,
                 pushed=before.pushed + result.pushed,
-                failed=[f for f in before.failed if f.base_item_id not in pushed_items] + result.failed,
+                failed=[f for f in before.failed if f.base_item_id not in later] + result.failed,
                 deferred=result.deferred,
                 delisted=before.delisted + result.delisted,
                 calls=before.calls + result.calls,
-                stopped_by=before.stopped_by or result.stopped_by,
-                stop_reason=before.stop_reason if before.stopped_by else result.stop_reason,
+                stopped_by=sticky.stopped_by if sticky else result.stopped_by,
+                stop_reason=sticky.stop_reason if sticky else result.stop_reason,
                 seconds=before.seconds + result.seconds,
                 seen_stock={**before.seen_stock, **result.seen_stock},
                 deferred_stock=result.deferred_stock,

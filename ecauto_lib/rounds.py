@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 
 from ecauto_lib.clock import utc_now
 from ecauto_lib.domain import CatalogInfo, Observation
-from ecauto_lib.pricing import PricingPlan, merge_plans
-from ecauto_lib.push import PushResult, merge_push_results
+from ecauto_lib.pricing import FLOOR_REASON_PREFIX, PricingPlan, merge_plans
+from ecauto_lib.push import STICKY_STOPS, PushResult, merge_push_results
 
 Order = tuple[list[str], list[str]]  # offer ASINs, catalog ASINs: a queue's order
 RoundWork = Callable[[list[Observation], list[CatalogInfo]], Order | None]
@@ -47,8 +47,8 @@ class SideRounds:
         self.count = 0
 
     def due(self) -> bool:
-        self._raise_error()
         busy = self._thread is not None and self._thread.is_alive()
+        self._raise_error()  # after the look: a round that failed meanwhile is raised, not followed
         return not busy and self._clock() >= self._next
 
     def hand_over(self, observations: list[Observation], infos: list[CatalogInfo]) -> None:
@@ -70,6 +70,13 @@ class SideRounds:
         if self._thread is not None:
             self._thread.join()
         self._raise_error()
+
+    def stop(self) -> None:
+        """Until the round in progress has ended, raising nothing (the fetch failed: its error
+        is the one the run reports; a round's own error is logged by its task runs)."""
+        if self._thread is not None:
+            self._thread.join()
+        self._error = None
 
     def wait_until_due(self, deadline: datetime | None) -> bool:
         self.wait()
@@ -114,6 +121,8 @@ class RoundsSoFar:
         for results in self.results:
             for account_id, result in results.items():
                 for c in result.pushed:
+                    if c.reason.startswith(FLOOR_REASON_PREFIX):
+                        continue  # the floor's hides come after the guards: never the breaker's
                     hide = c.field == "visible" and c.new_value == 0
                     cut = c.field == "price" and c.old_value is not None and c.new_value < c.old_value
                     if hide or cut:
@@ -126,12 +135,14 @@ class RoundsSoFar:
         return sum(r[account_id].calls for r in self.results if account_id in r)
 
     def stopped(self) -> dict[str, PushResult]:
-        """The shops whose push stopped in an earlier round (outage, budget, lost lock, token),
-        with the result that says why: later rounds send them nothing."""
+        """The shops whose push an earlier round stopped for the rest of the run (the shop's
+        lock lost, the run's BASE budget spent, the token refused), with the result that says
+        why: later rounds send them nothing. A BASE outage or hourly limit is tried again by
+        the next round (a few calls, every ``push_every``)."""
         out: dict[str, PushResult] = {}
         for results in self.results:
             for account_id, result in results.items():
-                if result.stopped_by is not None and account_id not in out:
+                if result.stopped_by in STICKY_STOPS and account_id not in out:
                     out[account_id] = result
         return out
 

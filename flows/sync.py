@@ -236,8 +236,11 @@ def push_round(
     quantities = {a.id: a.stock_quantity for a in selected}
     plan = top_up_stock(plan, current, quantities, variations, variation_states, sync_mode)
     releasable = list(held_before) if report.confirmed else []
-    if not report.dry_run:  # a --confirm that found the shops busy asked this run to release them
-        releasable += releasable_held_changes(settings.database_url, account_ids)
+    pushing = [
+        a for a in account_ids if a not in {b.account_id for b in report.blocked} | set(so_far.stopped())
+    ]
+    if not report.dry_run and pushing:  # a --confirm that found the shops busy asked for this
+        releasable += releasable_held_changes(settings.database_url, pushing)
     plan = hold_risky(
         plan,
         current,
@@ -316,7 +319,7 @@ def observe(
     stale = report.fetch.count_stale(listings, candidates, limit)  # beyond the limit: left for later
 
     rounds = None
-    if plan_and_push is not None and not report.dry_run and budget > timedelta(0):
+    if plan_and_push is not None and not report.dry_run and budget > timedelta(0) and limit is None:
         rounds = fetch_rounds(settings, account_ids, sync_mode, report.fetch, plan_and_push)
     observations, infos = fetch_stale(
         settings,
@@ -339,9 +342,11 @@ def observe(
 
 
 class FetchRounds(SideRounds):
-    """The rounds of a run that pushes as it goes, and the failed observations they saw."""
+    """The rounds of a run that pushes as it goes, the failed observations they saw, and the
+    stock states the fetch compares its answers with (each round updates them)."""
 
     failures: list[Observation]
+    stored_states: dict[str, str]
 
 
 def fetch_rounds(
@@ -364,6 +369,8 @@ def fetch_rounds(
         rounds.failures += [o for o in observations if o.outcome == Outcome.ERROR]
         now = utc_now()
         current = load_listings(settings.database_url, account_ids)
+        # what is now stored decides which later answers are new sell-outs (to re-check)
+        rounds.stored_states.update(zip(current["asin"], current["stock_state"], strict=True))
         plan_and_push(current, now)
         fresh = diff_ttls(current, settings.policy, now, mode, settings.database_url, fill=True)
         return fresh.loc[fresh["needs_offers"], "asin"].tolist(), fresh.loc[
@@ -371,7 +378,7 @@ def fetch_rounds(
         ].tolist()
 
     rounds = FetchRounds(every, round_of)
-    rounds.failures = []
+    rounds.failures, rounds.stored_states = [], {}
     return rounds
 
 
@@ -441,6 +448,8 @@ def fetch_stale(
     client = sp_api_client(settings, engine=None if dry_run else engine_for(settings.database_url))
     client.auth.access_token()  # the seller's LWA credentials, before any task (a refusal stops the run)
     stored_states = dict(zip(listings["asin"], listings["stock_state"], strict=True))
+    if isinstance(rounds, FetchRounds):
+        rounds.stored_states = stored_states  # the same dict: a round's update is the fetch's
     # What is loaded now lives through the fetch: keep the collector from re-scanning it (a full
     # collection mid-fetch is a pause that can push a paced call past its slot). No collection
     # first: it costs a pause as long as the one it avoids (0.4 s in a long-lived process such as
@@ -448,11 +457,15 @@ def fetch_stale(
     gc.freeze()
     try:
         fetched = fetch_offers_and_catalog(settings, client, stale, stored_states, deadline, rounds)
+    except BaseException:
+        if rounds is not None:
+            rounds.stop()  # the round in progress ends; the fetch's error is the run's
+        raise
     finally:
         gc.unfreeze()
         summary.ended_after_seconds = (utc_now() - started_at).total_seconds()
-        if rounds is not None:
-            rounds.wait()  # the round in progress ends before the last one starts
+    if rounds is not None:
+        rounds.wait()  # the round in progress ends before the last one starts
     observations, infos = fetched.observations, fetched.infos
     summary.add_fetch(fetched)
     summary.throttled = sum(int(s.get("throttled", 0)) for s in client.stats.values())

@@ -48,7 +48,7 @@ def fetch_offers_and_catalog(
     sell-outs re-checked, every offers lane used, no call started after ``deadline``, what is
     confirmed handed to ``rounds`` as it goes (the policy: :mod:`ecauto_lib.fetching`)."""
     policy = FetchPolicy(
-        PrefectSubmitter(settings, client, stored_versions(stale)),
+        PrefectSubmitter(settings, client, stored_versions(stale), per_pass=rounds is not None),
         Lanes.paced_by(lambda name: client.pacer(name).rate),
         stored_states=stored_states,
         recheck_sell_outs=settings.recheck_sell_outs,
@@ -99,8 +99,12 @@ class PrefectSubmitter:
     """Submits each fetch call as its task run, with the run's options (cache scope, stored
     versions, the retry policy)."""
 
-    def __init__(self, settings: Settings, client: SpApiClient, versions: dict[str, str]) -> None:
-        self.client, self.versions = client, versions
+    def __init__(
+        self, settings: Settings, client: SpApiClient, versions: dict[str, str], *, per_pass: bool = False
+    ) -> None:
+        # per_pass (a run with rounds: it asks the same ASINs again and again, while the versions
+        # stay those of its start): every call's answer is its own, never a cached one
+        self.client, self.versions, self.per_pass = client, versions, per_pass
         self.started = time.time()
         self.scope = seller_scope(settings)
         self.max_delivery_hours = settings.policy.max_delivery_hours
@@ -127,7 +131,7 @@ class PrefectSubmitter:
             )
         else:
             # A re-check must be a fresh answer, never the first answer from the cache.
-            prefix = f"recheck@{datetime.now(UTC).isoformat()}:" if call.fresh else ""
+            prefix = f"recheck@{datetime.now(UTC).isoformat()}:" if call.fresh or self.per_pass else ""
             future = self.offers_task.submit(
                 self.client,
                 asins,
@@ -150,7 +154,8 @@ class PrefectSubmitter:
             self._changed.notify_all()
 
     def _versions(self, asins: list[str], prefix: str = "") -> str:
-        return prefix + ",".join(self.versions[a] for a in asins)
+        # an ASIN a round's order added (listed since the run began) has no stored version yet
+        return prefix + ",".join(self.versions.get(a, f"{a}@new") for a in asins)
 
 
 def stored_versions(stale: pd.DataFrame) -> dict[str, str]:

@@ -462,8 +462,10 @@ class FakeRounds:
         ready, self.ready = self.ready, None
         return ready
 
+    slow = 0.0  # virtual seconds a round takes, as the fetch sees it when it waits for one
+
     def wait(self) -> None:
-        pass  # a fake round ends as it is handed over
+        self.lanes.now += self.slow
 
     def wait_until_due(self, deadline: datetime | None) -> bool:
         due_at = max(self.lanes.now, self.next_at)
@@ -530,3 +532,13 @@ def test_a_lone_sell_out_is_rechecked_at_once_not_kept_back_for_a_full_chunk():
     last_batch = max(t for t, c in lanes.log if c.label.startswith("batch"))
     assert set(recheck[1].asins) == gone and recheck[0] < last_batch  # while the batch fetch goes on
     assert result.rechecks == 2
+
+
+def test_a_round_that_outlasts_the_deadline_keeps_what_it_took_out_of_the_fetchs_answers():
+    lanes = FakeLanes(answering())
+    rounds = FakeRounds(lanes, every=30.0, order=[])  # its order: nothing (the queue stays dry)
+    rounds.slow = 60.0  # the round the dry queue waits for ends after the deadline
+    result = clocked(lanes, rounds=rounds, deadline=T0 + timedelta(seconds=40)).fetch(asins(30), [])
+    handed = [o.asin for _, obs, _ in rounds.handed for o in obs]
+    assert sorted(handed) == asins(30) and result.observations == []  # each answer once
+    assert result.handed_over == 30

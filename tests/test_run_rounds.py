@@ -82,14 +82,17 @@ def test_a_run_of_rounds_reports_each_change_once_and_what_its_rounds_spent():
     assert [c.base_item_id for c in results["shop"].pushed] == [0, 1, 2]
 
 
-def test_a_shop_stopped_in_one_round_is_named_for_the_later_ones():
+def test_a_shop_that_lost_its_lock_in_one_round_is_sent_nothing_more_an_outage_is_tried_again():
     so_far = RoundsSoFar()
-    stopped = PushResult("shop", stopped_by="base_outage", stop_reason="BASE answered 5 errors")
-    so_far.add(
-        PricingPlan(_hides("shop", 1), pd.DataFrame()), {"shop": stopped, "other": PushResult("other")}
-    )
-    assert list(so_far.stopped()) == ["shop"]
-    assert so_far.stopped()["shop"].stop_reason == "BASE answered 5 errors"
+    lost = PushResult("shop", stopped_by="lock_lost", stop_reason="another run took the shop")
+    outage = PushResult("other", stopped_by="base_outage", stop_reason="BASE answered 5 errors")
+    so_far.add(PricingPlan(_hides("shop", 1), pd.DataFrame()), {"shop": lost, "other": outage})
+    assert list(so_far.stopped()) == ["shop"]  # the outage's shop: the next round tries again
+    assert so_far.stopped()["shop"].stop_reason == "another run took the shop"
+    so_far.add(PricingPlan(_hides("other", 1), pd.DataFrame()), {"other": _pushed("other", 1)})
+    _, results = so_far.merged()
+    assert results["other"].stopped_by is None  # got past the outage: not reported as stopped
+    assert results["shop"].stopped_by == "lock_lost"
 
 
 @pytest.mark.flow
