@@ -107,17 +107,17 @@ def record_held(
             conn.execute(sa.insert(held_changes), rows)
 
 
+def _requested(conn: sa.Connection, account_ids: Sequence[str]) -> set[str]:
+    """The shops among ``account_ids`` with a release request."""
+    column = release_requests.c.account_id
+    return set(conn.execute(sa.select(column).where(column.in_(list(account_ids)))).scalars())
+
+
 def request_release(engine: sa.Engine, account_ids: Sequence[str], at: datetime) -> None:
     """Ask whichever sync holds these shops to release their held changes (one request per shop;
     asking again keeps the first time)."""
     with begin_write(engine) as conn:
-        have = set(
-            conn.execute(
-                sa.select(release_requests.c.account_id).where(
-                    release_requests.c.account_id.in_(list(account_ids))
-                )
-            ).scalars()
-        )
+        have = _requested(conn, account_ids)
         rows = [{"account_id": a, "requested_at": at} for a in account_ids if a not in have]
         if rows:
             conn.execute(sa.insert(release_requests), rows)
@@ -127,13 +127,7 @@ def take_release_requests(engine: sa.Engine, account_ids: Sequence[str]) -> set[
     """The shops among ``account_ids`` whose held changes a seller asked to release, the requests
     taken (deleted) in the same transaction, so one run takes each request once."""
     with begin_write(engine) as conn:
-        asked = set(
-            conn.execute(
-                sa.select(release_requests.c.account_id).where(
-                    release_requests.c.account_id.in_(list(account_ids))
-                )
-            ).scalars()
-        )
+        asked = _requested(conn, account_ids)
         if asked:
             conn.execute(sa.delete(release_requests).where(release_requests.c.account_id.in_(sorted(asked))))
         return asked
