@@ -348,7 +348,7 @@ def test_day_schedule_reads_the_cadence_from_prefect_yaml():
     syncs = [r for r in now if r.deployment == "sync-hourly"]
     assert [r.at for r in syncs] == pytest.approx([300 + 3600 * k for k in range(24)])  # hourly at :05
     budgets = [r.parameters["budget_minutes"] for r in syncs]
-    assert budgets == [58, 58, 43] + [58] * 21  # a schedule's own parameters win: 02:05 ends early
+    assert budgets == [58, 58, 40] + [58] * 21  # a schedule's own parameters win: 02:05 ends early
     assert {r.parameters["push_every_minutes"] for r in syncs} == {5}
     assert [r.at / 3600 for r in now if r.deployment == "reconcile-daily"] == pytest.approx([2 + 50 / 60])
     grid = day_schedule(DESIGNS["grid"].prefect_yaml, config.start_utc(), 24 * 3600.0)  # the first #17 fix

@@ -79,7 +79,9 @@ def test_every_deployment_loads_its_flow_and_validates_its_parameters():
         assert params["dry_run"] is False, d.name
         assert d.work_pool.name == POOL and d.work_pool.work_queue_name == "default", d.name
         assert d.concurrency_limit.limit == 1, d.name
-        assert d.concurrency_limit.collision_strategy == "CANCEL_NEW", d.name
+        # the hourly sync's next run waits for the last one's end (seconds); the others cancel
+        expected = "ENQUEUE" if d.name == "sync-hourly" else "CANCEL_NEW"
+        assert d.concurrency_limit.collision_strategy == expected, d.name
         assert all(s.timezone == "Asia/Tokyo" for s in d.schedules or []), d.name
         assert bool(d.schedules) == (d.name != "sync-once"), d.name  # sync-once: run by hand
         if flow.name == "ecauto-sync":
