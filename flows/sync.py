@@ -157,15 +157,13 @@ def with_budget(
     ``budget_minutes`` and ``push_every_minutes``; None: the settings ECAUTO_RUN_BUDGET_MINUTES
     and ECAUTO_PUSH_EVERY_MINUTES)."""
     policy = settings.policy
-    for name, value, attribute in (
-        ("budget_minutes", budget_minutes, "run_budget"),
-        ("push_every_minutes", push_every_minutes, "push_every"),
-    ):
-        if value is None:
-            continue
-        if not 0 <= value <= 24 * 60:
+    for name, value in (("budget_minutes", budget_minutes), ("push_every_minutes", push_every_minutes)):
+        if value is not None and not 0 <= value <= 24 * 60:
             raise ConfigError(name, f"must be between 0 and 1440, got {value}")
-        policy = replace(policy, **{attribute: timedelta(minutes=value)})
+    if budget_minutes is not None:
+        policy = replace(policy, run_budget=timedelta(minutes=budget_minutes))
+    if push_every_minutes is not None:
+        policy = replace(policy, push_every=timedelta(minutes=push_every_minutes))
     return replace(settings, policy=policy)
 
 
