@@ -539,7 +539,9 @@ def test_two_workers_share_the_sp_api_quota_and_keep_the_db_consistent(deployed,
                 ("ecauto-sync/sync-once", "base_account_1"),
                 ("ecauto-sync/sync-hourly", "base_account_2"),
             ):
+                # both fetch every ASIN once (a budget fills the queue), neither pushes as it goes
                 once = ["--param", "push_every_minutes=0"] if deployment.endswith("hourly") else []
+                once += [] if deployment.endswith("hourly") else ["--param", "budget_minutes=58"]
                 out = cli(
                     deployed, "deployment", "run", deployment, "--param", f'accounts=["{account}"]', *once
                 )
