@@ -34,7 +34,7 @@ from ecauto_lib.db.locks import AlreadyRunningError, LockHolder, account_locks
 from ecauto_lib.db.runs import last_tail
 from ecauto_lib.domain import CatalogInfo, HeldChange, ItemUpdate, Observation, Outcome
 from ecauto_lib.errors import ConfigError, CredentialsRefusedError
-from ecauto_lib.fetching import fetch_deadline
+from ecauto_lib.fetching import budget_start, fetch_deadline
 from ecauto_lib.observations import apply_catalog, apply_observations
 from ecauto_lib.pricing import PricingPlan, item_updates
 from ecauto_lib.push import NEEDS_AUTHORISATION, PushResult, Settlement, failed_push
@@ -50,7 +50,7 @@ from tasks.fetching import fetch_offers_and_catalog
 from tasks.freshness import diff_ttls
 from tasks.listings import check_secrets, load_listings, load_variations, prepare_database
 from tasks.pricing import compute_changes, hold_risky, keep_above_floor, top_up_stock
-from tasks.report import load_titles, publish_report, release_hint
+from tasks.report import load_titles, publish_report, release_hint, scheduled_start
 from tasks.states import exit_code_flow
 from tasks.store import (
     finish_run_record,
@@ -81,6 +81,7 @@ def sync(
         mode=sync_mode.value,
         dry_run=dry_run,
         started_at=utc_now(),
+        scheduled_at=scheduled_start(),
         confirmed=confirm,
         release_hint=release_hint(),
         max_delivery_hours=settings.policy.max_delivery_hours,
@@ -326,6 +327,7 @@ def observe(
         report.fetch,
         dry_run=report.dry_run,
         started_at=report.started_at,
+        budget_from=budget_start(report.started_at, report.scheduled_at, budget),
         mode=sync_mode,
         rounds=rounds,
     )
@@ -411,6 +413,7 @@ def fetch_stale(
     *,
     dry_run: bool,
     started_at: datetime | None = None,
+    budget_from: datetime | None = None,
     mode: SyncMode = SyncMode.FULL,
     rounds: SideRounds | None = None,
 ) -> tuple[list[Observation], list[CatalogInfo]]:
@@ -419,7 +422,7 @@ def fetch_stale(
 
     Most valuable first; catalog batches interleaved on their own quota; new sell-outs re-checked
     on getItemOffers as they appear, which refreshes the queue's head when it is idle; no call
-    starts after the run's time budget (from ``started_at``) is spent, less what followed the
+    starts after the run's time budget (from ``budget_from``, else ``started_at``) is spent, less what followed the
     fetch in the last run of ``mode`` (the policy: :mod:`ecauto_lib.fetching`). With ``rounds``,
     what is confirmed goes to a round every ``push_every`` while the fetch goes on; returns what
     no round took.
@@ -429,11 +432,12 @@ def fetch_stale(
 
     logger = get_run_logger()
     started_at = started_at or utc_now()
+    budget_from = budget_from or started_at
     budget = settings.policy.run_budget
     reserve = last_tail(engine_for(settings.database_url), mode.value) if budget > timedelta(0) else None
-    deadline = fetch_deadline(started_at, budget, reserve)
+    deadline = fetch_deadline(budget_from, budget, reserve)
     if deadline is not None:
-        kept = (started_at + budget - deadline).total_seconds()
+        kept = (budget_from + budget - deadline).total_seconds()
         logger.info(
             "time budget %.1f min: no SP-API call after %s (%.0f s kept for pricing, pushes and the"
             " record, as the last %s run needed)",
@@ -442,6 +446,12 @@ def fetch_stale(
             kept,
             mode.value,
         )
+        if budget_from < started_at:
+            logger.info(
+                "started %.0f s after its scheduled start: its budget counts from %s, so it ends on schedule",
+                (started_at - budget_from).total_seconds(),
+                budget_from.isoformat(timespec="seconds"),
+            )
     started = datetime.now(UTC)
     client = sp_api_client(settings, engine=None if dry_run else engine_for(settings.database_url))
     client.auth.access_token()  # the seller's LWA credentials, before any task (a refusal stops the run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -26,6 +28,16 @@ def release_hint() -> str:
     from prefect.runtime import deployment
 
     return DEPLOYMENT_RELEASE_HINT if deployment.id else CLI_RELEASE_HINT
+
+
+def scheduled_start() -> datetime | None:
+    """When this deployment run was scheduled to start (Prefect's expected start time, UTC); None
+    outside a deployment (a run from the command line starts when it is asked to)."""
+    from prefect.runtime import deployment, flow_run
+
+    if not deployment.id:
+        return None
+    return datetime.fromtimestamp(flow_run.scheduled_start_time.timestamp(), UTC)
 
 
 @task(name="load-titles", cache_policy=NO_CACHE)

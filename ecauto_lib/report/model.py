@@ -163,6 +163,9 @@ class RunReport:
     dry_run: bool
     started_at: datetime
     finished_at: datetime | None = None
+    # a deployment run's scheduled start (None: a run from the command line); a late run's time
+    # budget counts from it (ecauto_lib.fetching.budget_start)
+    scheduled_at: datetime | None = None
     run_id: int | None = None
     fetch: FetchSummary = field(default_factory=FetchSummary)
     accounts: list[AccountSummary] = field(default_factory=list)

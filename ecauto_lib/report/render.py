@@ -80,8 +80,20 @@ def header(report: RunReport) -> list[str]:
     ]
 
 
+LATE_START_SECONDS = 60  # a deployment run started this much after its schedule shows it
+
+
 def run_summary(report: RunReport) -> list[str]:
     f = report.fetch
+    scheduled = []  # a deployment run a minute or more late (a worker polls: a few seconds is usual)
+    late = (report.started_at - report.scheduled_at).total_seconds() if report.scheduled_at else 0.0
+    if late >= LATE_START_SECONDS:
+        scheduled = [
+            (
+                "予定時刻 (scheduled)",
+                f"{fmt_time(report.scheduled_at)} ({late / 60:.0f}分遅れ / {late / 60:.0f} min late)",
+            )
+        ]
     return [
         "",
         "## 実行サマリー (summary)",
@@ -89,6 +101,7 @@ def run_summary(report: RunReport) -> list[str]:
         *table(
             ("項目", "結果"),
             [
+                *scheduled,
                 ("開始時刻 (started)", fmt_time(report.started_at)),
                 ("終了時刻 (finished)", fmt_time(report.finished_at)),
                 ("**実行時間 (duration)**", f"**{report.seconds:.1f}秒**"),
