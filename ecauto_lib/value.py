@@ -4,11 +4,16 @@ Every offers call answers for a fixed number of ASINs (20 on getItemOffersBatch,
 getItemOffers), so the value of a call is the value of the ASINs it carries, and the queue is
 ordered by each ASIN's **expected harm of a stale answer**:
 
-    harm = Σ over its listings of  P(the state changed since the last answer) × cost of that wrong state
+    harm = Σ over its listings of  hours the state may have been wrong since the last answer × cost of that wrong state
 
-* ``P(changed)`` = 1 − exp(−rate × age) for each kind of change, a Poisson guess: rates per hour
-  learned from the ASIN's own history in the master DB (:func:`learned_rate`, shrunk towards the
-  mean of all ASINs while its history is short), its sell-out rate raised when few offers are left.
+* The hours wrong (:func:`time_wrong`) = ∫₀^age P(changed by t) dt, with P(changed) =
+  1 − exp(−rate × t) for each kind of change, a Poisson guess: rates per hour learned from the
+  ASIN's own history in the master DB (:func:`learned_rate`, shrunk towards the mean of all ASINs
+  while its history is short), its sell-out rate raised when few offers are left. Ranking by the
+  time wrong rather than by P(changed) is the square-root law of crawl scheduling: it grows with
+  rate × age² while changes are rare, so an ASIN with k times the listings or the rate is asked
+  about √k times as often, not k times (ranking by P(changed) starved calm ASINs until the
+  fairness floor and, where the learned rates differ only by chance, did worse than age order).
 * The costs (:class:`Costs`) rank the wrong states: a listing **public while Amazon is sold out**
   (a sale that cannot be bought) worst, a **price below cost** next (likelier the thinner the
   price's headroom over the floor), a price merely off, and a missed restock (a hidden item that
@@ -96,6 +101,19 @@ def changed(rate: float, age_hours: float) -> float:
     return -math.expm1(-max(0.0, rate) * max(0.0, age_hours))
 
 
+def time_wrong(rate: float, age_hours: float) -> float:
+    """The expected hours a state has been wrong ``age_hours`` after its last answer, for a
+    Poisson change at ``rate`` per hour: ∫₀^age P(changed by t) dt = age − (1 − e^(−rate·age)) / rate
+    (about rate·age²/2 while a change is rare, age − 1/rate once it is sure)."""
+    rate, age = max(0.0, rate), max(0.0, age_hours)
+    x = rate * age
+    if x == 0.0:
+        return 0.0
+    if x < 1e-4:  # x + expm1(-x) loses its digits to cancellation here: the series instead
+        return age * x * (0.5 - x / 6.0)
+    return (x + math.expm1(-x)) / rate
+
+
 def below_cost_share(headroom: float | None) -> float:
     """Of price moves, the share that would put a public price under the floor (half of the moves
     go up; the thinner the headroom the more of those cross it). Unknown headroom: the middle."""
@@ -105,17 +123,18 @@ def below_cost_share(headroom: float | None) -> float:
 
 
 def harms(c: RefreshCandidate, costs: Costs = Costs()) -> dict[str, float]:
-    """The expected harm of ``c``'s stale answer, per kind of wrong state."""
+    """The expected harm of ``c``'s stale answer, per kind of wrong state: listing-hours it may
+    have been wrong since its last answer (:func:`time_wrong`) × the cost of that state."""
     age = c.age_hours or 0.0
     scarce = 1.0 + 0.5 / max(1, c.offer_count) if c.offer_count is not None else 1.0
-    p_sold = changed(c.rates.sell_out * scarce, age)
-    p_move = changed(c.rates.price_move, age)
+    sold_hours = time_wrong(c.rates.sell_out * scarce, age)
+    moved_hours = time_wrong(c.rates.price_move, age)
     below = below_cost_share(c.price_headroom)
     return {
-        "sell-out": c.public_listings * p_sold * costs.public_sold_out,
-        "below cost": c.public_listings * p_move * below * costs.below_cost,
-        "price": c.public_listings * p_move * (1.0 - below) * costs.wrong_price,
-        "restock": c.hidden_listings * changed(c.rates.restock, age) * costs.missed_restock,
+        "sell-out": c.public_listings * sold_hours * costs.public_sold_out,
+        "below cost": c.public_listings * moved_hours * below * costs.below_cost,
+        "price": c.public_listings * moved_hours * (1.0 - below) * costs.wrong_price,
+        "restock": c.hidden_listings * time_wrong(c.rates.restock, age) * costs.missed_restock,
     }
 
 

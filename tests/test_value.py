@@ -10,8 +10,10 @@ from ecauto_lib.value import (
     VALUE,
     ChangeRates,
     RefreshCandidate,
+    changed,
     learned_rate,
     refresh_order,
+    time_wrong,
 )
 
 CALM = ChangeRates(sell_out=0.004, price_move=0.01, restock=0.08)
@@ -81,3 +83,32 @@ def test_learned_rates_shrink_to_the_prior_and_follow_the_asins_own_history():
     assert learned_rate(10, 10_000.0, prior_rate=0.02) == pytest.approx(10.0 / 10_000.0, rel=0.05)
     with pytest.raises(ValueError):
         learned_rate(-1, 1.0, prior_rate=0.1)
+
+
+def test_a_second_shop_shortens_the_refresh_interval_by_root_two_not_by_half():
+    # The square-root law: the harm of a stale answer is the time it may have been wrong, which
+    # grows with age²; so the best interval is ∝ 1/√(listings × rate). A two-shop ASIN is due
+    # at 1/√2 ≈ 0.71 of a one-shop one's age: at 0.6 h it waits behind a one-shop ASIN of 1.0 h
+    # (ranking by P(changed) put it first: 2 × 0.6 > 1.0), at 0.75 h it goes first.
+    one_shop = candidate("ONESHOP001", age=1.0)
+    assert order(candidate("TWOSHOP001", age=0.6, public_listings=2), one_shop)[0] == "ONESHOP001"
+    assert order(candidate("TWOSHOP001", age=0.75, public_listings=2), one_shop)[0] == "TWOSHOP001"
+
+
+def test_a_volatile_asin_is_due_at_the_square_root_of_its_rate_ratio():
+    # 20 × the sell-out rate of a calm ASIN: due at about 1/√20 ≈ 0.22 of the calm one's age.
+    calm = ChangeRates(sell_out=0.004, price_move=0.0, restock=0.0)
+    volatile = ChangeRates(sell_out=0.08, price_move=0.0, restock=0.0)
+    old_calm = candidate("CALM000001", age=2.0, rates=calm)
+    assert order(candidate("VOLAT00001", age=0.35, rates=volatile), old_calm)[0] == "CALM000001"
+    assert order(candidate("VOLAT00001", age=0.55, rates=volatile), old_calm)[0] == "VOLAT00001"
+
+
+def test_time_wrong_is_the_integral_of_p_changed():
+    assert time_wrong(0.0, 5.0) == 0.0 and time_wrong(0.3, 0.0) == 0.0
+    assert time_wrong(1e-9, 2.0) == pytest.approx(1e-9 * 2.0**2 / 2, rel=1e-6)  # λa²/2 while rare
+    assert time_wrong(0.01, 1.0) == pytest.approx(0.01 / 2, rel=0.01)
+    assert time_wrong(5.0, 10.0) == pytest.approx(10.0 - 1 / 5.0)  # a sure change: age − 1/rate
+    steps = 100_000
+    riemann = sum(changed(0.4, (i + 0.5) * 3.0 / steps) for i in range(steps)) * 3.0 / steps
+    assert time_wrong(0.4, 3.0) == pytest.approx(riemann, rel=1e-6)
