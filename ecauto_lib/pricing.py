@@ -105,7 +105,12 @@ class PricingPlan:
         return field_changes(self.held, HeldChange)
 
     def released_changes(self) -> list[FieldChange]:
+        """The held changes this plan releases (``--confirm``, or a release request)."""
         return field_changes(self.released)
+
+    def released_holds(self) -> list[HeldChange]:
+        """:meth:`released_changes` as the holds they were (stored until they are on BASE)."""
+        return field_changes(self.released, HeldChange)
 
     def flagged_prices(self) -> list[FlaggedPrice]:
         return values_of(self.flagged, FlaggedPrice)

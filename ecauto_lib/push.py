@@ -29,7 +29,15 @@ from typing import Any, Protocol
 
 from ecauto_lib.base.errors import BadItemIdError, BudgetExhaustedError, DayLimitError
 from ecauto_lib.config import SyncPolicy
-from ecauto_lib.domain import DelistedItem, FailedItem, ItemStock, ItemUpdate, PushedChange, StockTopUp
+from ecauto_lib.domain import (
+    DelistedItem,
+    FailedItem,
+    FieldChange,
+    ItemStock,
+    ItemUpdate,
+    PushedChange,
+    StockTopUp,
+)
 from ecauto_lib.errors import AuthError, EcAutoError, TransientError
 from ecauto_lib.stock import item_stock
 
@@ -443,3 +451,29 @@ def merge_push_results(rounds: Sequence[Mapping[str, PushResult]]) -> dict[str, 
                 deferred_stock=result.deferred_stock,
             )
     return merged
+
+
+def settled_release_requests(
+    requests: Mapping[str, datetime], released: Sequence[FieldChange], results: Mapping[str, PushResult]
+) -> dict[str, datetime]:
+    """The release requests (shop → time asked) a round has done: every change it released for
+    the shop is on BASE (or it released none: nothing asked for is still held). A shop the round
+    sent nothing, or one with a released change failed, deferred or never sent, keeps its request
+    for the next round."""
+    done: dict[str, datetime] = {}
+    for account_id, at in requests.items():
+        wanted = {(c.base_item_id, c.field) for c in released if c.account_id == account_id}
+        result = results.get(account_id)
+        if not wanted or (
+            result is not None and wanted <= {(c.base_item_id, c.field) for c in result.pushed}
+        ):
+            done[account_id] = at
+    return done
+
+
+def released_on_base(
+    released: Sequence[FieldChange], results: Mapping[str, PushResult]
+) -> list[tuple[str, int, str]]:
+    """(shop, item id, field) of the released changes BASE confirmed: their holds are done."""
+    pushed = {(a, c.base_item_id, c.field) for a, r in results.items() for c in r.pushed}
+    return sorted({k for c in released if (k := (c.account_id, c.base_item_id, c.field)) in pushed})

@@ -55,9 +55,10 @@ from tasks.states import exit_code_flow
 from tasks.store import (
     finish_run_record,
     load_held_changes,
+    pending_release_requests,
     record_held_changes,
-    releasable_held_changes,
     request_release,
+    settle_released_changes,
     start_run_record,
     write_observations,
 )
@@ -238,8 +239,11 @@ def push_round(
     pushing = [
         a for a in account_ids if a not in {b.account_id for b in report.blocked} | set(so_far.stopped())
     ]
-    if not report.dry_run and pushing:  # a --confirm that found the shops busy asked for this
-        releasable += releasable_held_changes(settings.database_url, pushing)
+    requests = (
+        pending_release_requests(settings.database_url, pushing) if not report.dry_run and pushing else {}
+    )
+    if requests:  # a --confirm that found the shops busy asked for this
+        releasable += load_held_changes(settings.database_url, sorted(requests))
     plan = hold_risky(
         plan,
         current,
@@ -257,6 +261,8 @@ def push_round(
         settings, selected, plan, report.run_id, report.blocked, budgets, holder, so_far.stopped()
     )
     so_far.add(plan, results)
+    if requests or not plan.released.empty:
+        settle_released_changes(settings.database_url, requests, plan, results)
 
 
 def refresh_order_lines(queue: pd.DataFrame) -> list[str]:

@@ -11,8 +11,10 @@ from prefect.cache_policies import NO_CACHE
 from ecauto_lib import db
 from ecauto_lib.config import SyncMode
 from ecauto_lib.db import held
+from ecauto_lib.db.models import HELD_FIELDS
 from ecauto_lib.domain import CatalogInfo, HeldChange, Observation
 from ecauto_lib.pricing import PricingPlan, fields_decided
+from ecauto_lib.push import PushResult, released_on_base, settled_release_requests
 from tasks._common import engine_for
 
 
@@ -52,13 +54,21 @@ def load_held_changes(database_url: str, account_ids: list[str]) -> list[HeldCha
     return held.load_held(engine_for(database_url), account_ids)
 
 
-@task(name="take-release-requests", cache_policy=NO_CACHE)
-def releasable_held_changes(database_url: str, account_ids: list[str]) -> list[HeldChange]:
-    """The held changes a seller asked to release while a sync held their shops (``--confirm``
-    that found them busy): the requests taken, so this run releases them once."""
-    engine = engine_for(database_url)
-    asked = held.take_release_requests(engine, account_ids)
-    return held.load_held(engine, sorted(asked)) if asked else []
+@task(name="read-release-requests", cache_policy=NO_CACHE)
+def pending_release_requests(database_url: str, account_ids: list[str]) -> dict[str, datetime]:
+    """The shops whose held changes a seller asked to release while a sync held them (``--confirm``
+    that found them busy), and when: read, closed only once the round has pushed them."""
+    return held.pending_release_requests(engine_for(database_url), account_ids)
+
+
+@task(name="settle-released-changes", cache_policy=NO_CACHE)
+def settle_released_changes(
+    database_url: str, requests: dict[str, datetime], plan: PricingPlan, results: dict[str, PushResult]
+) -> None:
+    """Drop the holds of released changes now on BASE and close the release requests done."""
+    released = plan.released_changes()
+    done = settled_release_requests(requests, released, results)
+    held.settle_released(engine_for(database_url), released_on_base(released, results), done)
 
 
 @task(name="request-release", cache_policy=NO_CACHE)
@@ -84,7 +94,8 @@ def record_held_changes(
         account_ids,
         fields_decided(mode),
         touched,
-        plan.held_changes(),
+        # a released change stays stored as held until it is on BASE (settle_released_changes)
+        plan.held_changes() + [c for c in plan.released_holds() if c.field in HELD_FIELDS],
         run_id=run_id,
         at=datetime.now(UTC),
     )

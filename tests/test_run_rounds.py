@@ -197,3 +197,44 @@ def test_a_confirm_that_finds_a_sync_running_asks_it_to_release_the_held_changes
             1,
         )
         assert rows(sqlite_url, "select count(*) from release_requests") == [(0,)]  # taken once
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_release_request_outlives_a_round_whose_push_failed(tmp_path, sqlite_url):
+    """A request is closed only once the changes it released are on BASE: if BASE refuses the
+    push (an outage here; a crash before the push alike), the next run releases them again
+    rather than holding them for a second --confirm."""
+    import sqlalchemy as sa
+
+    from ecauto_lib.db.locks import account_locks
+    from tests.marketplace import item_id_of
+
+    with marketplace(tmp_path, sqlite_url) as sb:
+        import_listings(source="base")
+        sb.set_price("B07YV55TNL", 4000)  # +84 %: held for review
+        item = item_id_of(sb, "base_account_1", "B07YV55TNL")
+        assert sync()["held"] == 1
+        engine = sa.create_engine(sqlite_url)
+        with account_locks(engine, ["base_account_1", "base_account_2"]):
+            assert sync(confirm=True)["release_requested"]
+        engine.dispose()
+        sb.set_faults(base_5xx_rate=1.0, base_operations=("itemsEdit",))  # every edit answers 503
+        failed = sync()
+        assert failed["accounts"]["base_account_1"]["errors"] >= 1
+        assert sb.item("base_account_1", item)["price"] == 2830  # BASE has nothing of it
+        # base_account_1's released change failed: still asked for; base_account_2 had nothing
+        # held, so nothing it asked for is missing: closed
+        assert rows(sqlite_url, "select account_id from release_requests") == [("base_account_1",)]
+        # and the change is still stored as held (as a crash before the push would leave it)
+        assert rows(sqlite_url, "select account_id, field, new_value from held_changes") == [
+            ("base_account_1", "price", 5200)
+        ]
+        sb.set_faults(base_5xx_rate=0.0)
+        later = sync()
+        assert later["held"] == 0
+        assert (sb.item("base_account_1", item)["price"], sb.item("base_account_1", item)["visible"]) == (
+            5200,
+            1,
+        )
+        assert rows(sqlite_url, "select count(*) from release_requests") == [(0,)]

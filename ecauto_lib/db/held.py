@@ -16,13 +16,13 @@ change only if it matches a row by shop, item, field and value (ecauto_lib.guard
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from ecauto_lib.db.engine import begin_write
-from ecauto_lib.db.models import HELD_FIELDS, held_changes, release_requests
+from ecauto_lib.db.models import HELD_FIELDS, UtcDateTime, held_changes, release_requests
 from ecauto_lib.domain import CHANGE_COLUMNS, HeldChange
 
 
@@ -107,27 +107,53 @@ def record_held(
             conn.execute(sa.insert(held_changes), rows)
 
 
-def _requested(conn: sa.Connection, account_ids: Sequence[str]) -> set[str]:
-    """The shops among ``account_ids`` with a release request."""
+def pending_release_requests(engine: sa.Engine, account_ids: Sequence[str]) -> dict[str, datetime]:
+    """The shops among ``account_ids`` whose held changes a seller asked to release, and when.
+    Read, not taken: :func:`close_release_requests` removes a request once what it released is
+    on BASE, so a round that crashes or whose push fails leaves it for the next one."""
     column = release_requests.c.account_id
-    return set(conn.execute(sa.select(column).where(column.in_(list(account_ids)))).scalars())
+    stmt = sa.select(column, release_requests.c.requested_at).where(column.in_(list(account_ids)))
+    with engine.connect() as conn:
+        return {r.account_id: r.requested_at for r in conn.execute(stmt)}
 
 
 def request_release(engine: sa.Engine, account_ids: Sequence[str], at: datetime) -> None:
     """Ask whichever sync holds these shops to release their held changes (one request per shop;
-    asking again keeps the first time)."""
+    asking again moves its time to ``at``, so a round that read the earlier one leaves it open)."""
+    accounts = sorted(set(account_ids))
     with begin_write(engine) as conn:
-        have = _requested(conn, account_ids)
-        rows = [{"account_id": a, "requested_at": at} for a in account_ids if a not in have]
-        if rows:
-            conn.execute(sa.insert(release_requests), rows)
+        conn.execute(sa.delete(release_requests).where(release_requests.c.account_id.in_(accounts)))
+        if accounts:
+            conn.execute(
+                sa.insert(release_requests), [{"account_id": a, "requested_at": at} for a in accounts]
+            )
 
 
-def take_release_requests(engine: sa.Engine, account_ids: Sequence[str]) -> set[str]:
-    """The shops among ``account_ids`` whose held changes a seller asked to release, the requests
-    taken (deleted) in the same transaction, so one run takes each request once."""
+def settle_released(
+    engine: sa.Engine, on_base: Iterable[tuple[str, int, str]], done: Mapping[str, datetime]
+) -> None:
+    """After a push, in one transaction: drop the holds of the released changes now on BASE
+    (``on_base``: shop, item id, field) and close the release requests ``done`` names (shop →
+    the time read; a request asked again since stays open). :func:`record_held` keeps a released
+    change stored as held until this runs, so a crash or a failed push before it releases the
+    change again in the next round rather than holding it for a second ``--confirm``."""
+    keys = [{"_account": a, "_item": int(i), "_field": f} for a, i, f in on_base]
+    requests = [{"_account": a, "_at": at} for a, at in sorted(done.items())]
     with begin_write(engine) as conn:
-        asked = _requested(conn, account_ids)
-        if asked:
-            conn.execute(sa.delete(release_requests).where(release_requests.c.account_id.in_(sorted(asked))))
-        return asked
+        if keys:
+            conn.execute(
+                sa.delete(held_changes).where(
+                    held_changes.c.account_id == sa.bindparam("_account"),
+                    held_changes.c.base_item_id == sa.bindparam("_item", type_=sa.BigInteger()),
+                    held_changes.c.field == sa.bindparam("_field"),
+                ),
+                keys,
+            )
+        if requests:
+            conn.execute(
+                sa.delete(release_requests).where(
+                    release_requests.c.account_id == sa.bindparam("_account"),
+                    release_requests.c.requested_at <= sa.bindparam("_at", type_=UtcDateTime()),
+                ),
+                requests,
+            )
