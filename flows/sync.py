@@ -192,7 +192,7 @@ def _pipeline(
     try:
         current, fetch_failures, queue = observe(settings, sync_mode, selected, report, limit, plan_and_push)
     except CredentialsRefusedError as exc:
-        return stop_run(settings, selected, report, exc)
+        return stop_run(settings, selected, report, exc, so_far)
     plan_and_push(current, report.started_at if not so_far.plans else utc_now())
     plan, results = so_far.merged()
 
@@ -276,12 +276,21 @@ def refresh_order_lines(queue: pd.DataFrame) -> list[str]:
 
 
 def stop_run(
-    settings: Settings, selected: tuple[AccountConfig, ...], report: RunReport, exc: CredentialsRefusedError
+    settings: Settings,
+    selected: tuple[AccountConfig, ...],
+    report: RunReport,
+    exc: CredentialsRefusedError,
+    so_far: RoundsSoFar,
 ) -> dict:
     """LWA or SP-API refused the seller's credentials: nothing more is fetched or pushed; the run
-    ends with exit code 2 and one message naming the setting (no item is counted as failed)."""
+    ends with exit code 2 and one message naming the setting (no item is counted as failed by
+    the fetch). What earlier rounds of the run pushed is in its report and run record."""
     report.error = f"{exc.setting}: {exc}"
     get_run_logger().error("%s", report.error)
+    if so_far.plans:
+        plan, results = so_far.merged()
+        listings = load_listings(settings.database_url, [a.id for a in selected])
+        summarise(report, selected, listings, [], plan, results, settings.guard_policies())
     report.tokens = token_health(settings.database_url, selected, [b.account_id for b in report.blocked])
     report.lwa_secret = check_lwa_secret(settings)
     conclude(report)

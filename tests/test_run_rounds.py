@@ -138,6 +138,50 @@ def test_a_long_run_hides_a_sell_out_while_its_fetch_goes_on(tmp_path, sqlite_ur
     assert row[0] == 0
 
 
+def test_credentials_refused_mid_run_still_report_what_earlier_rounds_pushed(tmp_path, sqlite_url):
+    """A served loop that learns mid-run that the LWA secret was rotated (its hourly token lapsed)
+    stops with exit 2, and its report and run record still count the hides its rounds pushed."""
+    scenario = Scenario.generate(
+        30, 2, seed=5, out_of_stock_share=0, filtered_share=0, mispriced_share=0, hidden_share=0
+    )
+    with marketplace(tmp_path, sqlite_url, scenario) as sb:
+        import_listings(source="base")
+        assert sync(mode="stock")["changes"] == 0
+        gone = sorted(scenario.products)[:2]
+        items = {(s.id, i.item_id) for s in scenario.shops for i in s.items if i.asin in gone}
+        sb.clear_requests()
+        done = threading.Event()
+
+        def seen(operation: str) -> int:
+            return sum(1 for r in sb.requests if r.operation == operation and r.status == 200)
+
+        def market() -> None:  # sell out once the fetch runs; rotate once the hides are on BASE
+            while seen("getItemOffersBatch") == 0 and not done.wait(0.02):
+                pass
+            for asin in gone:
+                sb.sell_out(asin)
+            while seen("itemsEdit") < len(items) and not done.wait(0.02):
+                pass
+            sb.rotate_lwa_secret()
+            sb.expire_tokens()
+
+        thread = threading.Thread(target=market, daemon=True)
+        thread.start()
+        try:
+            result = sync(mode="stock", budget_minutes=0.5, push_every_minutes=0.03)
+        finally:
+            done.set()
+            thread.join(timeout=10)
+
+    assert result["exit_code"] == 2 and "LWA_CLIENT_SECRET" in result["error"]
+    assert result["changes"] == len(items)  # the rounds' hides, not 0
+    assert "非公開" in result["report"] and all(str(item) in result["report"] for _, item in items)
+    (row,) = rows(
+        sqlite_url, "select exit_code, counts from runs where mode = 'stock' order by id desc limit 1"
+    )
+    assert row[0] == 2 and json.loads(row[1])["changes"] == len(items)
+
+
 def _asins(scenario: Scenario) -> dict[tuple[str, int], str]:
     return {(s.id, i.item_id): i.asin for s in scenario.shops for i in s.items}
 
