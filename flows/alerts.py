@@ -166,10 +166,12 @@ def _env(kind: str) -> dict[str, str]:
 def channel_block(kind: str) -> Any:
     """The notification block for ``kind``, from the environment (not saved)."""
     from prefect.blocks.notifications import CustomWebhookNotificationBlock, SendgridEmail, SlackWebhook
+    from prefect.types import SecretDict
+    from pydantic import SecretStr
 
     values = _env(kind)
     if kind == "slack":
-        return SlackWebhook(url=values["SLACK_WEBHOOK_URL"])
+        return SlackWebhook(url=SecretStr(values["SLACK_WEBHOOK_URL"]))
     if kind == "chatwork":
         api = os.environ.get("CHATWORK_API_URL", "").strip() or CHATWORK_DEFAULT_URL
         return CustomWebhookNotificationBlock(
@@ -178,11 +180,12 @@ def channel_block(kind: str) -> Any:
             method="POST",
             headers={"X-ChatWorkToken": "{{token}}"},
             form_data={"body": "[info][title]{{subject}}[/title]{{body}}[/info]"},
-            secrets={"token": values["CHATWORK_API_TOKEN"]},
+            cookies=None,
+            secrets=SecretDict({"token": values["CHATWORK_API_TOKEN"]}),
         )
     to = [a.strip() for a in values["ALERT_EMAIL_TO"].split(",") if a.strip()]
     return SendgridEmail(
-        api_key=values["SENDGRID_API_KEY"],
+        api_key=SecretStr(values["SENDGRID_API_KEY"]),
         sender_email=values["ALERT_EMAIL_FROM"],
         to_emails=to,
     )

@@ -25,7 +25,6 @@ if __package__ in (None, ""):  # `python flows/sync.py` from a checkout: make th
 import pandas as pd
 from prefect import get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import quote
 
 from ecauto_lib.clock import utc_now
 from ecauto_lib.config import AccountConfig, Settings, SyncMode, load_settings
@@ -42,7 +41,7 @@ from ecauto_lib.report import FetchSummary, RunReport, conclude, summarise
 from ecauto_lib.report.terminal import fit_to_width
 from ecauto_lib.rounds import RoundsSoFar, SideRounds
 from ecauto_lib.token_health import LwaSecretHealth, ShopBlock, lwa_secret_health
-from tasks._common import describe, engine_for, quiet_prefect
+from tasks._common import as_is, describe, engine_for, quiet_prefect
 from tasks.alerts import announce
 from tasks.amazon import cache_ttls, prune_fetch_cache
 from tasks.base import check_base_token, push_account, settle_journal, token_health
@@ -125,7 +124,7 @@ def _locked_run(
             str(report.outcome.status),
             report.exit_code,
             report.counts(),
-            report.finished_at,
+            report.finished_at or utc_now(),
         )
         return result
 
@@ -347,8 +346,8 @@ def observe(
         rounds=rounds,
     )
     if not report.dry_run:
-        # quote(): Prefect would otherwise walk every element looking for futures (19 s at 100k).
-        write_observations(settings.database_url, quote(observations), quote(infos))
+        # as_is(): Prefect would otherwise walk every element looking for futures (19 s at 100k).
+        write_observations(settings.database_url, as_is(observations), as_is(infos))
     failures = [o for o in observations if o.outcome == Outcome.ERROR]
     queue = stale[["asin", "needs_offers", "reason"]]
     if rounds is not None and rounds.count:  # BASE and the DB have moved on since the load
@@ -378,7 +377,7 @@ def fetch_rounds(
         return None
 
     def round_of(observations: list[Observation], infos: list[CatalogInfo]) -> tuple[list[str], list[str]]:
-        write_observations(settings.database_url, quote(observations), quote(infos))
+        write_observations(settings.database_url, as_is(observations), as_is(infos))
         summary.add_outcomes([str(o.outcome) for o in observations], [o.reason for o in observations])
         summary.catalog_fetched += len(infos)
         rounds.failures += [o for o in observations if o.outcome == Outcome.ERROR]
@@ -550,9 +549,9 @@ def push_changes(
         account.id: push_account.submit(
             settings,
             account,
-            quote(by_account.get(account.id, [])),
+            as_is(by_account.get(account.id, [])),
             run_id,
-            quote(topups.get(account.id, ())),
+            as_is(topups.get(account.id, ())),
             settled.get(account.id),
             holder,
         )

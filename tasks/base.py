@@ -106,7 +106,7 @@ def push_account(
     settings: Settings,
     account: AccountConfig,
     updates: list[ItemUpdate],
-    run_id: int,
+    run_id: int | None,
     variation_stock: tuple[StockTopUp, ...] = (),
     settled: Settlement | None = None,
     holder: locks.LockHolder | None = None,

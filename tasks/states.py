@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from prefect import Flow
-from prefect.states import Cancelled, Completed, Failed, State
+from prefect import Flow, State
+from prefect.states import Cancelled, Completed, Failed
 
 from ecauto_lib.alerts import attention_text
 from ecauto_lib.db.locks import AlreadyRunningError
@@ -54,8 +54,9 @@ def run_state(result: dict[str, Any]) -> State:
 class ExitCodeFlow(Flow):
     """A flow whose final state follows its exit code; called from Python it returns its result."""
 
-    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:  # type: ignore[override]
-        state = super().__call__(*args, return_state=True, **kwargs)
+    def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+        # Flow.__call__'s overloads do not see return_state=True through **kwargs: it is a State
+        state = cast(State, super().__call__(*args, return_state=True, **kwargs))
         if return_state:
             return state
         result = state.result(raise_on_failure=False)
