@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from ecauto_lib.config import SyncMode, SyncPolicy
-from ecauto_lib.value import ChangeRates, RefreshCandidate, learned_rate, refresh_order
+from ecauto_lib.value import ChangeRates, RefreshCandidate, learned_rate, prior_weight_hours, refresh_order
 
 STALE_COLUMNS = [
     "asin",
@@ -141,6 +141,9 @@ def _by_value(
             kinds, (PRIOR_RATES.sell_out, PRIOR_RATES.restock, PRIOR_RATES.price_move), strict=True
         )
     }
+    # How far each ASIN's own rate may stray from the mean: as far as the ASINs differ beyond chance.
+    exposure_hours = exposure.tolist()
+    weight = {k: prior_weight_hours(events[k].tolist(), exposure_hours) for k in kinds}
     fetched_at = stale["price_fetched_at"] if mode is SyncMode.PRICE else stale["stock_fetched_at"]
     # pandas-stubs declares no Series[Any] / Timedelta (pandas divides timedeltas by one)
     age = ((now - fetched_at) / pd.Timedelta(hours=1)).where(fetched_at.notna())  # type: ignore[operator]
@@ -167,9 +170,13 @@ def _by_value(
             public,
             hidden,
             ChangeRates(
-                sell_out=learned_rate(sold, h, prior_rate=prior["sell_outs"]),
-                price_move=learned_rate(moved, h, prior_rate=prior["price_moves"]),
-                restock=learned_rate(back, h, prior_rate=prior["restocks"]),
+                sell_out=learned_rate(
+                    sold, h, prior_rate=prior["sell_outs"], prior_hours=weight["sell_outs"]
+                ),
+                price_move=learned_rate(
+                    moved, h, prior_rate=prior["price_moves"], prior_hours=weight["price_moves"]
+                ),
+                restock=learned_rate(back, h, prior_rate=prior["restocks"], prior_hours=weight["restocks"]),
             ),
             None if math.isnan(headroom) else headroom,
             None if math.isnan(offers) else int(offers),

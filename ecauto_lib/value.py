@@ -8,16 +8,19 @@ ordered by each ASIN's **expected harm of a stale answer**:
 
 * The hours wrong (:func:`time_wrong`) = ∫₀^age P(changed by t) dt, with P(changed) =
   1 − exp(−rate × t) for each kind of change, a Poisson guess: rates per hour learned from the
-  ASIN's own history in the master DB (:func:`learned_rate`, shrunk towards the mean of all ASINs
-  while its history is short), its sell-out rate raised when few offers are left. Ranking by the
-  time wrong rather than by P(changed) is the square-root law of crawl scheduling: it grows with
-  rate × age² while changes are rare, so an ASIN with k times the listings or the rate is asked
-  about √k times as often, not k times (ranking by P(changed) starved calm ASINs until the
-  fairness floor and, where the learned rates differ only by chance, did worse than age order).
+  ASIN's own history in the master DB (:func:`learned_rate`), its sell-out rate raised when few
+  offers are left. An ASIN's rate is shrunk towards the mean of all ASINs while its history is
+  short, the more so the less the ASINs differ beyond chance (:func:`prior_weight_hours`): ASINs
+  alike get the mean rate, and the order is the age order.
+* Ranking by the time wrong rather than by P(changed) is the square-root law of crawl
+  scheduling: it grows with rate × age² while changes are rare, so an ASIN with k times the
+  listings or the rate is asked about √k times as often, not k times (ranking by P(changed)
+  starved calm ASINs until the fairness floor and, where the learned rates differ only by
+  chance, did worse than age order).
 * The costs (:class:`Costs`) rank the wrong states: a listing **public while Amazon is sold out**
   (a sale that cannot be bought) worst, a **price below cost** next (likelier the thinner the
   price's headroom over the floor), a price merely off, and a missed restock (a hidden item that
-  could sell) least. Their numbers are our guess, not measured.
+  could sell: at most a sale's margin lost) least. Their numbers are our guess, not measured.
 * **Fairness floor**: an ASIN whose last answer is older than the maximum age goes first (oldest
   first) whatever its value, after the never-fetched ones; so no ASIN is starved by the ordering.
 
@@ -33,8 +36,11 @@ from dataclasses import dataclass
 
 NEVER_FETCHED, FAIRNESS, VALUE = 0, 1, 2  # tiers, in queue order
 # How much history outweighs the prior: a rate is the prior's until the ASIN has this many hours
-# of its own (24: a day; our choice).
+# of its own. Learned from how much the ASINs differ (prior_weight_hours); 24 (a day; our choice)
+# until there are changes to learn from.
 PRIOR_WEIGHT_HOURS = 24.0
+# Its bounds: at the top (over a year) every ASIN gets the mean rate, as when they do not differ.
+PRIOR_WEIGHT_HOURS_RANGE = (1.0, 10_000.0)
 # Amazon moves a price by up to about ±15 % of its level in the simulator's model (our guess for
 # the real market): a price whose headroom over the floor is h falls below cost on an upward move
 # larger than h.
@@ -58,7 +64,7 @@ class Costs:
     public_sold_out: float = 4.0
     below_cost: float = 2.0
     wrong_price: float = 0.5
-    missed_restock: float = 1.0
+    missed_restock: float = 0.25  # a hidden item that could sell loses at most a sale's margin
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,25 @@ def learned_rate(
     if events < 0 or hours < 0 or prior_rate < 0 or prior_hours <= 0:
         raise ValueError("events and hours must be 0 or more, the prior's weight positive")
     return (events + prior_rate * prior_hours) / (hours + prior_hours)
+
+
+def prior_weight_hours(events: Sequence[int], hours: Sequence[float]) -> float:
+    """How many hours of an ASIN's own history the mean rate is worth (the prior of
+    :func:`learned_rate`), from how much the ASINs' counts of one kind of change differ beyond
+    chance (empirical Bayes, the method of moments). With rates of mean m and variance v, a count
+    over t hours has variance m·t + v·t², and the prior is worth m / v hours: ASINs that differ
+    no more than Poisson chance would make them (v ≤ 0) all get the mean rate, which orders them
+    by age; no changes seen yet: :data:`PRIOR_WEIGHT_HOURS`."""
+    total_events, total_hours = sum(events), sum(hours)
+    if total_events <= 0 or total_hours <= 0:
+        return PRIOR_WEIGHT_HOURS
+    mean = total_events / total_hours
+    excess = sum((k - mean * t) ** 2 - mean * t for k, t in zip(events, hours, strict=True))
+    squares = sum(t * t for t in hours)
+    low, high = PRIOR_WEIGHT_HOURS_RANGE
+    if excess <= 0 or squares <= 0:
+        return high
+    return min(high, max(low, mean / (excess / squares)))
 
 
 def changed(rate: float, age_hours: float) -> float:

@@ -188,3 +188,19 @@ def test_the_fairness_floor_puts_an_asin_older_than_three_stock_ttls_first():
         "B0000VOLA1",
         "B0000OLD01",
     ]
+
+
+def test_histories_that_differ_only_by_chance_leave_the_order_to_age():
+    # 200 ASINs whose sell-out counts are what one shared rate gives by chance (Poisson, mean
+    # 0.5 a week): the three with 3 sell-outs are not likelier than the rest to sell out next, so
+    # the oldest answer (a count of 0) still goes first.
+    counts = [0] * 121 + [1] * 61 + [2] * 15 + [3] * 3
+    asins = [f"B{i:09d}" for i in range(len(counts))]
+    oldest = asins[0]  # count 0
+    frame = listings_frame(
+        [row for a in asins for row in listed(a, stock_fetched_at=ago(minutes=70 if a == oldest else 61))]
+    )
+    seen = history(**{a: (k, 0, 0) for a, k in zip(asins, counts, strict=True)})
+    stale = stale_asins(frame, POLICY, NOW, SyncMode.STOCK, history=seen)
+    assert stale["asin"].iloc[0] == oldest
+    # ... while rates that do differ (the test above: 20 sell-outs against 0) still lead

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from ecauto_lib.value import (
     FAIRNESS,
     NEVER_FETCHED,
+    PRIOR_WEIGHT_HOURS,
     VALUE,
     ChangeRates,
     RefreshCandidate,
     changed,
     learned_rate,
+    prior_weight_hours,
     refresh_order,
     time_wrong,
 )
@@ -112,3 +116,27 @@ def test_time_wrong_is_the_integral_of_p_changed():
     steps = 100_000
     riemann = sum(changed(0.4, (i + 0.5) * 3.0 / steps) for i in range(steps)) * 3.0 / steps
     assert time_wrong(0.4, 3.0) == pytest.approx(riemann, rel=1e-6)
+
+
+def test_the_prior_weighs_as_much_as_the_asins_histories_differ_by_more_than_chance():
+    import random
+
+    rng = random.Random(7)
+
+    def poisson(mean: float) -> int:  # Knuth's method: small means only
+        limit, k, p = math.exp(-mean), 0, rng.random()
+        while p > limit:
+            k, p = k + 1, p * rng.random()
+        return k
+
+    hours = [26.0] * 10_000
+    # Every ASIN at the same rate: differences are chance, so the mean rules (age order).
+    same = [poisson(0.0154 * 26) for _ in hours]
+    assert prior_weight_hours(same, hours) >= 1_000
+    # 15 % at 0.08/h, the rest at 0.004/h: rates differ by a variance of about 0.00074 (h⁻²), so
+    # the prior is worth about mean / variance ≈ 21 hours of an ASIN's own history.
+    mixed = [poisson((0.08 if rng.random() < 0.15 else 0.004) * 26) for _ in hours]
+    assert 12 <= prior_weight_hours(mixed, hours) <= 35
+    # No history, no events: the default weight.
+    assert prior_weight_hours([], []) == PRIOR_WEIGHT_HOURS
+    assert prior_weight_hours([0, 0], [5.0, 5.0]) == PRIOR_WEIGHT_HOURS
