@@ -11,7 +11,12 @@ held and why. A run that is not a dry run calls :func:`record_held` once its pla
   the rest alone).
 
 A --confirm run reads them with :func:`load_held` before the guards run; the guards release a
-change only if it matches a row by shop, item, field and value (ecauto_lib.guards).
+change only if it matches a row by shop, item, field and value (ecauto_lib.guards). A released
+change stays stored as held until BASE has it: :func:`settle_released` drops it after the push.
+
+A --confirm that finds a sync holding the shops records a release request instead
+(:func:`request_release`); each round of that sync reads it (:func:`pending_release_requests`),
+releases the shop's holds, and closes it with :func:`settle_released` once they are on BASE.
 """
 
 from __future__ import annotations
@@ -109,7 +114,7 @@ def record_held(
 
 def pending_release_requests(engine: sa.Engine, account_ids: Sequence[str]) -> dict[str, datetime]:
     """The shops among ``account_ids`` whose held changes a seller asked to release, and when.
-    Read, not taken: :func:`close_release_requests` removes a request once what it released is
+    Read, not taken: :func:`settle_released` removes a request once what it released is
     on BASE, so a round that crashes or whose push fails leaves it for the next one."""
     column = release_requests.c.account_id
     stmt = sa.select(column, release_requests.c.requested_at).where(column.in_(list(account_ids)))
