@@ -208,24 +208,33 @@ def test_the_interval_comes_from_the_flag_the_parameter_or_the_setting(tmp_path)
         with_budget(settings, 58, 2000)
 
 
-@pytest.mark.flow
-@pytest.mark.usefixtures("prefect_harness")
-def test_a_confirm_that_finds_a_sync_running_asks_it_to_release_the_held_changes(tmp_path, sqlite_url):
-    """The hourly loop holds the shops 58 minutes of each hour: --confirm (or sync-once with
-    confirm=true) then records a release request, and the sync holding them releases it."""
+def _confirm_a_held_rise_while_a_sync_holds_the_shops(sb, sqlite_url) -> tuple[int, dict]:
+    """Import, raise one Amazon price by 84 % (held for review), then run --confirm while the
+    shops are locked as by the hourly loop: the held item's id and what --confirm returned."""
     import sqlalchemy as sa
 
     from ecauto_lib.db.locks import account_locks
     from tests.marketplace import item_id_of
 
-    with marketplace(tmp_path, sqlite_url) as sb:
-        import_listings(source="base")
-        sb.set_price("B07YV55TNL", 4000)  # +84 %: held for review
-        item = item_id_of(sb, "base_account_1", "B07YV55TNL")
-        assert sync()["held"] == 1
-        engine = sa.create_engine(sqlite_url)
+    import_listings(source="base")
+    sb.set_price("B07YV55TNL", 4000)
+    item = item_id_of(sb, "base_account_1", "B07YV55TNL")
+    assert sync()["held"] == 1
+    engine = sa.create_engine(sqlite_url)
+    try:
         with account_locks(engine, ["base_account_1", "base_account_2"]):  # an hourly sync runs
-            asked = sync(confirm=True)
+            return item, sync(confirm=True)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.flow
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_confirm_that_finds_a_sync_running_asks_it_to_release_the_held_changes(tmp_path, sqlite_url):
+    """The hourly loop holds the shops 58 minutes of each hour: --confirm (or sync-once with
+    confirm=true) then records a release request, and the sync holding them releases it."""
+    with marketplace(tmp_path, sqlite_url) as sb:
+        item, asked = _confirm_a_held_rise_while_a_sync_holds_the_shops(sb, sqlite_url)
         assert asked["exit_code"] == 0 and asked["release_requested"]
         assert "next round" in asked["report"] and "保留中の変更" in asked["report"]
         assert sb.item("base_account_1", item)["price"] == 2830  # nothing pushed by the request
@@ -234,7 +243,6 @@ def test_a_confirm_that_finds_a_sync_running_asks_it_to_release_the_held_changes
             ("base_account_2",),
         ]
         later = sync()  # the sync holding the shops: its next round (here: its push) releases them
-        engine.dispose()
         assert later["held"] == 0
         assert (sb.item("base_account_1", item)["price"], sb.item("base_account_1", item)["visible"]) == (
             5200,
@@ -249,20 +257,9 @@ def test_a_release_request_outlives_a_round_whose_push_failed(tmp_path, sqlite_u
     """A request is closed only once the changes it released are on BASE: if BASE refuses the
     push (an outage here; a crash before the push alike), the next run releases them again
     rather than holding them for a second --confirm."""
-    import sqlalchemy as sa
-
-    from ecauto_lib.db.locks import account_locks
-    from tests.marketplace import item_id_of
-
     with marketplace(tmp_path, sqlite_url) as sb:
-        import_listings(source="base")
-        sb.set_price("B07YV55TNL", 4000)  # +84 %: held for review
-        item = item_id_of(sb, "base_account_1", "B07YV55TNL")
-        assert sync()["held"] == 1
-        engine = sa.create_engine(sqlite_url)
-        with account_locks(engine, ["base_account_1", "base_account_2"]):
-            assert sync(confirm=True)["release_requested"]
-        engine.dispose()
+        item, asked = _confirm_a_held_rise_while_a_sync_holds_the_shops(sb, sqlite_url)
+        assert asked["release_requested"]
         sb.set_faults(base_5xx_rate=1.0, base_operations=("itemsEdit",))  # every edit answers 503
         failed = sync()
         assert failed["accounts"]["base_account_1"]["errors"] >= 1
