@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from ecauto_lib.config import SyncMode, SyncPolicy
-from ecauto_lib.value import ChangeRates, RefreshCandidate, learned_rate, prior_weight_hours, refresh_order
+from ecauto_lib.value import ChangeRates, RefreshCandidate, learned_rate, pooled_prior, refresh_order
 
 STALE_COLUMNS = [
     "asin",
@@ -134,16 +134,19 @@ def _by_value(
     counts = counts.reindex(per_asin.index)
     kinds = ("sell_outs", "restocks", "price_moves")
     events = {k: counts[k].fillna(0).astype("int64") for k in kinds}
-    total_hours = float(exposure.sum())
+    # The mean rate of each kind, and how far an ASIN's own may stray from it: as far as the ASINs
+    # differ beyond chance.
+    exposure_hours = exposure.tolist()
     prior = {
-        k: (float(events[k].sum()) / total_hours) if total_hours > 0 and events[k].sum() > 0 else default
+        k: pooled_prior(events[k].tolist(), exposure_hours, default_rate=default)
         for k, default in zip(
             kinds, (PRIOR_RATES.sell_out, PRIOR_RATES.restock, PRIOR_RATES.price_move), strict=True
         )
     }
-    # How far each ASIN's own rate may stray from the mean: as far as the ASINs differ beyond chance.
-    exposure_hours = exposure.tolist()
-    weight = {k: prior_weight_hours(events[k].tolist(), exposure_hours) for k in kinds}
+
+    def rate(kind: str, count: int, hours: float) -> float:
+        return learned_rate(count, hours, prior_rate=prior[kind].rate, prior_hours=prior[kind].hours)
+
     fetched_at = stale["price_fetched_at"] if mode is SyncMode.PRICE else stale["stock_fetched_at"]
     # pandas-stubs declares no Series[Any] / Timedelta (pandas divides timedeltas by one)
     age = ((now - fetched_at) / pd.Timedelta(hours=1)).where(fetched_at.notna())  # type: ignore[operator]
@@ -170,13 +173,9 @@ def _by_value(
             public,
             hidden,
             ChangeRates(
-                sell_out=learned_rate(
-                    sold, h, prior_rate=prior["sell_outs"], prior_hours=weight["sell_outs"]
-                ),
-                price_move=learned_rate(
-                    moved, h, prior_rate=prior["price_moves"], prior_hours=weight["price_moves"]
-                ),
-                restock=learned_rate(back, h, prior_rate=prior["restocks"], prior_hours=weight["restocks"]),
+                sell_out=rate("sell_outs", sold, h),
+                price_move=rate("price_moves", moved, h),
+                restock=rate("restocks", back, h),
             ),
             None if math.isnan(headroom) else headroom,
             None if math.isnan(offers) else int(offers),

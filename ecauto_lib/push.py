@@ -460,15 +460,14 @@ def settled_release_requests(
     the shop is on BASE (or it released none: nothing asked for is still held). A shop the round
     sent nothing, or one with a released change failed, deferred or never sent, keeps its request
     for the next round."""
-    done: dict[str, datetime] = {}
-    for account_id, at in requests.items():
-        wanted = {(c.base_item_id, c.field) for c in released if c.account_id == account_id}
-        result = results.get(account_id)
-        if not wanted or (
-            result is not None and wanted <= {(c.base_item_id, c.field) for c in result.pushed}
-        ):
-            done[account_id] = at
-    return done
+    on_base = set(released_on_base(released, results))
+    return {
+        account_id: at
+        for account_id, at in requests.items()
+        if all(
+            (c.account_id, c.base_item_id, c.field) in on_base for c in released if c.account_id == account_id
+        )
+    }
 
 
 def released_on_base(

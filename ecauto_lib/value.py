@@ -102,6 +102,24 @@ def learned_rate(
     return (events + prior_rate * prior_hours) / (hours + prior_hours)
 
 
+@dataclass(frozen=True)
+class Prior:
+    """What an ASIN's own rate of one kind of change is shrunk towards: the mean rate of all
+    ASINs, worth ``hours`` of the ASIN's own history (:func:`learned_rate`)."""
+
+    rate: float
+    hours: float
+
+
+def pooled_prior(events: Sequence[int], hours: Sequence[float], *, default_rate: float) -> Prior:
+    """The prior from every ASIN's count of one kind of change over its hours of history: the
+    mean rate (``default_rate`` before any change is seen) and :func:`prior_weight_hours`."""
+    total_events, total_hours = sum(events), sum(hours)
+    if total_events <= 0 or total_hours <= 0:
+        return Prior(default_rate, PRIOR_WEIGHT_HOURS)
+    return Prior(total_events / total_hours, prior_weight_hours(events, hours))
+
+
 def prior_weight_hours(events: Sequence[int], hours: Sequence[float]) -> float:
     """How many hours of an ASIN's own history the mean rate is worth (the prior of
     :func:`learned_rate`), from how much the ASINs' counts of one kind of change differ beyond

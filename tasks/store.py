@@ -11,7 +11,6 @@ from prefect.cache_policies import NO_CACHE
 from ecauto_lib import db
 from ecauto_lib.config import SyncMode
 from ecauto_lib.db import held
-from ecauto_lib.db.models import HELD_FIELDS
 from ecauto_lib.domain import CatalogInfo, HeldChange, Observation
 from ecauto_lib.pricing import PricingPlan, fields_decided
 from ecauto_lib.push import PushResult, released_on_base, settled_release_requests
@@ -95,7 +94,7 @@ def record_held_changes(
         fields_decided(mode),
         touched,
         # a released change stays stored as held until it is on BASE (settle_released_changes)
-        plan.held_changes() + [c for c in plan.released_holds() if c.field in HELD_FIELDS],
+        plan.held_changes() + plan.released_holds(),
         run_id=run_id,
         at=datetime.now(UTC),
     )
